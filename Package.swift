@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Switchboard",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "switchboard", targets: ["switchboard"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibSSH",
+            pkgConfig: "libssh",
+            providers: [.apt(["libssh-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSQLite",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(
+            name: "SSH",
+            dependencies: ["CLibSSH"]
+        ),
+        .target(
+            name: "RouteStore",
+            dependencies: ["CSQLite"],
+            resources: [.embedInCode("Migrations")]
+        ),
+        .target(
+            name: "Proxy",
+            dependencies: [
+                "SSH",
+                "RouteStore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "switchboard",
+            dependencies: [
+                "Proxy",
+                "RouteStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "RouteStoreTests",
+            dependencies: ["RouteStore"]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["RouteStore"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

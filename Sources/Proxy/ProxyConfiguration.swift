@@ -1,0 +1,25 @@
+import RouteStore
+
+/// Everything `switchboard serve` needs to run, with the documented defaults.
+public struct ProxyConfiguration: Sendable {
+    /// Address the proxy listens on, e.g. `0.0.0.0:2222` or `[::]:2222`.
+    public var listen: String = "0.0.0.0:2222"
+    /// Holds the routing database and the proxy's host keys.
+    public var dataDirectory: DataDirectory
+    /// Seconds a client has for key exchange plus authentication.
+    public var loginGraceSeconds: Int = 30
+    /// Password attempts allowed on one connection.
+    public var maxAuthTries: Int = 6
+    /// Seconds allowed for the TCP connect plus SSH handshake to an upstream.
+    public var upstreamConnectTimeoutSeconds: Int = 10
+    /// A failed login is answered no sooner than this, whatever the reason, so that response
+    /// time does not tell a missing route from a wrong password.
+    public var failedLoginDelayMilliseconds: Int = 1000
+
+    public init(dataDirectory: DataDirectory) {
+        self.dataDirectory = dataDirectory
+    }
+
+    /// Path of the proxy's ed25519 host key inside the data directory.
+    public var ed25519HostKeyPath: String { dataDirectory.path + "/ssh_host_ed25519_key" }
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// One numbered schema change from the repository's `migrations/` folder, embedded in the binary.
+struct Migration: Sendable {
+    let version: Int
+    let name: String
+    let sql: String
+
+    /// The migrations compiled into this binary, in version order. The files are the only source
+    /// of the schema; SwiftPM embeds them (`.embedInCode`), so no path is needed at run time.
+    static let embedded: [Migration] = {
+        // SwiftPM names each embedded file after its file name, replacing a leading digit with "_".
+        let files: [(String, [UInt8])] = [
+            ("0001_create_routes.sql", PackageResources._001_create_routes_sql),
+        ]
+        return files.map { file, bytes in
+            let version = Int(file.prefix { $0.isNumber }) ?? 0
+            return Migration(version: version, name: file, sql: String(decoding: bytes, as: UTF8.self))
+        }.sorted { $0.version < $1.version }
+    }()
+}
+
+/// Applies embedded migrations exactly once each, recording them in `schema_migrations`.
+enum MigrationRunner {
+    static func migrate(_ database: SQLiteDatabase, migrations: [Migration] = Migration.embedded) throws(RouteStoreError) {
+        try database.execute("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    INTEGER PRIMARY KEY NOT NULL,
+                name       TEXT NOT NULL,
+                applied_at TEXT NOT NULL
+            )
+            """)
+        for migration in migrations {
+            try database.transaction { () throws(RouteStoreError) in
+                var applied = false
+                try database.query("SELECT 1 FROM schema_migrations WHERE version = ?", [.integer(migration.version)]) { _ in
+                    applied = true
+                }
+                guard !applied else { return }
+                do {
+                    try database.execute(migration.sql)
+                } catch {
+                    throw .migration("\(migration.name): \(error)")
+                }
+                try database.query(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    [.integer(migration.version), .text(migration.name), .text(Timestamp.format(Date()))])
+            }
+        }
+    }
+
+    /// Versions recorded as applied, in order.
+    static func appliedVersions(_ database: SQLiteDatabase) throws(RouteStoreError) -> [Int] {
+        var versions: [Int] = []
+        try database.query("SELECT version FROM schema_migrations ORDER BY version") { row in
+            versions.append(row.integer(0))
+        }
+        return versions
+    }
+}
+
+/// Timestamps are stored as ISO 8601 text in UTC with milliseconds.
+enum Timestamp {
+    static func format(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+
+    static func parse(_ text: String) -> Date {
+        (try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)))
+            ?? Date(timeIntervalSince1970: 0)
+    }
+}

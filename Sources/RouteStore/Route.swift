@@ -1,0 +1,54 @@
+import Foundation
+
+/// One row of the routing table: where a login name is sent.
+public struct Route: Sendable, Equatable, Codable {
+    /// The name the client logs in with at the gateway (`ssh alice@gateway`).
+    public var login: String
+    /// Host name or IP address of the upstream SSH server (IPv6 without brackets).
+    public var upstreamHost: String
+    /// TCP port of the upstream SSH server.
+    public var upstreamPort: Int
+    /// The user to log in as upstream; `nil` means "the same as `login`".
+    public var upstreamUser: String?
+    /// A disabled route refuses logins exactly like a missing one.
+    public var enabled: Bool
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(
+        login: String, upstreamHost: String, upstreamPort: Int = 22, upstreamUser: String? = nil,
+        enabled: Bool = true, createdAt: Date = Date(), updatedAt: Date = Date()
+    ) {
+        self.login = login
+        self.upstreamHost = upstreamHost
+        self.upstreamPort = upstreamPort
+        self.upstreamUser = upstreamUser
+        self.enabled = enabled
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    /// The user name presented to the upstream server.
+    public var effectiveUpstreamUser: String { upstreamUser ?? login }
+
+    /// `host:port`, with IPv6 hosts in brackets, as operators write it.
+    public var upstreamAddress: String { UpstreamAddress(host: upstreamHost, port: upstreamPort).description }
+}
+
+/// Changes to apply to an existing route; `nil` fields stay as they are.
+public struct RouteChanges: Sendable, Equatable {
+    public var upstreamHost: String?
+    public var upstreamPort: Int?
+    /// `.some(nil)` clears the upstream user (back to the login name).
+    public var upstreamUser: String??
+    public var enabled: Bool?
+
+    public init(upstreamHost: String? = nil, upstreamPort: Int? = nil, upstreamUser: String?? = nil, enabled: Bool? = nil) {
+        self.upstreamHost = upstreamHost
+        self.upstreamPort = upstreamPort
+        self.upstreamUser = upstreamUser
+        self.enabled = enabled
+    }
+
+    public var isEmpty: Bool { upstreamHost == nil && upstreamPort == nil && upstreamUser == nil && enabled == nil }
+}

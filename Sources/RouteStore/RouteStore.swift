@@ -1,0 +1,49 @@
+import Foundation
+
+/// Reads and writes the routing table. The proxy only reads; the admin CLI writes.
+/// Every write validates its input first and writes nothing if any part is invalid.
+public protocol RouteStore: Sendable {
+    /// The route for `login`, or `nil` if there is none (disabled routes are returned).
+    func route(for login: String) throws(RouteStoreError) -> Route?
+    /// All routes ordered by login name.
+    func allRoutes() throws(RouteStoreError) -> [Route]
+    /// Adds a new route; fails with `.routeExists` if the login already has one.
+    func add(_ route: Route) throws(RouteStoreError) -> Route
+    /// Applies `changes` to an existing route and returns the result.
+    func update(login: String, with changes: RouteChanges) throws(RouteStoreError) -> Route
+    /// Removes the route for `login`; fails with `.routeNotFound` if there is none.
+    func remove(login: String) throws(RouteStoreError)
+}
+
+/// Where Switchboard keeps its state: the database and the proxy's host keys.
+public struct DataDirectory: Sendable {
+    /// The directory itself.
+    public let path: String
+
+    /// Used when neither `--data-dir` nor `SWITCHBOARD_DATA_DIR` is given.
+    public static let defaultPath = "/var/lib/switchboard"
+    /// The environment variable that names the data directory.
+    public static let environmentVariable = "SWITCHBOARD_DATA_DIR"
+
+    /// Chooses the data directory: an explicit path, else the environment, else the default.
+    public init(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        path = explicit ?? environment[Self.environmentVariable].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultPath
+    }
+
+    public var databasePath: String { (path as NSString).appendingPathComponent("switchboard.db") }
+
+    /// Creates the directory (mode 0700) if it does not exist yet.
+    public func create() throws(RouteStoreError) {
+        let manager = FileManager.default
+        var isDirectory: ObjCBool = false
+        if manager.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw .database("\(path) exists and is not a directory") }
+            return
+        }
+        do {
+            try manager.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw .database("cannot create data directory \(path): \(error.localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,56 @@
+/// Every failure of the route store, with a stable code for scripts and a message for people.
+public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
+    case invalidLogin(String, reason: String)
+    case invalidUpstreamUser(String, reason: String)
+    case invalidHost(String, reason: String)
+    case invalidPort(String)
+    case routeExists(String)
+    case routeNotFound(String)
+    case nothingToChange
+    case database(String)
+    case migration(String)
+
+    /// A stable identifier, safe to match on in scripts and tests.
+    public var code: String {
+        switch self {
+        case .invalidLogin: "invalid-login"
+        case .invalidUpstreamUser: "invalid-upstream-user"
+        case .invalidHost: "invalid-host"
+        case .invalidPort: "invalid-port"
+        case .routeExists: "route-exists"
+        case .routeNotFound: "route-not-found"
+        case .nothingToChange: "nothing-to-change"
+        case .database: "database"
+        case .migration: "migration"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .invalidLogin(let name, let reason): "invalid login name \(quoted(name)): \(reason)"
+        case .invalidUpstreamUser(let name, let reason): "invalid upstream user \(quoted(name)): \(reason)"
+        case .invalidHost(let host, let reason): "invalid upstream host \(quoted(host)): \(reason)"
+        case .invalidPort(let port): "invalid port \(quoted(port)): must be a whole number from 1 to 65535"
+        case .routeExists(let login): "a route for \(quoted(login)) already exists (use `route set` to change it)"
+        case .routeNotFound(let login): "no route for \(quoted(login))"
+        case .nothingToChange: "nothing to change: give at least one of --host, --port, --upstream-user, --enable, --disable"
+        case .database(let message): "database error: \(message)"
+        case .migration(let message): "migration failed: \(message)"
+        }
+    }
+}
+
+/// Shows control characters visibly so an error message cannot be used to forge terminal output.
+private func quoted(_ value: String) -> String {
+    var out = "\""
+    for scalar in value.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case _ where scalar.value < 0x20 || scalar.value == 0x7f:
+            out += "\\u{\(String(scalar.value, radix: 16))}"
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}

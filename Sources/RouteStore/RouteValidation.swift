@@ -1,0 +1,148 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An upstream `host:port` pair as an operator writes it: `10.0.0.5:22`, `db.internal`, `[::1]:2222`.
+public struct UpstreamAddress: Sendable, Equatable, CustomStringConvertible {
+    /// Host name or IP address; IPv6 is stored without brackets.
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST[:PORT]`, validating both parts. IPv6 addresses must be bracketed.
+    public init(parsing text: String, defaultPort: Int = 22) throws(RouteStoreError) {
+        var hostPart = Substring(text)
+        var portPart: Substring?
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else {
+                throw .invalidHost(text, reason: "missing closing bracket; write IPv6 addresses as [::1]:22")
+            }
+            hostPart = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":") else {
+                    throw .invalidHost(text, reason: "expected ':PORT' after the closing bracket")
+                }
+                portPart = rest.dropFirst()
+            }
+            guard RouteValidation.isIPv6(String(hostPart)) else {
+                throw .invalidHost(text, reason: "not an IPv6 address inside the brackets")
+            }
+        } else if let colon = text.firstIndex(of: ":") {
+            if text[text.index(after: colon)...].contains(":") {
+                throw .invalidHost(text, reason: "write IPv6 addresses in brackets, e.g. [::1]:22")
+            }
+            hostPart = text[..<colon]
+            portPart = text[text.index(after: colon)...]
+        }
+        let port = try portPart.map { p throws(RouteStoreError) in try RouteValidation.port(String(p)) } ?? defaultPort
+        self.host = try RouteValidation.host(String(hostPart))
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// The rules every route field must pass before it is written. Names are checked against what
+/// OpenSSH accepts as a user name and what Debian's libssh accepts for SSH_OPTIONS_USER.
+public enum RouteValidation {
+    /// Longest accepted login or upstream user name.
+    public static let maximumNameLength = 64
+
+    /// Validates a login name at the gateway.
+    public static func login(_ name: String) throws(RouteStoreError) -> String {
+        if let reason = userNameProblem(name) { throw .invalidLogin(name, reason: reason) }
+        return name
+    }
+
+    /// Validates the user name used on the upstream host.
+    public static func upstreamUser(_ name: String) throws(RouteStoreError) -> String {
+        if let reason = userNameProblem(name) { throw .invalidUpstreamUser(name, reason: reason) }
+        return name
+    }
+
+    /// Parses and range-checks a port written as text.
+    public static func port(_ text: String) throws(RouteStoreError) -> Int {
+        guard let value = Int(text), (1...65535).contains(value) else { throw .invalidPort(text) }
+        return value
+    }
+
+    /// Range-checks a numeric port.
+    public static func port(_ value: Int) throws(RouteStoreError) -> Int {
+        guard (1...65535).contains(value) else { throw .invalidPort(String(value)) }
+        return value
+    }
+
+    /// Validates a host: an IPv4 or IPv6 address (brackets allowed) or a DNS name.
+    public static func host(_ text: String) throws(RouteStoreError) -> String {
+        var candidate = text
+        if candidate.hasPrefix("[") && candidate.hasSuffix("]") {
+            candidate = String(candidate.dropFirst().dropLast())
+            guard isIPv6(candidate) else { throw .invalidHost(text, reason: "not an IPv6 address inside the brackets") }
+            return candidate
+        }
+        if candidate.isEmpty { throw .invalidHost(text, reason: "the host is empty") }
+        if isIPv4(candidate) || isIPv6(candidate) { return candidate }
+        if let reason = hostNameProblem(candidate) { throw .invalidHost(text, reason: reason) }
+        return candidate
+    }
+
+    static func userNameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "the name is empty" }
+        if name.utf8.count > maximumNameLength { return "longer than \(maximumNameLength) characters" }
+        if name.hasPrefix("-") || name.hasPrefix(".") { return "must not start with '-' or '.'" }
+        for scalar in name.unicodeScalars where !isNameCharacter(scalar) {
+            return "only letters, digits, '.', '_' and '-' are allowed (found \(describe(scalar)))"
+        }
+        return nil
+    }
+
+    static func hostNameProblem(_ name: String) -> String? {
+        if name.utf8.count > 253 { return "a host name is at most 253 characters" }
+        for label in name.split(separator: ".", omittingEmptySubsequences: false) {
+            if label.isEmpty { return "empty label (two dots in a row, or a leading or trailing dot)" }
+            if label.utf8.count > 63 { return "a label is at most 63 characters" }
+            if label.hasPrefix("-") || label.hasSuffix("-") { return "a label must not start or end with '-'" }
+            for scalar in label.unicodeScalars where !(isASCIIAlphanumeric(scalar) || scalar == "-" || scalar == "_") {
+                return "only letters, digits, '-', '_' and '.' are allowed in a host name (found \(describe(scalar)))"
+            }
+        }
+        if name.split(separator: ".").allSatisfy({ $0.allSatisfy(\.isNumber) }) {
+            return "not a valid IPv4 address"
+        }
+        return nil
+    }
+
+    static func isIPv4(_ text: String) -> Bool {
+        var address = in_addr()
+        return inet_pton(AF_INET, text, &address) == 1
+    }
+
+    static func isIPv6(_ text: String) -> Bool {
+        var address = in6_addr()
+        return inet_pton(AF_INET6, text, &address) == 1
+    }
+
+    private static func isNameCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        isASCIIAlphanumeric(scalar) || scalar == "." || scalar == "_" || scalar == "-"
+    }
+
+    private static func isASCIIAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
+        ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+    }
+
+    private static func describe(_ scalar: Unicode.Scalar) -> String {
+        switch scalar {
+        case " ": "a space"
+        case "\t": "a tab"
+        case _ where scalar.value < 0x20 || scalar.value == 0x7f: "a control character"
+        default: "'\(scalar)'"
+        }
+    }
+}

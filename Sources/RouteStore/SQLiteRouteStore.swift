@@ -1,0 +1,104 @@
+import Foundation
+
+/// The routing table in SQLite. Opening it applies any pending migrations.
+public final class SQLiteRouteStore: RouteStore {
+    private let database: SQLiteDatabase
+
+    /// Opens the database in `directory` (creating both if needed) and migrates it.
+    public convenience init(directory: DataDirectory) throws(RouteStoreError) {
+        try directory.create()
+        try self.init(path: directory.databasePath)
+    }
+
+    /// Opens the database file at `path` and migrates it. New files are created mode 0600.
+    public init(path: String) throws(RouteStoreError) {
+        let previousMask = umask(0o077)
+        defer { umask(previousMask) }
+        database = try SQLiteDatabase(path: path)
+        try MigrationRunner.migrate(database)
+    }
+
+    /// Versions of the migrations recorded in this database.
+    public func appliedMigrationVersions() throws(RouteStoreError) -> [Int] {
+        try MigrationRunner.appliedVersions(database)
+    }
+
+    public func route(for login: String) throws(RouteStoreError) -> Route? {
+        try fetch(where: "login = ?", [.text(login)]).first
+    }
+
+    public func allRoutes() throws(RouteStoreError) -> [Route] {
+        try fetch(where: "1 = 1", [])
+    }
+
+    public func add(_ route: Route) throws(RouteStoreError) -> Route {
+        let route = try validated(route)
+        return try database.transaction { () throws(RouteStoreError) in
+            if try self.route(for: route.login) != nil { throw .routeExists(route.login) }
+            try database.query(
+                """
+                INSERT INTO routes (login, upstream_host, upstream_port, upstream_user, enabled, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+                [.text(route.login), .text(route.upstreamHost), .integer(route.upstreamPort),
+                 route.upstreamUser.map(SQLiteValue.text) ?? .null, .integer(route.enabled ? 1 : 0),
+                 .text(Timestamp.format(route.createdAt)), .text(Timestamp.format(route.updatedAt))])
+            guard let stored = try self.route(for: route.login) else { throw .database("route vanished after insert") }
+            return stored
+        }
+    }
+
+    public func update(login: String, with changes: RouteChanges) throws(RouteStoreError) -> Route {
+        guard !changes.isEmpty else { throw .nothingToChange }
+        return try database.transaction { () throws(RouteStoreError) in
+            guard var route = try self.route(for: login) else { throw .routeNotFound(login) }
+            if let host = changes.upstreamHost { route.upstreamHost = host }
+            if let port = changes.upstreamPort { route.upstreamPort = port }
+            if let user = changes.upstreamUser { route.upstreamUser = user }
+            if let enabled = changes.enabled { route.enabled = enabled }
+            route.updatedAt = Date()
+            route = try validated(route)
+            try database.query(
+                """
+                UPDATE routes SET upstream_host = ?, upstream_port = ?, upstream_user = ?, enabled = ?, updated_at = ?
+                WHERE login = ?
+                """,
+                [.text(route.upstreamHost), .integer(route.upstreamPort), route.upstreamUser.map(SQLiteValue.text) ?? .null,
+                 .integer(route.enabled ? 1 : 0), .text(Timestamp.format(route.updatedAt)), .text(login)])
+            guard let stored = try self.route(for: login) else { throw .database("route vanished after update") }
+            return stored
+        }
+    }
+
+    public func remove(login: String) throws(RouteStoreError) {
+        try database.transaction { () throws(RouteStoreError) in
+            try database.query("DELETE FROM routes WHERE login = ?", [.text(login)])
+            if database.changes == 0 { throw .routeNotFound(login) }
+        }
+    }
+
+    private func validated(_ route: Route) throws(RouteStoreError) -> Route {
+        var route = route
+        route.login = try RouteValidation.login(route.login)
+        route.upstreamHost = try RouteValidation.host(route.upstreamHost)
+        route.upstreamPort = try RouteValidation.port(route.upstreamPort)
+        route.upstreamUser = try route.upstreamUser.map { name throws(RouteStoreError) in try RouteValidation.upstreamUser(name) }
+        return route
+    }
+
+    private func fetch(where condition: String, _ bindings: [SQLiteValue]) throws(RouteStoreError) -> [Route] {
+        var routes: [Route] = []
+        try database.query(
+            """
+            SELECT login, upstream_host, upstream_port, upstream_user, enabled, created_at, updated_at
+            FROM routes WHERE \(condition) ORDER BY login
+            """, bindings
+        ) { row in
+            routes.append(Route(
+                login: row.text(0) ?? "", upstreamHost: row.text(1) ?? "", upstreamPort: row.integer(2),
+                upstreamUser: row.text(3), enabled: row.integer(4) != 0,
+                createdAt: Timestamp.parse(row.text(5) ?? ""), updatedAt: Timestamp.parse(row.text(6) ?? "")))
+        }
+        return routes
+    }
+}

@@ -1,0 +1,225 @@
+import CLibSSH
+
+/// Identifies a channel across the SSH layer's API (e.g. which channel a request is for)
+/// without exposing the C handle.
+public struct SSHChannelID: Hashable, Sendable {
+    let bits: UInt
+    init(_ handle: ssh_channel) { bits = UInt(bitPattern: handle) }
+}
+
+/// How a non-blocking request is getting on.
+public enum RequestProgress: Equatable, Sendable {
+    /// Sent, no answer yet: call the same method again after the next poll.
+    case pending
+    case accepted
+    /// The peer refused, or the channel or session failed; the text says which.
+    case refused(String)
+}
+
+/// The outcome of one non-blocking read.
+public enum ReadResult: Equatable, Sendable {
+    case bytes(Int)
+    /// Nothing buffered right now.
+    case empty
+    /// The peer sent EOF and everything before it has been read.
+    case endOfFile
+    case failed(String)
+}
+
+/// How a remote process ended when it was killed by a signal (`exit-signal`).
+public struct ExitSignal: Equatable, Sendable {
+    public var signal: String
+    public var coreDumped: Bool
+    public var errorMessage: String
+    public var language: String
+}
+
+/// One SSH channel. It keeps its session alive, records what libssh reports through channel
+/// callbacks (EOF, close, exit status, signals) and frees everything in deinit. Confined to the
+/// thread that drives its session.
+public final class SSHChannel {
+    let handle: ssh_channel
+    /// The session this channel lives on; held so the session is freed after its channels.
+    let session: SSHSession
+    public let id: SSHChannelID
+    private let notices: ChannelNotices
+    private let callbacks: UnsafeMutablePointer<ssh_channel_callbacks_struct>
+
+    init(handle: ssh_channel, session: SSHSession) {
+        self.handle = handle
+        self.session = session
+        self.id = SSHChannelID(handle)
+        notices = ChannelNotices()
+        callbacks = ChannelNotices.makeCallbacks(for: notices)
+        ssh_set_channel_callbacks(handle, callbacks)
+    }
+
+    deinit {
+        ssh_remove_channel_callbacks(handle, callbacks)
+        ssh_channel_free(handle)
+        callbacks.deallocate()
+    }
+
+    /// A new, not yet opened channel on a client session.
+    public static func make(on session: SSHSession) throws(SSHError) -> SSHChannel {
+        guard let handle = ssh_channel_new(session.handle) else {
+            throw SSHError.last(.channel, UnsafeMutableRawPointer(session.handle), context: "cannot create channel")
+        }
+        return SSHChannel(handle: handle, session: session)
+    }
+
+    // MARK: State
+
+    /// True once the channel is open and until either side closed it.
+    public var isOpen: Bool { ssh_channel_is_open(handle) != 0 }
+    /// The peer sent EOF (there may still be buffered data to read).
+    public var receivedEOF: Bool { notices.receivedEOF }
+    /// The peer sent CHANNEL_CLOSE.
+    public var receivedClose: Bool { notices.receivedClose }
+    /// The `exit-status` the peer sent, if any.
+    public var exitStatus: UInt32? { notices.exitStatus }
+    /// The `exit-signal` the peer sent, if any.
+    public var exitSignal: ExitSignal? { notices.exitSignal }
+    /// How many bytes the peer is willing to receive right now.
+    public var sendWindow: Int { Int(ssh_channel_window_size(handle)) }
+
+    /// Signals the peer asked to deliver (`signal` requests), oldest first; clears the list.
+    public func takeSignals() -> [String] {
+        defer { notices.signals.removeAll() }
+        return notices.signals
+    }
+
+    // MARK: Data
+
+    /// Reads up to `buffer.count` bytes of stdout (or stderr) data without waiting.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, stderr: Bool) -> ReadResult {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return .empty }
+        let rc = ssh_channel_read_nonblocking(handle, base, UInt32(buffer.count), stderr ? 1 : 0)
+        switch rc {
+        case SSH_EOF: return .endOfFile
+        case 0: return ssh_channel_is_eof(handle) != 0 && !hasBuffered(stderr: stderr) ? .endOfFile : .empty
+        case ..<0: return .failed(session.lastError)
+        default: return .bytes(Int(rc))
+        }
+    }
+
+    /// Writes as much of `bytes` as the peer's window allows right now; returns how many were
+    /// taken (0 at a zero window). Never waits for the window to grow.
+    public func write(_ bytes: UnsafeRawBufferPointer, stderr: Bool) throws(SSHError) -> Int {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return 0 }
+        let rc = stderr
+            ? ssh_channel_write_stderr(handle, base, UInt32(bytes.count))
+            : ssh_channel_write(handle, base, UInt32(bytes.count))
+        guard rc >= 0 else { throw SSHError(.channel, "write failed: \(session.lastError)") }
+        return Int(rc)
+    }
+
+    /// Sends EOF: this side will write no more data.
+    public func sendEOF() {
+        _ = ssh_channel_send_eof(handle)
+    }
+
+    /// Sends CHANNEL_CLOSE (once).
+    public func close() {
+        guard !notices.closeSent else { return }
+        notices.closeSent = true
+        _ = ssh_channel_close(handle)
+    }
+
+    /// True once this side has sent CHANNEL_CLOSE.
+    public var closeSent: Bool { notices.closeSent }
+
+    private func hasBuffered(stderr: Bool) -> Bool {
+        ssh_channel_poll(handle, stderr ? 1 : 0) > 0
+    }
+
+    // MARK: Requests toward the peer (each one non-blocking: call again while `.pending`)
+
+    /// Opens a `session` channel.
+    public func openSession() -> RequestProgress { progress(ssh_channel_open_session(handle)) }
+
+    public func requestPTY(terminal: String, columns: Int, rows: Int) -> RequestProgress {
+        progress(ssh_channel_request_pty_size(handle, terminal, Int32(clamping: columns), Int32(clamping: rows)))
+    }
+
+    public func requestEnvironment(name: String, value: String) -> RequestProgress {
+        progress(ssh_channel_request_env(handle, name, value))
+    }
+
+    public func requestShell() -> RequestProgress { progress(ssh_channel_request_shell(handle)) }
+
+    public func requestExec(command: String) -> RequestProgress { progress(ssh_channel_request_exec(handle, command)) }
+
+    public func requestSubsystem(name: String) -> RequestProgress { progress(ssh_channel_request_subsystem(handle, name)) }
+
+    /// Requests without a reply: they still queue behind any pending request on the channel.
+    public func changeWindowSize(columns: Int, rows: Int) -> RequestProgress {
+        progress(ssh_channel_change_pty_size(handle, Int32(clamping: columns), Int32(clamping: rows)))
+    }
+
+    public func sendSignal(_ name: String) -> RequestProgress { progress(ssh_channel_request_send_signal(handle, name)) }
+
+    public func sendBreak(milliseconds: UInt32) -> RequestProgress {
+        progress(ssh_channel_request_send_break(handle, milliseconds))
+    }
+
+    // MARK: Notices toward a client (server role)
+
+    public func sendExitStatus(_ status: UInt32) {
+        _ = ssh_channel_request_send_exit_status(handle, Int32(bitPattern: status))
+    }
+
+    public func sendExitSignal(_ exit: ExitSignal) {
+        _ = ssh_channel_request_send_exit_signal(handle, exit.signal, exit.coreDumped ? 1 : 0, exit.errorMessage, exit.language)
+    }
+
+    private func progress(_ rc: Int32) -> RequestProgress {
+        switch rc {
+        case SSH_OK: .accepted
+        case SSH_AGAIN: .pending
+        default: .refused(session.lastError)
+        }
+    }
+}
+
+/// What libssh told us about a channel through callbacks. Written only from inside libssh
+/// calls made by the channel's own thread.
+final class ChannelNotices {
+    var receivedEOF = false
+    var receivedClose = false
+    var closeSent = false
+    var exitStatus: UInt32?
+    var exitSignal: ExitSignal?
+    var signals: [String] = []
+
+    static func makeCallbacks(for notices: ChannelNotices) -> UnsafeMutablePointer<ssh_channel_callbacks_struct> {
+        let callbacks = UnsafeMutablePointer<ssh_channel_callbacks_struct>.allocate(capacity: 1)
+        callbacks.initialize(to: ssh_channel_callbacks_struct())
+        // ssh_callbacks_init is a macro; it only sets the struct size.
+        callbacks.pointee.size = MemoryLayout<ssh_channel_callbacks_struct>.size
+        callbacks.pointee.userdata = Unmanaged.passUnretained(notices).toOpaque()
+        callbacks.pointee.channel_eof_function = { _, _, userdata in
+            ChannelNotices.from(userdata)?.receivedEOF = true
+        }
+        callbacks.pointee.channel_close_function = { _, _, userdata in
+            ChannelNotices.from(userdata)?.receivedClose = true
+        }
+        callbacks.pointee.channel_exit_status_function = { _, _, status, userdata in
+            ChannelNotices.from(userdata)?.exitStatus = UInt32(bitPattern: status)
+        }
+        callbacks.pointee.channel_exit_signal_function = { _, _, signal, core, message, language, userdata in
+            ChannelNotices.from(userdata)?.exitSignal = ExitSignal(
+                signal: signal.map { String(cString: $0) } ?? "KILL", coreDumped: core != 0,
+                errorMessage: message.map { String(cString: $0) } ?? "",
+                language: language.map { String(cString: $0) } ?? "")
+        }
+        callbacks.pointee.channel_signal_function = { _, _, signal, userdata in
+            if let signal { ChannelNotices.from(userdata)?.signals.append(String(cString: signal)) }
+        }
+        return callbacks
+    }
+
+    private static func from(_ userdata: UnsafeMutableRawPointer?) -> ChannelNotices? {
+        userdata.map { Unmanaged<ChannelNotices>.fromOpaque($0).takeUnretainedValue() }
+    }
+}

@@ -1,0 +1,162 @@
+import CLibSSH
+import Foundation
+
+/// One SSH connection: either a server session (a client connected to us) or a client session
+/// (our connection to an upstream). Confined to the thread that drives it; not Sendable.
+public final class SSHSession {
+    /// Which side of the protocol this session plays.
+    public enum Role: Sendable { case server, client }
+
+    /// The result of an authentication attempt toward an upstream server.
+    public enum AuthResult: Sendable, Equatable {
+        case success
+        case denied
+        case partial
+        case error(String)
+    }
+
+    let handle: ssh_session
+    public let role: Role
+
+    init(handle: ssh_session, role: Role) {
+        self.handle = handle
+        self.role = role
+    }
+
+    deinit {
+        ssh_disconnect(handle)
+        ssh_free(handle)
+    }
+
+    // MARK: Common
+
+    /// Non-blocking sessions never wait inside libssh; every call returns at once.
+    public var isBlocking: Bool {
+        get { ssh_is_blocking(handle) != 0 }
+        set { ssh_set_blocking(handle, newValue ? 1 : 0) }
+    }
+
+    /// True while the transport is up and no fatal error happened.
+    public var isAlive: Bool {
+        let status = ssh_get_status(handle)
+        return ssh_is_connected(handle) != 0 && status & (SSH_CLOSED | SSH_CLOSED_ERROR) == 0
+    }
+
+    /// libssh's last error text for this session.
+    public var lastError: String { String(cString: ssh_get_error(UnsafeMutableRawPointer(handle))) }
+
+    /// Sets the timeout libssh applies to blocking calls on this session.
+    public func setTimeout(seconds: Int) throws(SSHError) {
+        var value = seconds
+        try check(ssh_options_set(handle, SSH_OPTIONS_TIMEOUT, &value), .setup, "set timeout")
+    }
+
+    /// Sends SSH_MSG_DISCONNECT and closes the socket. Safe to call more than once.
+    public func disconnect() { ssh_disconnect(handle) }
+
+    /// The next queued protocol message (auth, channel open, channel or global request), or
+    /// `nil` if none is waiting. Never blocks when the session is non-blocking.
+    public func nextMessage() -> SSHMessage? {
+        guard let message = ssh_message_get(handle) else { return nil }
+        return SSHMessage(handle: message, session: self)
+    }
+
+    /// The peer's software version banner, e.g. "SSH-2.0-OpenSSH_9.2p1".
+    public var peerBanner: String? {
+        let banner = role == .server ? ssh_get_clientbanner(handle) : ssh_get_serverbanner(handle)
+        return banner.map { String(cString: $0) }
+    }
+
+    // MARK: Server role
+
+    /// Runs the key exchange with the connected client (blocking, bounded by the session timeout).
+    public func handleKeyExchange() throws(SSHError) {
+        precondition(role == .server)
+        try check(ssh_handle_key_exchange(handle), .keyExchange, "key exchange")
+    }
+
+    /// Announces the authentication methods this server offers.
+    public func setAuthMethods(_ methods: AuthMethods) {
+        ssh_set_auth_methods(handle, Int32(bitPattern: methods.rawValue))
+    }
+
+    /// Shows `text` to the client during authentication (SSH_MSG_USERAUTH_BANNER).
+    /// OpenSSH prints it on the client's terminal.
+    public func sendBanner(_ text: String) {
+        guard let string = ssh_string_from_char(text) else { return }
+        defer { ssh_string_free(string) }
+        _ = ssh_send_issue_banner(handle, string)
+    }
+
+    // MARK: Client role
+
+    /// Starts an SSH client session over an already connected TCP socket `fd` (which the session
+    /// then owns) and runs the handshake, blocking for at most `timeoutSeconds`.
+    /// `~/.ssh/config` is never read.
+    public static func connect(fd: Int32, host: String, port: Int, user: String, timeoutSeconds: Int) throws(SSHError) -> SSHSession {
+        SSHLibrary.initialise()
+        guard let handle = ssh_new() else {
+            close(fd)
+            throw SSHError(.setup, "ssh_new failed")
+        }
+        let session = SSHSession(handle: handle, role: .client)
+        var processConfig = false
+        var portValue = UInt32(port)
+        var timeout = timeoutSeconds
+        var socket = fd
+        try session.check(ssh_options_set(handle, SSH_OPTIONS_PROCESS_CONFIG, &processConfig), .setup, "disable ssh config")
+        try session.check(ssh_options_set(handle, SSH_OPTIONS_HOST, host), .setup, "set host")
+        try session.check(ssh_options_set(handle, SSH_OPTIONS_PORT, &portValue), .setup, "set port")
+        try session.check(ssh_options_set(handle, SSH_OPTIONS_USER, user), .setup, "set user")
+        try session.check(ssh_options_set(handle, SSH_OPTIONS_TIMEOUT, &timeout), .setup, "set timeout")
+        try session.check(ssh_options_set(handle, SSH_OPTIONS_FD, &socket), .setup, "attach socket")
+        let rc = ssh_connect(handle)
+        guard rc == SSH_OK else {
+            let error = SSHError.last(.keyExchange, UnsafeMutableRawPointer(handle), context: "SSH handshake with \(host):\(port)")
+            throw error.message.localizedCaseInsensitiveContains("timeout") ? SSHError(.timeout, error.message) : error
+        }
+        return session
+    }
+
+    /// The upstream server's host key as `SHA256:…`.
+    public func serverKeyFingerprint() throws(SSHError) -> String {
+        var key: ssh_key?
+        guard ssh_get_server_publickey(handle, &key) == SSH_OK, let key else {
+            throw SSHError.last(.hostKey, UnsafeMutableRawPointer(handle), context: "no server host key")
+        }
+        defer { ssh_key_free(key) }
+        return try HostKey.sha256Fingerprint(of: key)
+    }
+
+    /// Authentication methods the upstream server accepts, after a `none` attempt.
+    public func upstreamAuthMethods() -> AuthMethods {
+        _ = ssh_userauth_none(handle, nil)
+        return AuthMethods(rawValue: UInt32(bitPattern: ssh_userauth_list(handle, nil)))
+    }
+
+    /// Tries password authentication upstream (blocking).
+    public func authenticate(password: String) -> AuthResult {
+        let rc = ssh_userauth_password(handle, nil, password)
+        switch rc {
+        case SSH_AUTH_SUCCESS.rawValue: return .success
+        case SSH_AUTH_DENIED.rawValue: return .denied
+        case SSH_AUTH_PARTIAL.rawValue: return .partial
+        default: return .error(lastError)
+        }
+    }
+
+    func check(_ rc: Int32, _ code: SSHError.Code, _ what: String) throws(SSHError) {
+        guard rc == SSH_OK else { throw SSHError.last(code, UnsafeMutableRawPointer(handle), context: what) }
+    }
+}
+
+/// A set of SSH authentication methods (`none`, `password`, `publickey`, …).
+public struct AuthMethods: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let none = AuthMethods(rawValue: UInt32(SSH_AUTH_METHOD_NONE))
+    public static let password = AuthMethods(rawValue: UInt32(SSH_AUTH_METHOD_PASSWORD))
+    public static let publicKey = AuthMethods(rawValue: UInt32(SSH_AUTH_METHOD_PUBLICKEY))
+    public static let keyboardInteractive = AuthMethods(rawValue: UInt32(SSH_AUTH_METHOD_INTERACTIVE))
+}
