@@ -28,6 +28,11 @@ public final class SSHMessage {
         _ = ssh_message_reply_default(handle)
     }
 
+    /// Leaves the request unanswered because the connection is being closed right away.
+    public func dropWithoutReply() {
+        replied = true
+    }
+
     /// Accepts a service, channel or global request.
     public func accept() {
         guard markReplied() else { return }

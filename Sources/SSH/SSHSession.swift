@@ -17,6 +17,8 @@ public final class SSHSession {
 
     let handle: ssh_session
     public let role: Role
+    /// A socket handed over with SSH_OPTIONS_FD: libssh never closes those, so we do.
+    private var ownedSocket: Int32?
 
     init(handle: ssh_session, role: Role) {
         self.handle = handle
@@ -24,7 +26,7 @@ public final class SSHSession {
     }
 
     deinit {
-        ssh_disconnect(handle)
+        disconnect()
         ssh_free(handle)
     }
 
@@ -51,8 +53,23 @@ public final class SSHSession {
         try check(ssh_options_set(handle, SSH_OPTIONS_TIMEOUT, &value), .setup, "set timeout")
     }
 
-    /// Sends SSH_MSG_DISCONNECT and closes the socket. Safe to call more than once.
-    public func disconnect() { ssh_disconnect(handle) }
+    /// Sends SSH_MSG_DISCONNECT (with `message` as its text, which OpenSSH shows the user) and
+    /// closes the socket. Safe to call more than once.
+    public func disconnect(message: String? = nil) {
+        if let message { _ = ssh_session_set_disconnect_message(handle, message) }
+        if isAlive {
+            // libssh writes the DISCONNECT packet only if the socket was last seen writable and
+            // closes right after; queueing an IGNORE and flushing first makes sure that what was
+            // said before (a notice on stderr, the message itself) reaches the peer.
+            _ = ssh_send_ignore(handle, "")
+            _ = ssh_blocking_flush(handle, 2000)
+        }
+        ssh_disconnect(handle)
+        if let socket = ownedSocket {
+            close(socket)
+            ownedSocket = nil
+        }
+    }
 
     /// The next queued protocol message (auth, channel open, channel or global request), or
     /// `nil` if none is waiting. Never blocks when the session is non-blocking.
@@ -100,6 +117,7 @@ public final class SSHSession {
             throw SSHError(.setup, "ssh_new failed")
         }
         let session = SSHSession(handle: handle, role: .client)
+        session.ownedSocket = fd
         var processConfig = false
         var portValue = UInt32(port)
         var timeout = timeoutSeconds

@@ -1,0 +1,282 @@
+import Logging
+import SSH
+
+/// Relays one client channel to its twin on the upstream connection: requests in order with
+/// their replies, data both ways with stderr kept apart, EOF per direction, and exit status or
+/// signal just before the close. Driven by `ProxyConnection` after every poll; never blocks.
+final class ChannelRelay {
+    /// The life of a relayed channel.
+    enum State {
+        /// The upstream channel is being opened; the client's open request waits for the answer.
+        case opening(SSHMessage)
+        /// Both channels are open and data flows.
+        case open(downstream: SSHChannel)
+        /// Both sides have been sent CHANNEL_CLOSE; nothing more to do.
+        case finished
+    }
+
+    /// A client request waiting for its turn on the upstream channel (libssh allows one
+    /// outstanding request per channel, and order matters: env before shell).
+    private enum PendingRequest {
+        case client(SSHRequest.ChannelRequest, SSHMessage)
+        case signal(String)
+    }
+
+    private(set) var state: State
+    let upstream: SSHChannel
+    private var requests: [PendingRequest] = []
+    private var clientToUpstream = DirectionPump()
+    private var upstreamToClient = DirectionPump()
+    private var logger: Logger
+
+    /// Bytes carried so far from the client to the upstream, and back.
+    var bytesToUpstream: Int { clientToUpstream.bytesMoved }
+    var bytesToClient: Int { upstreamToClient.bytesMoved }
+
+    init(openRequest: SSHMessage, upstream: SSHChannel, logger: Logger) {
+        self.state = .opening(openRequest)
+        self.upstream = upstream
+        self.logger = logger
+    }
+
+    /// The client-side channel's id once it is open.
+    var downstreamID: SSHChannelID? {
+        if case .open(let downstream) = state { return downstream.id }
+        return nil
+    }
+
+    var isFinished: Bool {
+        if case .finished = state { return true }
+        return false
+    }
+
+    /// Queues a client request for the upstream channel.
+    func enqueue(_ request: SSHRequest.ChannelRequest, message: SSHMessage) {
+        requests.append(.client(request, message))
+    }
+
+    /// Advances the relay as far as possible without waiting. Returns true if anything moved,
+    /// so the caller knows to look again before sleeping in poll.
+    func step() -> Bool {
+        switch state {
+        case .opening(let openRequest):
+            return stepOpening(openRequest)
+        case .open(let downstream):
+            return stepOpen(downstream)
+        case .finished:
+            return false
+        }
+    }
+
+    /// The upstream connection died: tell the user on stderr and close the client's channel.
+    func upstreamLost(notice: String) {
+        switch state {
+        case .opening(let openRequest):
+            openRequest.refuse()
+        case .open(let downstream):
+            let text = Array("\r\nswitchboard: \(notice)\r\n".utf8)
+            _ = text.withUnsafeBytes { try? downstream.write($0, stderr: true) }
+            downstream.sendEOF()
+            downstream.close()
+        case .finished:
+            break
+        }
+        state = .finished
+    }
+
+    /// The client connection is going away: close the upstream twin.
+    func clientLost() {
+        upstream.close()
+        state = .finished
+    }
+
+    private func stepOpening(_ openRequest: SSHMessage) -> Bool {
+        switch upstream.openSession() {
+        case .pending:
+            return false
+        case .refused(let why):
+            logger.info("upstream refused channel", metadata: ["error": "\(why)"])
+            openRequest.refuse()
+            state = .finished
+            return true
+        case .accepted:
+            do {
+                let downstream = try openRequest.acceptChannelOpen()
+                state = .open(downstream: downstream)
+                _ = stepOpen(downstream)
+            } catch {
+                logger.warning("cannot confirm channel to client", metadata: ["error": "\(error)"])
+                upstream.close()
+                state = .finished
+            }
+            return true
+        }
+    }
+
+    private func stepOpen(_ downstream: SSHChannel) -> Bool {
+        for signal in downstream.takeSignals() { requests.append(.signal(signal)) }
+        var moved = forwardRequests()
+        moved = clientToUpstream.pump(from: downstream, to: upstream) || moved
+        moved = upstreamToClient.pump(from: upstream, to: downstream) || moved
+
+        if downstream.receivedClose {
+            upstream.close()
+            downstream.close()
+            state = .finished
+            return true
+        }
+        if upstream.receivedClose && upstreamToClient.isDrained {
+            // OpenSSH sends EOF, exit-status, close: forward the status just before our close.
+            if let status = upstream.exitStatus { downstream.sendExitStatus(status) }
+            if let signal = upstream.exitSignal { downstream.sendExitSignal(signal) }
+            downstream.close()
+            upstream.close()
+            state = .finished
+            return true
+        }
+        return moved
+    }
+
+    /// Sends queued requests upstream one at a time, replying to the client as answers come.
+    private func forwardRequests() -> Bool {
+        var moved = false
+        while let head = requests.first {
+            let progress: RequestProgress
+            switch head {
+            case .client(let request, _):
+                progress = send(request)
+            case .signal(let name):
+                progress = upstream.sendSignal(name)
+            }
+            if progress == .pending { break }
+            requests.removeFirst()
+            moved = true
+            guard case .client(let request, let message) = head else { continue }
+            switch progress {
+            case .accepted:
+                message.accept()
+            case .refused(let why):
+                logger.debug("upstream refused channel request", metadata: ["request": "\(request.name)", "error": "\(why)"])
+                message.refuse()
+            case .pending:
+                break
+            }
+        }
+        return moved
+    }
+
+    private func send(_ request: SSHRequest.ChannelRequest) -> RequestProgress {
+        switch request {
+        case .pty(let terminal, let columns, let rows):
+            upstream.requestPTY(terminal: terminal, columns: columns, rows: rows)
+        case .environment(let name, let value):
+            upstream.requestEnvironment(name: name, value: value)
+        case .shell:
+            upstream.requestShell()
+        case .exec(let command):
+            upstream.requestExec(command: command)
+        case .subsystem(let name):
+            upstream.requestSubsystem(name: name)
+        case .windowChange(let columns, let rows):
+            upstream.changeWindowSize(columns: columns, rows: rows)
+        case .x11, .other:
+            .refused("not supported by the proxy")
+        }
+    }
+}
+
+extension SSHRequest.ChannelRequest {
+    /// The request's protocol name, for logs (never its arguments: a command may hold secrets).
+    var name: String {
+        switch self {
+        case .pty: "pty-req"
+        case .environment: "env"
+        case .shell: "shell"
+        case .exec: "exec"
+        case .subsystem: "subsystem"
+        case .windowChange: "window-change"
+        case .x11: "x11-req"
+        case .other: "other"
+        }
+    }
+}
+
+/// Moves data one way between two channels, for stdout and stderr separately, never reading
+/// more than the receiving side's window allows, keeping what could not be written, and
+/// sending EOF only after everything before it has been delivered.
+struct DirectionPump {
+    /// Largest read per step; also libssh's channel packet size.
+    static let chunkSize = 32 * 1024
+
+    /// How a stream of the source ended: a clean EOF is forwarded, a failure is not.
+    private enum StreamEnd {
+        case open
+        case endOfFile
+        case failed
+    }
+
+    private var pending: [[UInt8]] = [[], []]
+    private var ends: [StreamEnd] = [.open, .open]
+    private var eofSent = false
+    private var scratch = [UInt8](repeating: 0, count: chunkSize)
+    private(set) var bytesMoved = 0
+
+    /// True when the source has sent EOF and all its data has been delivered.
+    var isDrained: Bool { ends.allSatisfy { $0 == .endOfFile } && pending.allSatisfy(\.isEmpty) }
+
+    mutating func pump(from source: SSHChannel, to sink: SSHChannel) -> Bool {
+        var moved = false
+        for stream in 0...1 {
+            moved = pumpStream(stream, from: source, to: sink) || moved
+        }
+        if isDrained && !eofSent {
+            eofSent = true
+            if !sink.closeSent && !sink.receivedClose { sink.sendEOF() }
+            moved = true
+        }
+        return moved
+    }
+
+    private mutating func pumpStream(_ stream: Int, from source: SSHChannel, to sink: SSHChannel) -> Bool {
+        let isStderr = stream == 1
+        var moved = false
+        while true {
+            if !pending[stream].isEmpty {
+                let written: Int
+                do {
+                    written = try pending[stream].withUnsafeBytes { try sink.write($0, stderr: isStderr) }
+                } catch {
+                    // The sink is gone; nothing sent to it can arrive any more.
+                    pending[stream].removeAll()
+                    ends[stream] = .failed
+                    return true
+                }
+                guard written > 0 else { return moved }
+                bytesMoved += written
+                pending[stream].removeFirst(written)
+                moved = true
+                if !pending[stream].isEmpty { return moved }
+                continue
+            }
+            guard ends[stream] == .open else { return moved }
+            let window = sink.sendWindow
+            guard window > 0 else { return moved }
+            let limit = min(window, Self.chunkSize)
+            let result = scratch.withUnsafeMutableBytes { buffer in
+                source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<limit]), stderr: isStderr)
+            }
+            switch result {
+            case .bytes(let count):
+                pending[stream] = Array(scratch[0..<count])
+            case .empty:
+                return moved
+            case .endOfFile:
+                ends[stream] = .endOfFile
+                return true
+            case .failed:
+                ends[stream] = .failed
+                return true
+            }
+        }
+    }
+}

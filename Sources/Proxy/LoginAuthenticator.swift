@@ -1,0 +1,95 @@
+import Foundation
+import Logging
+import RouteStore
+import SSH
+
+/// An authenticated upstream connection for a route: what a successful login produces.
+struct UpstreamLink {
+    let route: Route
+    let session: SSHSession
+}
+
+/// Decides client logins for one connection. A login succeeds only if the routed upstream
+/// accepts the same credential for the route's upstream user. The upstream connection made
+/// for a failed attempt is kept for the next attempt on the same route.
+final class LoginAuthenticator {
+    /// The result of one attempt. The client sees `.rejected` identically whatever its reason.
+    enum Outcome {
+        case accepted(UpstreamLink)
+        case rejected(RejectReason)
+        case upstreamUnavailable(Route, UpstreamFailure)
+    }
+
+    /// Why a login was refused; logged for the operator, never shown to the client.
+    enum RejectReason: String, Error {
+        case noRoute = "no-route"
+        case routeDisabled = "route-disabled"
+        case upstreamDenied = "upstream-denied"
+        case storeUnavailable = "store-unavailable"
+    }
+
+    private let store: any RouteStore
+    private let connector: UpstreamConnector
+    private var logger: Logger
+    /// A connected, not yet authenticated upstream kept between attempts.
+    private var pending: UpstreamLink?
+
+    init(store: any RouteStore, connector: UpstreamConnector, logger: Logger) {
+        self.store = store
+        self.connector = connector
+        self.logger = logger
+    }
+
+    /// Password passthrough: the client's password is offered upstream as the route's user.
+    func authenticate(login: String, password: String) -> Outcome {
+        let route: Route
+        switch lookUp(login) {
+        case .success(let found): route = found
+        case .failure(let reason): return .rejected(reason)
+        }
+        let session: SSHSession
+        switch upstreamSession(for: route) {
+        case .success(let connected): session = connected
+        case .failure(let failure): return .upstreamUnavailable(route, failure)
+        }
+        switch session.authenticate(password: password) {
+        case .success:
+            pending = nil
+            return .accepted(UpstreamLink(route: route, session: session))
+        case .denied, .partial:
+            return .rejected(.upstreamDenied)
+        case .error(let text):
+            pending = nil
+            return .upstreamUnavailable(route, .authenticationError(text))
+        }
+    }
+
+    /// Reads the route at each attempt, so edits apply to the next login without a restart.
+    private func lookUp(_ login: String) -> Result<Route, RejectReason> {
+        let route: Route?
+        do {
+            route = try store.route(for: login)
+        } catch {
+            logger.error("route lookup failed", metadata: ["error": "\(error)"])
+            return .failure(.storeUnavailable)
+        }
+        guard let route else { return .failure(.noRoute) }
+        guard route.enabled else { return .failure(.routeDisabled) }
+        return .success(route)
+    }
+
+    private func upstreamSession(for route: Route) -> Result<SSHSession, UpstreamFailure> {
+        if let pending, pending.route.upstreamHost == route.upstreamHost, pending.route.upstreamPort == route.upstreamPort,
+           pending.route.effectiveUpstreamUser == route.effectiveUpstreamUser, pending.session.isAlive {
+            return .success(pending.session)
+        }
+        pending = nil
+        do {
+            let session = try connector.connect(to: route, logger: logger)
+            pending = UpstreamLink(route: route, session: session)
+            return .success(session)
+        } catch {
+            return .failure(error)
+        }
+    }
+}

@@ -1,0 +1,213 @@
+import Foundation
+import Logging
+import RouteStore
+import SSH
+
+/// One client connection, driven start to finish by its own thread: key exchange,
+/// authentication (which connects the upstream), then the relay of every channel.
+/// One `SSHEvent` holds exactly this connection's two sessions.
+final class ProxyConnection {
+    /// The life of a connection.
+    enum Phase {
+        /// Key exchange with the client, bounded by the login grace time.
+        case handshake
+        /// Waiting for a login the upstream accepts, bounded by the same deadline.
+        case authenticating
+        /// Channels are relayed between the client and this upstream.
+        case relaying(UpstreamLink)
+        /// Everything is being torn down.
+        case closed
+    }
+
+    private let client: SSHSession
+    private let configuration: ProxyConfiguration
+    private let authenticator: LoginAuthenticator
+    private var logger: Logger
+    private(set) var phase: Phase = .handshake
+    private let deadline: Date
+    private var relays: [ChannelRelay] = []
+
+    init(client: SSHSession, store: any RouteStore, configuration: ProxyConfiguration, logger: Logger) {
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+        self.deadline = Date().addingTimeInterval(TimeInterval(configuration.loginGraceSeconds))
+        self.authenticator = LoginAuthenticator(
+            store: store, connector: UpstreamConnector(timeoutSeconds: configuration.upstreamConnectTimeoutSeconds),
+            logger: logger)
+    }
+
+    /// Runs the whole connection; returns when it is over. Every libssh handle it created is
+    /// released when this object goes away.
+    func run() {
+        defer { phase = .closed }
+        do {
+            try client.setTimeout(seconds: configuration.loginGraceSeconds)
+            try client.handleKeyExchange()
+        } catch {
+            logger.info("handshake failed", metadata: ["reason": "\(error.code.rawValue)", "error": "\(error.message)"])
+            return
+        }
+        logger.debug("handshake done", metadata: ["client.version": "\(client.peerBanner ?? "?")"])
+        do {
+            let event = try SSHEvent()
+            client.isBlocking = false
+            try event.add(client)
+            phase = .authenticating
+            guard let link = authenticate(event: event) else {
+                client.disconnect(message: "switchboard: login failed")
+                return
+            }
+            phase = .relaying(link)
+            try relay(link, event: event)
+            event.remove(link.session)
+        } catch {
+            logger.error("connection failed", metadata: ["error": "\(error)"])
+        }
+        client.disconnect()
+    }
+
+    // MARK: Authentication
+
+    private func authenticate(event: SSHEvent) -> UpstreamLink? {
+        var failures = 0
+        client.setAuthMethods(.password)
+        while client.isAlive {
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else {
+                logger.info("login grace time expired", metadata: ["reason": "login-timeout"])
+                return nil
+            }
+            event.poll(timeoutMilliseconds: Int32(min(remaining * 1000, 1000)))
+            while let message = client.nextMessage() {
+                switch message.request {
+                case .service:
+                    message.accept()
+                case .authentication(let user, let method):
+                    switch attemptLogin(user: user, method: method, message: message) {
+                    case .success(let link):
+                        return link
+                    case .failure(.tryAgain):
+                        if case .none = method { continue }
+                        failures += 1
+                        if failures >= configuration.maxAuthTries {
+                            logger.info("too many authentication failures", metadata: ["reason": "max-auth-tries"])
+                            return nil
+                        }
+                    case .failure(.giveUp):
+                        return nil
+                    }
+                default:
+                    message.refuse()
+                }
+            }
+        }
+        logger.info("client left during authentication")
+        return nil
+    }
+
+    private enum LoginFailure: Error {
+        case tryAgain
+        case giveUp
+    }
+
+    private func attemptLogin(user: String, method: SSHRequest.AuthAttempt, message: SSHMessage) -> Result<UpstreamLink, LoginFailure> {
+        logger[metadataKey: "route.user"] = "\(user)"
+        guard case .password(let password) = method else {
+            // `none` is the client's probe for the list of methods; others are not offered yet.
+            message.refuseAuthentication(offering: .password)
+            return .failure(.tryAgain)
+        }
+        let started = Date()
+        switch authenticator.authenticate(login: user, password: password) {
+        case .accepted(let link):
+            message.acceptAuthentication()
+            logger[metadataKey: "upstream.addr"] = "\(link.route.upstreamAddress)"
+            logger.info("login accepted", metadata: ["auth.method": "password", "upstream.user": "\(link.route.effectiveUpstreamUser)"])
+            return .success(link)
+        case .rejected(let reason):
+            logger.info("login refused", metadata: ["auth.method": "password", "reason": "\(reason.rawValue)"])
+            delayFailure(since: started)
+            message.refuseAuthentication(offering: .password)
+            return .failure(.tryAgain)
+        case .upstreamUnavailable(let route, let failure):
+            logger.warning("upstream unavailable", metadata: [
+                "upstream.addr": "\(route.upstreamAddress)", "reason": "\(failure.reason)", "error": "\(failure.description)",
+            ])
+            let notice = "switchboard: \(failure.clientMessage) (\(route.login)); please try again later."
+            client.sendBanner(notice + "\r\n")
+            message.dropWithoutReply()
+            client.disconnect(message: notice)
+            return .failure(.giveUp)
+        }
+    }
+
+    /// Makes every refusal take at least the configured time, so timing does not reveal
+    /// whether a route exists.
+    private func delayFailure(since start: Date) {
+        let minimum = TimeInterval(configuration.failedLoginDelayMilliseconds) / 1000
+        let remaining = minimum - Date().timeIntervalSince(start)
+        if remaining > 0 { Thread.sleep(forTimeInterval: remaining) }
+    }
+
+    // MARK: Relay
+
+    private func relay(_ link: UpstreamLink, event: SSHEvent) throws(SSHError) {
+        let upstream = link.session
+        upstream.isBlocking = false
+        try event.add(upstream)
+        var moved = true
+        while true {
+            if !moved { event.poll(timeoutMilliseconds: 1000) }
+            moved = false
+            while let message = client.nextMessage() {
+                handleClientMessage(message, upstream: upstream)
+                moved = true
+            }
+            while let message = upstream.nextMessage() {
+                message.refuse()
+            }
+            for relay in relays where relay.step() {
+                moved = true
+            }
+            relays.removeAll { $0.isFinished }
+            if !client.isAlive {
+                logger.info("client disconnected", metadata: ["reason": "client-closed"])
+                relays.forEach { $0.clientLost() }
+                relays.removeAll()
+                upstream.disconnect()
+                return
+            }
+            if !upstream.isAlive {
+                logger.warning("upstream connection lost", metadata: ["reason": "upstream-closed"])
+                relays.forEach { $0.upstreamLost(notice: "the connection to the upstream host was lost") }
+                relays.removeAll()
+                client.disconnect(message: "switchboard: the connection to the upstream host was lost")
+                return
+            }
+        }
+    }
+
+    private func handleClientMessage(_ message: SSHMessage, upstream: SSHSession) {
+        switch message.request {
+        case .channelOpen(.session):
+            do {
+                let channel = try SSHChannel.make(on: upstream)
+                relays.append(ChannelRelay(openRequest: message, upstream: channel, logger: logger))
+            } catch {
+                logger.warning("cannot create upstream channel", metadata: ["error": "\(error)"])
+                message.refuse()
+            }
+        case .channelRequest(let id, let request):
+            guard let relay = relays.first(where: { $0.downstreamID == id }) else {
+                message.refuse()
+                return
+            }
+            relay.enqueue(request, message: message)
+        default:
+            // Forwarding channels and global requests are not relayed yet; refusing answers
+            // keepalive@openssh.com as OpenSSH itself does.
+            message.refuse()
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Logging
+import RouteStore
+import SSH
+import Synchronization
+
+/// The listening proxy: accepts TCP connections and gives each one its own thread running a
+/// `ProxyConnection`. A failing connection only ever ends its own thread.
+public final class ProxyServer: Sendable {
+    private let configuration: ProxyConfiguration
+    private let store: any RouteStore
+    private let server: SSHServer
+    private let logger: Logger
+    private let stopRequested = Atomic<Bool>(false)
+    private let activeConnections = Atomic<Int>(0)
+    private let connectionCounter = Atomic<Int>(0)
+
+    /// Loads (or on first start generates) the host key and prepares the SSH server.
+    public init(configuration: ProxyConfiguration, store: any RouteStore, logger: Logger) throws {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        try configuration.dataDirectory.create()
+        let (key, generated) = try HostKey.loadOrGenerateEd25519(at: configuration.ed25519HostKeyPath)
+        logger.info(generated ? "generated host key" : "loaded host key", metadata: [
+            "hostkey.type": "\(key.typeName)", "hostkey.fingerprint": "\(key.fingerprint)", "hostkey.path": "\(key.path)",
+        ])
+        server = try SSHServer(hostKeyPaths: [configuration.ed25519HostKeyPath])
+    }
+
+    /// Number of client connections being served right now.
+    public var connectionCount: Int { activeConnections.load(ordering: .relaxed) }
+
+    /// Listens and serves until `stop()` is called. Throws if the address cannot be bound.
+    public func run() throws {
+        let address = try UpstreamAddress(parsing: configuration.listen, defaultPort: 2222)
+        let listener = try TCPListener(host: address.host, port: address.port)
+        logger.info("listening", metadata: ["listen.addr": "\(listener.localAddress)", "libssh": "\(SSHLibrary.version)"])
+        while !stopRequested.load(ordering: .relaxed) {
+            guard let (fd, peer) = listener.accept(timeoutMilliseconds: 500) else { continue }
+            startConnection(fd: fd, peer: peer.description)
+        }
+        logger.info("stopped accepting connections")
+    }
+
+    /// Asks `run()` to stop accepting; running sessions are not interrupted.
+    public func stop() {
+        stopRequested.store(true, ordering: .relaxed)
+    }
+
+    private func startConnection(fd: Int32, peer: String) {
+        let number = connectionCounter.add(1, ordering: .relaxed).newValue
+        var connectionLogger = logger
+        connectionLogger[metadataKey: "session.id"] = "\(number)"
+        connectionLogger[metadataKey: "client.addr"] = "\(peer)"
+        let thread = Thread { [self, connectionLogger] in
+            activeConnections.add(1, ordering: .relaxed)
+            defer { activeConnections.subtract(1, ordering: .relaxed) }
+            connectionLogger.debug("connection accepted")
+            do {
+                let session = try server.accept(fd: fd)
+                ProxyConnection(client: session, store: store, configuration: configuration, logger: connectionLogger).run()
+            } catch {
+                connectionLogger.warning("cannot start session", metadata: ["error": "\(error)"])
+            }
+            connectionLogger.debug("connection closed")
+        }
+        thread.name = "switchboard-conn-\(number)"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import RouteStore
+
+/// `switchboard route …`: manage the routing table, also while the proxy runs.
+struct RouteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "route",
+        abstract: "Add, change, list and remove routes.",
+        subcommands: [Add.self, List.self, Show.self, Set.self, Remove.self]
+    )
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Route a login name to an upstream host.")
+
+        @Argument(help: "The login name clients use at the gateway.") var user: String
+        @Argument(help: ArgumentHelp("Upstream address; IPv6 in brackets, e.g. [::1]:22. Port defaults to 22.", valueName: "HOST[:PORT]"))
+        var address: String
+        @Option(help: ArgumentHelp("User name on the upstream host (default: the login name).", valueName: "NAME"))
+        var upstreamUser: String?
+        @OptionGroup var dataDirectory: DataDirectoryOption
+
+        func run() throws {
+            try runReportingErrors {
+                let upstream = try UpstreamAddress(parsing: address)
+                let store = try dataDirectory.openStore()
+                let route = try store.add(Route(
+                    login: user, upstreamHost: upstream.host, upstreamPort: upstream.port, upstreamUser: upstreamUser))
+                print("added route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)")
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List all routes.")
+
+        @Flag(help: "Print JSON instead of a table.") var json = false
+        @OptionGroup var dataDirectory: DataDirectoryOption
+
+        func run() throws {
+            try runReportingErrors {
+                let routes = try dataDirectory.openStore().allRoutes()
+                if json {
+                    print(try RouteFormatting.json(routes.map(RouteRecord.init)))
+                } else {
+                    print(RouteFormatting.table(routes))
+                }
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one route.")
+
+        @Argument(help: "The login name.") var user: String
+        @Flag(help: "Print JSON instead of text.") var json = false
+        @OptionGroup var dataDirectory: DataDirectoryOption
+
+        func run() throws {
+            try runReportingErrors {
+                guard let route = try dataDirectory.openStore().route(for: user) else { throw RouteStoreError.routeNotFound(user) }
+                print(json ? try RouteFormatting.json(RouteRecord(route)) : RouteFormatting.details(route))
+            }
+        }
+    }
+
+    struct Set: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change an existing route.")
+
+        @Argument(help: "The login name.") var user: String
+        @Option(help: ArgumentHelp("New upstream host (IPv6 with or without brackets).", valueName: "HOST")) var host: String?
+        @Option(help: ArgumentHelp("New upstream port (1-65535).", valueName: "PORT")) var port: String?
+        @Option(help: ArgumentHelp("New upstream user name.", valueName: "NAME")) var upstreamUser: String?
+        @Flag(inversion: .prefixedEnableDisable, exclusivity: .exclusive, help: "Enable or disable the route.")
+        var enable: Bool?
+        @OptionGroup var dataDirectory: DataDirectoryOption
+
+        func run() throws {
+            try runReportingErrors {
+                let changes = RouteChanges(
+                    upstreamHost: try host.map { text throws(RouteStoreError) in try RouteValidation.host(text) },
+                    upstreamPort: try port.map { text throws(RouteStoreError) in try RouteValidation.port(text) },
+                    upstreamUser: upstreamUser.map { .some($0) },
+                    enabled: enable)
+                let route = try dataDirectory.openStore().update(login: user, with: changes)
+                print("updated route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)\(route.enabled ? "" : " (disabled)")")
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a route.")
+
+        @Argument(help: "The login name.") var user: String
+        @OptionGroup var dataDirectory: DataDirectoryOption
+
+        func run() throws {
+            try runReportingErrors {
+                try dataDirectory.openStore().remove(login: user)
+                print("removed route \(user)")
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import RouteStore
+
+/// The JSON shape of a route printed by `route list --json` and `route show --json`.
+struct RouteRecord: Encodable {
+    let login: String
+    let upstreamHost: String
+    let upstreamPort: Int
+    let upstreamUser: String?
+    let effectiveUpstreamUser: String
+    let enabled: Bool
+    let createdAt: Date
+    let updatedAt: Date
+
+    init(_ route: Route) {
+        login = route.login
+        upstreamHost = route.upstreamHost
+        upstreamPort = route.upstreamPort
+        upstreamUser = route.upstreamUser
+        effectiveUpstreamUser = route.effectiveUpstreamUser
+        enabled = route.enabled
+        createdAt = route.createdAt
+        updatedAt = route.updatedAt
+    }
+}
+
+/// How the admin CLI prints routes for people and for scripts.
+enum RouteFormatting {
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func table(_ routes: [Route]) -> String {
+        let header = ["LOGIN", "UPSTREAM", "UPSTREAM USER", "ENABLED"]
+        let rows = routes.map { [$0.login, $0.upstreamAddress, $0.effectiveUpstreamUser, $0.enabled ? "yes" : "no"] }
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        return ([header] + rows).map { row in
+            row.enumerated().map { column, cell in
+                column == row.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    static func details(_ route: Route) -> String {
+        let dates = ISO8601DateFormatter()
+        return """
+            login:          \(route.login)
+            upstream:       \(route.upstreamAddress)
+            upstream user:  \(route.effectiveUpstreamUser)\(route.upstreamUser == nil ? " (same as login)" : "")
+            enabled:        \(route.enabled ? "yes" : "no")
+            created:        \(dates.string(from: route.createdAt))
+            updated:        \(dates.string(from: route.updatedAt))
+            """
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import Proxy
+import RouteStore
+
+/// `switchboard serve`: run the proxy.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the SSH proxy.")
+
+    @Option(help: ArgumentHelp("Address to listen on; IPv6 in brackets.", valueName: "HOST:PORT"))
+    var listen = "0.0.0.0:2222"
+    @Option(help: ArgumentHelp("Seconds a client has for key exchange and login.", valueName: "SECONDS"))
+    var loginGraceTime = 30
+    @Option(help: ArgumentHelp("Failed login attempts allowed per connection.", valueName: "N"))
+    var maxAuthTries = 6
+    @Option(help: ArgumentHelp("Seconds allowed to reach an upstream and finish its SSH handshake.", valueName: "SECONDS"))
+    var upstreamConnectTimeout = 10
+    @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "LEVEL"))
+    var logLevel = "info"
+    @OptionGroup var dataDirectory: DataDirectoryOption
+
+    func validate() throws {
+        guard loginGraceTime > 0 else { throw ValidationError("--login-grace-time must be at least 1") }
+        guard maxAuthTries > 0 else { throw ValidationError("--max-auth-tries must be at least 1") }
+        guard upstreamConnectTimeout > 0 else { throw ValidationError("--upstream-connect-timeout must be at least 1") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        do {
+            _ = try UpstreamAddress(parsing: listen, defaultPort: 2222)
+        } catch {
+            throw ValidationError("--listen: \(error)")
+        }
+    }
+
+    func run() throws {
+        // A client vanishing mid-write must cost only its own connection, never the process.
+        signal(SIGPIPE, SIG_IGN)
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "switchboard")
+
+        var configuration = ProxyConfiguration(dataDirectory: dataDirectory.directory)
+        configuration.listen = listen
+        configuration.loginGraceSeconds = loginGraceTime
+        configuration.maxAuthTries = maxAuthTries
+        configuration.upstreamConnectTimeoutSeconds = upstreamConnectTimeout
+
+        try runReportingErrors {
+            let store = try SQLiteRouteStore(directory: configuration.dataDirectory)
+            let server = try ProxyServer(configuration: configuration, store: store, logger: logger)
+            let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { signal in
+                logger.info("received signal, stopping", metadata: ["signal": "\(signal)"])
+                server.stop()
+            }
+            defer { withExtendedLifetime(signals) {} }
+            try server.run()
+        }
+    }
+}
+
+/// Calls `handler` on a background queue when one of `signals` arrives.
+final class SignalWatcher {
+    private let sources: [any DispatchSourceSignal]
+
+    init(signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) {
+        sources = signals.map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { handler(number) }
+            source.resume()
+            return source
+        }
+    }
+}

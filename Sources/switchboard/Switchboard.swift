@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import RouteStore
+
+/// The single executable: the proxy (`serve`) and the admin commands.
+@main
+struct Switchboard: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchboard",
+        abstract: "A username-routing SSH reverse proxy.",
+        discussion: """
+            Clients log in with `ssh USER@gateway -p 2222`; Switchboard looks USER up in its routing \
+            table and relays the session to that user's upstream host.
+            """,
+        subcommands: [Serve.self, RouteCommand.self]
+    )
+}
+
+/// `--data-dir`, shared by every command.
+struct DataDirectoryOption: ParsableArguments {
+    @Option(
+        name: .customLong("data-dir"),
+        help: ArgumentHelp(
+            "Directory holding the routing database and host keys.",
+            discussion: "Default: $\(DataDirectory.environmentVariable), else \(DataDirectory.defaultPath).",
+            valueName: "DIR"))
+    var path: String?
+
+    var directory: DataDirectory { DataDirectory(explicit: path) }
+
+    /// Opens (and migrates) the route store in the chosen data directory.
+    func openStore() throws -> SQLiteRouteStore {
+        try SQLiteRouteStore(directory: directory)
+    }
+}
+
+/// Turns a store error into a clear message and a non-zero exit, without a stack of noise.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as RouteStoreError {
+        throw CommandFailure(description: error.description)
+    }
+}
