@@ -53,7 +53,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["RouteStore"]
+            dependencies: ["switchboard"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -11,6 +11,9 @@ final class ChannelRelay {
         case opening(SSHMessage)
         /// Both channels are open and data flows.
         case open(downstream: SSHChannel)
+        /// The client closed after the upstream's output ended but before its exit status came
+        /// (OpenSSH closes as soon as both directions saw EOF): wait briefly for the status.
+        case awaitingExitStatus(downstream: SSHChannel, deadline: ContinuousClock.Instant)
         /// Both sides have been sent CHANNEL_CLOSE; nothing more to do.
         case finished
     }
@@ -63,17 +66,26 @@ final class ChannelRelay {
             return stepOpening(openRequest)
         case .open(let downstream):
             return stepOpen(downstream)
+        case .awaitingExitStatus(let downstream, let deadline):
+            if upstream.receivedClose || ContinuousClock.now >= deadline {
+                finish(downstream, forwardingExit: true)
+                return true
+            }
+            return false
         case .finished:
             return false
         }
     }
+
+    /// How long a relay waits for an exit status after the client has already closed.
+    static let exitStatusGrace: Duration = .seconds(5)
 
     /// The upstream connection died: tell the user on stderr and close the client's channel.
     func upstreamLost(notice: String) {
         switch state {
         case .opening(let openRequest):
             openRequest.refuse()
-        case .open(let downstream):
+        case .open(let downstream), .awaitingExitStatus(let downstream, _):
             let text = Array("\r\nswitchboard: \(notice)\r\n".utf8)
             _ = text.withUnsafeBytes { try? downstream.write($0, stderr: true) }
             downstream.sendEOF()
@@ -119,22 +131,37 @@ final class ChannelRelay {
         moved = clientToUpstream.pump(from: downstream, to: upstream) || moved
         moved = upstreamToClient.pump(from: upstream, to: downstream) || moved
 
-        if downstream.receivedClose {
-            upstream.close()
-            downstream.close()
-            state = .finished
-            return true
-        }
         if upstream.receivedClose && upstreamToClient.isDrained {
             // OpenSSH sends EOF, exit-status, close: forward the status just before our close.
-            if let status = upstream.exitStatus { downstream.sendExitStatus(status) }
-            if let signal = upstream.exitSignal { downstream.sendExitSignal(signal) }
-            downstream.close()
-            upstream.close()
-            state = .finished
+            finish(downstream, forwardingExit: true)
+            return true
+        }
+        if downstream.receivedClose {
+            if upstreamToClient.isDrained && !upstream.receivedClose {
+                upstream.sendEOF()
+                state = .awaitingExitStatus(downstream: downstream, deadline: .now + Self.exitStatusGrace)
+            } else {
+                logger.debug("channel closed by client")
+                finish(downstream, forwardingExit: false)
+            }
             return true
         }
         return moved
+    }
+
+    /// Sends the upstream's exit status or signal (if asked and known), then closes both channels.
+    private func finish(_ downstream: SSHChannel, forwardingExit: Bool) {
+        if forwardingExit {
+            if let status = upstream.exitStatus { downstream.sendExitStatus(status) }
+            if let signal = upstream.exitSignal { downstream.sendExitSignal(signal) }
+            logger.debug("channel closed", metadata: [
+                "exit.status": "\(upstream.exitStatus.map(String.init) ?? "none")",
+                "exit.signal": "\(upstream.exitSignal?.signal ?? "none")",
+            ])
+        }
+        downstream.close()
+        upstream.close()
+        state = .finished
     }
 
     /// Sends queued requests upstream one at a time, replying to the client as answers come.

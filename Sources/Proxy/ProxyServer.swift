@@ -33,7 +33,7 @@ public final class ProxyServer: Sendable {
 
     /// Listens and serves until `stop()` is called. Throws if the address cannot be bound.
     public func run() throws {
-        let address = try UpstreamAddress(parsing: configuration.listen, defaultPort: 2222)
+        let address = try UpstreamAddress(parsing: configuration.listen, defaultPort: 2222, allowedPorts: 0...65535)
         let listener = try TCPListener(host: address.host, port: address.port)
         logger.info("listening", metadata: ["listen.addr": "\(listener.localAddress)", "libssh": "\(SSHLibrary.version)"])
         while !stopRequested.load(ordering: .relaxed) {

@@ -16,7 +16,8 @@ public struct UpstreamAddress: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Parses `HOST[:PORT]`, validating both parts. IPv6 addresses must be bracketed.
-    public init(parsing text: String, defaultPort: Int = 22) throws(RouteStoreError) {
+    /// `allowedPorts` is 1...65535 for upstreams; a listen address may also use 0 (any free port).
+    public init(parsing text: String, defaultPort: Int = 22, allowedPorts: ClosedRange<Int> = 1...65535) throws(RouteStoreError) {
         var hostPart = Substring(text)
         var portPart: Substring?
         if text.hasPrefix("[") {
@@ -41,7 +42,7 @@ public struct UpstreamAddress: Sendable, Equatable, CustomStringConvertible {
             hostPart = text[..<colon]
             portPart = text[text.index(after: colon)...]
         }
-        let port = try portPart.map { p throws(RouteStoreError) in try RouteValidation.port(String(p)) } ?? defaultPort
+        let port = try portPart.map { p throws(RouteStoreError) in try RouteValidation.port(String(p), allowed: allowedPorts) } ?? defaultPort
         self.host = try RouteValidation.host(String(hostPart))
         self.port = port
     }
@@ -68,8 +69,8 @@ public enum RouteValidation {
     }
 
     /// Parses and range-checks a port written as text.
-    public static func port(_ text: String) throws(RouteStoreError) -> Int {
-        guard let value = Int(text), (1...65535).contains(value) else { throw .invalidPort(text) }
+    public static func port(_ text: String, allowed: ClosedRange<Int> = 1...65535) throws(RouteStoreError) -> Int {
+        guard text.allSatisfy(\.isASCII), let value = Int(text), allowed.contains(value) else { throw .invalidPort(text) }
         return value
     }
 

@@ -71,8 +71,8 @@ struct RouteCommand: ParsableCommand {
         @Option(help: ArgumentHelp("New upstream host (IPv6 with or without brackets).", valueName: "HOST")) var host: String?
         @Option(help: ArgumentHelp("New upstream port (1-65535).", valueName: "PORT")) var port: String?
         @Option(help: ArgumentHelp("New upstream user name.", valueName: "NAME")) var upstreamUser: String?
-        @Flag(inversion: .prefixedEnableDisable, exclusivity: .exclusive, help: "Enable or disable the route.")
-        var enable: Bool?
+        @Flag(help: "Enable or disable the route (a disabled route refuses logins like a missing one).")
+        var state: RouteState?
         @OptionGroup var dataDirectory: DataDirectoryOption
 
         func run() throws {
@@ -81,7 +81,7 @@ struct RouteCommand: ParsableCommand {
                     upstreamHost: try host.map { text throws(RouteStoreError) in try RouteValidation.host(text) },
                     upstreamPort: try port.map { text throws(RouteStoreError) in try RouteValidation.port(text) },
                     upstreamUser: upstreamUser.map { .some($0) },
-                    enabled: enable)
+                    enabled: state.map { $0 == .enable })
                 let route = try dataDirectory.openStore().update(login: user, with: changes)
                 print("updated route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)\(route.enabled ? "" : " (disabled)")")
             }
@@ -101,4 +101,10 @@ struct RouteCommand: ParsableCommand {
             }
         }
     }
+}
+
+/// `--enable` / `--disable` on `route set`.
+enum RouteState: String, EnumerableFlag {
+    case enable
+    case disable
 }

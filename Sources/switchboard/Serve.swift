@@ -27,7 +27,7 @@ struct Serve: ParsableCommand {
         guard upstreamConnectTimeout > 0 else { throw ValidationError("--upstream-connect-timeout must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         do {
-            _ = try UpstreamAddress(parsing: listen, defaultPort: 2222)
+            _ = try UpstreamAddress(parsing: listen, defaultPort: 2222, allowedPorts: 0...65535)
         } catch {
             throw ValidationError("--listen: \(error)")
         }

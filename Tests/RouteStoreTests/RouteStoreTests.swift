@@ -1,1 +1,141 @@
-import Testing
+import Foundation
+import XCTest
+
+@testable import RouteStore
+
+final class RouteStoreTests: XCTestCase {
+    private var directory: String!
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "switchboard-store-\(UUID().uuidString)"
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func openStore() throws -> SQLiteRouteStore {
+        try SQLiteRouteStore(directory: DataDirectory(explicit: directory))
+    }
+
+    func testAddThenReadBackWithDefaults() throws {
+        let store = try openStore()
+        let added = try store.add(Route(login: "alice", upstreamHost: "10.0.0.5"))
+        XCTAssertEqual(added.upstreamPort, 22)
+        XCTAssertNil(added.upstreamUser)
+        XCTAssertEqual(added.effectiveUpstreamUser, "alice")
+        XCTAssertTrue(added.enabled)
+        let read = try XCTUnwrap(try store.route(for: "alice"))
+        XCTAssertEqual(read.upstreamHost, "10.0.0.5")
+        XCTAssertEqual(read.createdAt.timeIntervalSince1970, added.createdAt.timeIntervalSince1970, accuracy: 0.01)
+    }
+
+    func testRoutesSurviveReopening() throws {
+        _ = try openStore().add(Route(login: "dave", upstreamHost: "10.0.0.6", upstreamUser: "deploy"))
+        let reopened = try openStore()
+        XCTAssertEqual(try reopened.route(for: "dave")?.effectiveUpstreamUser, "deploy")
+        XCTAssertEqual(try reopened.allRoutes().map(\.login), ["dave"])
+    }
+
+    func testDuplicateAddFailsAndKeepsTheOriginal() throws {
+        let store = try openStore()
+        _ = try store.add(Route(login: "alice", upstreamHost: "10.0.0.5"))
+        XCTAssertThrowsError(try store.add(Route(login: "alice", upstreamHost: "10.9.9.9"))) { error in
+            XCTAssertEqual((error as? RouteStoreError)?.code, "route-exists")
+        }
+        XCTAssertEqual(try store.route(for: "alice")?.upstreamHost, "10.0.0.5")
+    }
+
+    func testInvalidRoutesAreNotWritten() throws {
+        let store = try openStore()
+        let bad: [(Route, String)] = [
+            (Route(login: "al ice", upstreamHost: "h"), "invalid-login"),
+            (Route(login: "alice;rm", upstreamHost: "h"), "invalid-login"),
+            (Route(login: "", upstreamHost: "h"), "invalid-login"),
+            (Route(login: "alice", upstreamHost: ""), "invalid-host"),
+            (Route(login: "alice", upstreamHost: "bad host"), "invalid-host"),
+            (Route(login: "alice", upstreamHost: "h", upstreamPort: 0), "invalid-port"),
+            (Route(login: "alice", upstreamHost: "h", upstreamPort: 65536), "invalid-port"),
+            (Route(login: "alice", upstreamHost: "h", upstreamUser: "x\"y"), "invalid-upstream-user"),
+        ]
+        for (route, code) in bad {
+            XCTAssertThrowsError(try store.add(route), "\(route)") { error in
+                XCTAssertEqual((error as? RouteStoreError)?.code, code, "\(route)")
+            }
+        }
+        XCTAssertEqual(try store.allRoutes(), [])
+    }
+
+    func testUpdateChangesOnlyWhatWasAsked() throws {
+        let store = try openStore()
+        let original = try store.add(Route(login: "alice", upstreamHost: "10.0.0.5", upstreamPort: 2200))
+        Thread.sleep(forTimeInterval: 0.01)
+        let updated = try store.update(login: "alice", with: RouteChanges(upstreamUser: .some("deploy"), enabled: false))
+        XCTAssertEqual(updated.upstreamHost, "10.0.0.5")
+        XCTAssertEqual(updated.upstreamPort, 2200)
+        XCTAssertEqual(updated.upstreamUser, "deploy")
+        XCTAssertFalse(updated.enabled)
+        XCTAssertGreaterThan(updated.updatedAt, original.updatedAt)
+    }
+
+    func testInvalidUpdateLeavesTheRouteIntact() throws {
+        let store = try openStore()
+        let original = try store.add(Route(login: "alice", upstreamHost: "10.0.0.5"))
+        XCTAssertThrowsError(try store.update(login: "alice", with: RouteChanges(upstreamHost: "10.0.0.6", upstreamPort: 70000)))
+        XCTAssertEqual(try store.route(for: "alice"), original)
+        XCTAssertThrowsError(try store.update(login: "nobody", with: RouteChanges(enabled: false))) { error in
+            XCTAssertEqual((error as? RouteStoreError)?.code, "route-not-found")
+        }
+        XCTAssertThrowsError(try store.update(login: "alice", with: RouteChanges())) { error in
+            XCTAssertEqual((error as? RouteStoreError)?.code, "nothing-to-change")
+        }
+    }
+
+    func testRemove() throws {
+        let store = try openStore()
+        _ = try store.add(Route(login: "alice", upstreamHost: "10.0.0.5"))
+        try store.remove(login: "alice")
+        XCTAssertNil(try store.route(for: "alice"))
+        XCTAssertThrowsError(try store.remove(login: "alice")) { error in
+            XCTAssertEqual((error as? RouteStoreError)?.code, "route-not-found")
+        }
+    }
+
+    func testMigrationsApplyOnceAndAreRecorded() throws {
+        let first = try openStore()
+        let versions = try first.appliedMigrationVersions()
+        XCTAssertEqual(versions, Migration.embedded.map(\.version))
+        let second = try openStore()
+        XCTAssertEqual(try second.appliedMigrationVersions(), versions)
+    }
+
+    func testEveryMigrationFileIsEmbedded() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("migrations")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }.sorted()
+        XCTAssertFalse(files.isEmpty)
+        XCTAssertEqual(files, Migration.embedded.map(\.name))
+        for migration in Migration.embedded {
+            let text = try String(contentsOf: folder.appendingPathComponent(migration.name), encoding: .utf8)
+            XCTAssertEqual(text, migration.sql, migration.name)
+        }
+    }
+
+    func testDatabaseUsesWALAndPrivateFiles() throws {
+        _ = try openStore()
+        let database = try SQLiteDatabase(path: DataDirectory(explicit: directory).databasePath)
+        var mode = ""
+        try database.query("PRAGMA journal_mode") { row in mode = row.text(0) ?? "" }
+        XCTAssertEqual(mode, "wal")
+        let attributes = try FileManager.default.attributesOfItem(atPath: DataDirectory(explicit: directory).databasePath)
+        XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
+        let directoryAttributes = try FileManager.default.attributesOfItem(atPath: directory)
+        XCTAssertEqual((directoryAttributes[.posixPermissions] as? NSNumber)?.intValue, 0o700)
+    }
+
+    func testDataDirectoryChoice() {
+        XCTAssertEqual(DataDirectory(explicit: "/x", environment: ["SWITCHBOARD_DATA_DIR": "/y"]).path, "/x")
+        XCTAssertEqual(DataDirectory(explicit: nil, environment: ["SWITCHBOARD_DATA_DIR": "/y"]).path, "/y")
+        XCTAssertEqual(DataDirectory(explicit: nil, environment: [:]).path, DataDirectory.defaultPath)
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import XCTest
+
+/// The proxy serves many users at once, survives bad clients, and returns to its baseline
+/// of descriptors and threads afterwards.
+final class ResourceTests: XCTestCase {
+    func testTwentyConcurrentSessions() throws {
+        let lab = try Lab.shared()
+        let runs = try (0..<20).map { index in
+            let (user, password) = index.isMultiple(of: 2) ? TestUsers.alice : TestUsers.bob
+            return try lab.clients.startSSH(user, password, "sleep 1; echo session-\(index) $SWITCHBOARD_UPSTREAM")
+        }
+        for (index, run) in runs.enumerated() {
+            let result = try run.wait(timeout: 90)
+            XCTAssertEqual(result.status, 0, result.err)
+            XCTAssertEqual(result.out, "session-\(index) \(index.isMultiple(of: 2) ? "upstream-a" : "upstream-b")\n")
+        }
+    }
+
+    func testDescriptorsAndThreadsReturnToBaselineAfterFortySessions() throws {
+        let lab = try Lab.shared()
+        // One login first so lazily opened files (database, libssh state) are part of the baseline.
+        _ = try lab.clients.ssh(TestUsers.alice.name, TestUsers.alice.password, "true")
+        let baseline = try settled { (lab.proxy.openDescriptors, lab.proxy.threads) }
+
+        for batch in 0..<4 {
+            let runs = try (0..<10).map { index in
+                try lab.clients.startSSH(TestUsers.alice.name, TestUsers.alice.password, "echo \(batch)-\(index)")
+            }
+            for run in runs { XCTAssertEqual(try run.wait(timeout: 60).status, 0) }
+        }
+        _ = try lab.clients.ssh("no-such-route", "x", "true")
+        let after = try settled { (lab.proxy.openDescriptors, lab.proxy.threads) }
+        XCTAssertEqual(after.0, baseline.0, "open descriptors before \(baseline.0), after \(after.0)")
+        XCTAssertEqual(after.1, baseline.1, "threads before \(baseline.1), after \(after.1)")
+    }
+
+    func testGarbageAndSilentClientsCostOnlyThemselves() throws {
+        let lab = try Lab.shared()
+        var sockets: [Int32] = []
+        defer { sockets.forEach { close($0) } }
+        for index in 0..<30 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = in_port_t(UInt16(lab.proxy.port).bigEndian)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            XCTAssertEqual(connected, 0)
+            let junk: String = switch index % 3 {
+            case 0: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+            case 1: "SSH-2.0-fake\r\n\u{0}\u{0}\u{0}\u{ff}garbage-garbage"
+            default: ""
+            }
+            _ = junk.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            sockets.append(fd)
+        }
+        let start = Date()
+        let result = try lab.clients.ssh(TestUsers.bob.name, TestUsers.bob.password, "echo served")
+        XCTAssertEqual(result.out, "served\n", result.err)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10)
+        XCTAssertTrue(FreePort.isListening(port: lab.proxy.port))
+    }
+
+    /// Reads a measurement until it stops changing (sessions finish asynchronously).
+    private func settled(_ measure: () -> (Int, Int)) throws -> (Int, Int) {
+        var last = measure()
+        var stableSince = Date()
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.2)
+            let now = measure()
+            if now != last {
+                last = now
+                stableSince = Date()
+            } else if Date().timeIntervalSince(stableSince) > 1.5 {
+                return now
+            }
+        }
+        return last
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+
+/// The shared test lab: two real sshd upstreams ("upstream-a", "upstream-b") and one proxy with
+/// routes for the test users. Built once per test process, torn down when it exits.
+final class Lab: @unchecked Sendable {
+    let upstreamA: UpstreamServer
+    let upstreamB: UpstreamServer
+    let proxy: ProxyProcess
+    var clients: Clients { Clients(port: proxy.port) }
+
+    private init() throws {
+        try TestUsers.ensure()
+        upstreamA = try UpstreamServer(name: "upstream-a")
+        upstreamB = try UpstreamServer(name: "upstream-b")
+        proxy = try ProxyProcess()
+        try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(upstreamA.port)"])
+        try proxy.mustAdmin(["route", "add", TestUsers.bob.name, "127.0.0.1:\(upstreamB.port)"])
+    }
+
+    /// Started on first use; every test process shares it. The lazy static is initialised
+    /// exactly once even when tests touch it from several threads, which is why this class is
+    /// `@unchecked Sendable`: after init nothing in it is mutated.
+    private static let instance: Result<Lab, any Error> = {
+        let result = Result { try Lab() }
+        atexit { Lab.shutDown() }
+        return result
+    }()
+
+    static func shared() throws -> Lab { try instance.get() }
+
+    private static func shutDown() {
+        guard case .success(let lab) = instance else { return }
+        lab.proxy.stop()
+        lab.upstreamA.stop()
+        lab.upstreamB.stop()
+    }
+}

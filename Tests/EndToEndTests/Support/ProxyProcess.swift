@@ -1,0 +1,113 @@
+import Foundation
+
+/// A real `switchboard serve` process on a free loopback port with its own data directory.
+final class ProxyProcess {
+    let dataDirectory: String
+    private(set) var port = 0
+    private var daemon: RunningCommand?
+
+    init(arguments: [String] = []) throws {
+        dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-proxy-\(UUID().uuidString)").path
+        let process = try Command.start(
+            Programs.switchboard,
+            ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDirectory, "--log-level", "debug"] + arguments)
+        daemon = process
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if let match = process.stderrSoFar.firstMatch(of: /listen\.addr=127\.0\.0\.1:(\d+)/), let port = Int(match.1) {
+                self.port = port
+                return
+            }
+            guard process.isRunning else { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let log = process.stderrSoFar
+        process.terminate()
+        throw HarnessError("switchboard serve did not start listening:\n\(log)")
+    }
+
+    var pid: Int32 { daemon?.pid ?? 0 }
+
+    /// Everything the proxy has logged so far.
+    var log: String { daemon?.stderrSoFar ?? "" }
+
+    /// Runs an admin command against this proxy's data directory.
+    func admin(_ arguments: [String]) throws -> CommandResult {
+        try Command.run(Programs.switchboard, arguments + ["--data-dir", dataDirectory], timeout: 30)
+    }
+
+    /// Runs an admin command that must succeed.
+    @discardableResult
+    func mustAdmin(_ arguments: [String]) throws -> String {
+        let result = try admin(arguments)
+        guard result.status == 0 else { throw HarnessError("switchboard \(arguments.joined(separator: " ")) failed: \(result.err)") }
+        return result.out
+    }
+
+    var openDescriptors: Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1 }
+    var threads: Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").count) ?? -1 }
+
+    func stop() {
+        daemon?.terminate()
+        daemon = nil
+    }
+
+    deinit { stop() }
+}
+
+/// Drives the real OpenSSH clients (`ssh`, `scp`, `sftp`, `rsync`) at the proxy, giving the
+/// password through sshpass's environment variable so it never shows in `ps`.
+struct Clients {
+    let port: Int
+
+    static let commonOptions = [
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+        "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1",
+        "-o", "ConnectTimeout=15",
+    ]
+
+    private func environment(password: String) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["SSHPASS"] = password
+        return environment
+    }
+
+    var sshCommandLine: [String] { [Programs.ssh] + Self.commonOptions + ["-p", String(port)] }
+
+    func ssh(_ user: String, _ password: String, _ command: String, stdin: Data? = nil, options: [String] = [],
+             timeout: TimeInterval = 60) throws -> CommandResult
+    {
+        try Command.run(
+            Programs.sshpass, ["-e"] + sshCommandLine + options + ["\(user)@127.0.0.1", command],
+            stdin: stdin, environment: environment(password: password), timeout: timeout)
+    }
+
+    func startSSH(_ user: String, _ password: String, _ command: String, options: [String] = []) throws -> RunningCommand {
+        try Command.start(
+            Programs.sshpass, ["-e"] + sshCommandLine + options + ["\(user)@127.0.0.1", command],
+            environment: environment(password: password))
+    }
+
+    func scp(_ password: String, _ from: String, _ to: String, timeout: TimeInterval = 120) throws -> CommandResult {
+        try Command.run(
+            Programs.sshpass, ["-e", Programs.scp] + Self.commonOptions + ["-P", String(port), from, to],
+            environment: environment(password: password), timeout: timeout)
+    }
+
+    func sftp(_ user: String, _ password: String, batch: String, timeout: TimeInterval = 60) throws -> CommandResult {
+        let batchFile = FileManager.default.temporaryDirectory.appendingPathComponent("sftp-\(UUID().uuidString)").path
+        try batch.write(toFile: batchFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: batchFile) }
+        return try Command.run(
+            Programs.sshpass, ["-e", Programs.sftp] + Self.commonOptions
+                + ["-o", "BatchMode=no", "-P", String(port), "-b", batchFile, "\(user)@127.0.0.1"],
+            environment: environment(password: password), timeout: timeout)
+    }
+
+    func rsync(_ password: String, _ from: String, _ to: String, timeout: TimeInterval = 120) throws -> CommandResult {
+        let remoteShell = ([Programs.ssh] + Self.commonOptions + ["-p", String(port)]).joined(separator: " ")
+        return try Command.run(
+            Programs.sshpass, ["-e", Programs.rsync, "-a", "-e", remoteShell, from, to],
+            environment: environment(password: password), timeout: timeout)
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+
+/// A real OpenSSH `sshd` on loopback with its own config, host key and a marker
+/// (`SWITCHBOARD_UPSTREAM` in the session environment) that tells tests which host they reached.
+final class UpstreamServer {
+    let name: String
+    let port: Int
+    let directory: URL
+    private var daemon: RunningCommand?
+
+    init(name: String) throws {
+        self.name = name
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-upstream-\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        port = try FreePort.pick()
+        let hostKey = directory.appendingPathComponent("ssh_host_ed25519_key").path
+        let keygen = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey])
+        guard keygen.status == 0 else { throw HarnessError("ssh-keygen failed: \(keygen.err)") }
+        let config = """
+            Port \(port)
+            ListenAddress 127.0.0.1
+            HostKey \(hostKey)
+            PidFile \(directory.path)/sshd.pid
+            UsePAM no
+            PasswordAuthentication yes
+            KbdInteractiveAuthentication no
+            PubkeyAuthentication yes
+            PermitRootLogin no
+            StrictModes no
+            MaxStartups 200
+            MaxSessions 50
+            LogLevel VERBOSE
+            AcceptEnv LANG LC_* SB_*
+            Subsystem sftp internal-sftp
+            SetEnv SWITCHBOARD_UPSTREAM=\(name)
+
+            """
+        try config.write(to: directory.appendingPathComponent("sshd_config"), atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
+        try start()
+    }
+
+    /// Starts (or restarts) the daemon and waits until it accepts connections.
+    func start() throws {
+        let configPath = directory.appendingPathComponent("sshd_config").path
+        daemon = try Command.start("/usr/sbin/sshd", ["-D", "-f", configPath, "-E", directory.appendingPathComponent("sshd.log").path])
+        try FreePort.waitUntilListening(port: port, timeout: 10)
+    }
+
+    /// Stops the daemon and every session process it started.
+    func stop() {
+        daemon?.terminate()
+        daemon = nil
+    }
+
+    deinit { stop() }
+}
