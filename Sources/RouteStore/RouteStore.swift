@@ -20,14 +20,23 @@ public struct DataDirectory: Sendable {
     /// The directory itself.
     public let path: String
 
-    /// Used when neither `--data-dir` nor `SWITCHBOARD_DATA_DIR` is given.
-    public static let defaultPath = "/var/lib/switchboard"
+    /// Used for root when neither `--data-dir` nor `SWITCHBOARD_DATA_DIR` is given.
+    public static let systemPath = "/var/lib/switchboard"
     /// The environment variable that names the data directory.
     public static let environmentVariable = "SWITCHBOARD_DATA_DIR"
 
+    /// The default: /var/lib/switchboard for root, else $XDG_DATA_HOME/switchboard
+    /// (~/.local/share/switchboard), so an unprivileged operator can start it too.
+    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if geteuid() == 0 { return systemPath }
+        if let xdg = environment["XDG_DATA_HOME"], !xdg.isEmpty { return xdg + "/switchboard" }
+        return (environment["HOME"] ?? NSHomeDirectory()) + "/.local/share/switchboard"
+    }
+
     /// Chooses the data directory: an explicit path, else the environment, else the default.
     public init(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) {
-        path = explicit ?? environment[Self.environmentVariable].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultPath
+        path = explicit ?? environment[Self.environmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+            ?? Self.defaultPath(environment: environment)
     }
 
     public var databasePath: String { (path as NSString).appendingPathComponent("switchboard.db") }

@@ -22,7 +22,7 @@ struct DataDirectoryOption: ParsableArguments {
         name: .customLong("data-dir"),
         help: ArgumentHelp(
             "Directory holding the routing database and host keys.",
-            discussion: "Default: $\(DataDirectory.environmentVariable), else \(DataDirectory.defaultPath).",
+            discussion: "Default: $\(DataDirectory.environmentVariable), else \(DataDirectory.systemPath) for root, else ~/.local/share/switchboard.",
             valueName: "DIR"))
     var path: String?
 

@@ -136,6 +136,11 @@ final class RouteStoreTests: XCTestCase {
     func testDataDirectoryChoice() {
         XCTAssertEqual(DataDirectory(explicit: "/x", environment: ["SWITCHBOARD_DATA_DIR": "/y"]).path, "/x")
         XCTAssertEqual(DataDirectory(explicit: nil, environment: ["SWITCHBOARD_DATA_DIR": "/y"]).path, "/y")
-        XCTAssertEqual(DataDirectory(explicit: nil, environment: [:]).path, DataDirectory.defaultPath)
+        XCTAssertEqual(DataDirectory(explicit: nil, environment: [:]).path, DataDirectory.defaultPath(environment: [:]))
+        if geteuid() == 0 {
+            XCTAssertEqual(DataDirectory.defaultPath(environment: [:]), "/var/lib/switchboard")
+        } else {
+            XCTAssertEqual(DataDirectory.defaultPath(environment: ["XDG_DATA_HOME": "/d"]), "/d/switchboard")
+        }
     }
 }
