@@ -48,6 +48,12 @@ final class ChannelRelay {
         return nil
     }
 
+    /// True while the relay waits for something that may never arrive, with a time limit.
+    var hasDeadline: Bool {
+        if case .awaitingExitStatus = state { return true }
+        return false
+    }
+
     var isFinished: Bool {
         if case .finished = state { return true }
         return false

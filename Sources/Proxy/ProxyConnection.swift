@@ -112,7 +112,9 @@ final class ProxyConnection {
     }
 
     private func attemptLogin(user: String, method: SSHRequest.AuthAttempt, message: SSHMessage) -> Result<UpstreamLink, LoginFailure> {
-        logger[metadataKey: "route.user"] = "\(user)"
+        // The name comes from the client: log it only if it could be a route name at all, so a
+        // crafted name cannot forge log lines.
+        logger[metadataKey: "route.user"] = "\((try? RouteValidation.login(user)) ?? "(invalid name)")"
         guard case .password(let password) = method else {
             // `none` is the client's probe for the list of methods; others are not offered yet.
             message.refuseAuthentication(offering: .password)
@@ -158,7 +160,7 @@ final class ProxyConnection {
         try event.add(upstream)
         var moved = true
         while true {
-            if !moved { event.poll(timeoutMilliseconds: 1000) }
+            if !moved { event.poll(timeoutMilliseconds: pollTimeoutMilliseconds) }
             moved = false
             while let message = client.nextMessage() {
                 handleClientMessage(message, upstream: upstream)
@@ -186,6 +188,12 @@ final class ProxyConnection {
                 return
             }
         }
+    }
+
+    /// How long the relay may sleep in poll: long when idle (traffic wakes it at once), short
+    /// while a relay waits on a deadline of its own.
+    private var pollTimeoutMilliseconds: Int32 {
+        relays.contains { $0.hasDeadline } ? 250 : 30_000
     }
 
     private func handleClientMessage(_ message: SSHMessage, upstream: SSHSession) {

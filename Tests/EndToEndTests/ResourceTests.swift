@@ -64,6 +64,49 @@ final class ResourceTests: XCTestCase {
         XCTAssertTrue(FreePort.isListening(port: lab.proxy.port))
     }
 
+    func testAnIdleSessionCostsNoCPU() throws {
+        let lab = try Lab.shared()
+        let idle = try lab.clients.startSSH(TestUsers.alice.name, TestUsers.alice.password, "echo ready; sleep 4")
+        defer { idle.terminate() }
+        Thread.sleep(forTimeInterval: 1.5)
+        let before = try cpuTicks(of: lab.proxy.pid)
+        Thread.sleep(forTimeInterval: 2)
+        let used = try cpuTicks(of: lab.proxy.pid) - before
+        // 100 ticks per second: a busy loop would use ~200 here; a sleeping relay uses ~0.
+        XCTAssertLessThanOrEqual(used, 3, "the proxy used \(used) CPU ticks in 2 s with one idle session")
+        XCTAssertEqual(try idle.wait(timeout: 20).status, 0)
+    }
+
+    func testSilentClientsAreCutAtTheLoginGraceTime() throws {
+        let proxy = try ProxyProcess(arguments: ["--login-grace-time", "2"])
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(proxy.port).bigEndian)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(connected, 0)
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let start = Date()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        // The proxy sends its version banner, then must hang up on a client that says nothing.
+        while recv(fd, &buffer, buffer.count, 0) > 0 {}
+        let elapsed = Date().timeIntervalSince(start)
+        XCTAssertGreaterThan(elapsed, 1.5)
+        XCTAssertLessThan(elapsed, 6, "a silent client was kept for \(elapsed) s with a 2 s grace time")
+    }
+
+    /// User plus system CPU time of a process, in clock ticks (from /proc/PID/stat).
+    private func cpuTicks(of pid: Int32) throws -> Int {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let fields = stat[stat.index(after: try XCTUnwrap(stat.lastIndex(of: ")")))...].split(separator: " ")
+        return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
+    }
+
     /// Reads a measurement until it stops changing (sessions finish asynchronously).
     private func settled(_ measure: () -> (Int, Int)) throws -> (Int, Int) {
         var last = measure()
