@@ -190,10 +190,10 @@ final class ProxyConnection {
         }
     }
 
-    /// How long the relay may sleep in poll: long when idle (traffic wakes it at once), short
-    /// while a relay waits on a deadline of its own.
+    /// How long the relay may sleep in poll: forever when idle (traffic wakes it at once, so an
+    /// idle session never wakes up), briefly while a relay waits on a deadline of its own.
     private var pollTimeoutMilliseconds: Int32 {
-        relays.contains { $0.hasDeadline } ? 250 : 30_000
+        relays.contains { $0.hasDeadline } ? 250 : -1
     }
 
     private func handleClientMessage(_ message: SSHMessage, upstream: SSHSession) {
