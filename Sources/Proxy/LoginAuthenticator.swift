@@ -32,7 +32,7 @@ final class LoginAuthenticator {
     private let connector: UpstreamConnector
     private var logger: Logger
     /// A connected, not yet authenticated upstream kept between attempts.
-    private var pending: UpstreamLink?
+    private var pending: (link: UpstreamLink, verdict: HostKeyVerifier.Verdict)?
 
     init(store: any RouteStore, connector: UpstreamConnector, logger: Logger) {
         self.store = store
@@ -48,13 +48,15 @@ final class LoginAuthenticator {
         case .failure(let reason): return .rejected(reason)
         }
         let session: SSHSession
+        let verdict: HostKeyVerifier.Verdict
         switch upstreamSession(for: route) {
-        case .success(let connected): session = connected
+        case .success(let connected): (session, verdict) = connected
         case .failure(let failure): return .upstreamUnavailable(route, failure)
         }
         switch session.authenticate(password: password) {
         case .success:
             pending = nil
+            if case .pinOnSuccess(let fingerprint) = verdict { pinOnFirstUse(route, fingerprint) }
             return .accepted(UpstreamLink(route: route, session: session))
         case .denied, .partial:
             return .rejected(.upstreamDenied)
@@ -78,18 +80,28 @@ final class LoginAuthenticator {
         return .success(route)
     }
 
-    private func upstreamSession(for route: Route) -> Result<SSHSession, UpstreamFailure> {
-        if let pending, pending.route.upstreamHost == route.upstreamHost, pending.route.upstreamPort == route.upstreamPort,
-           pending.route.effectiveUpstreamUser == route.effectiveUpstreamUser, pending.session.isAlive {
-            return .success(pending.session)
+    private func upstreamSession(for route: Route) -> Result<(SSHSession, HostKeyVerifier.Verdict), UpstreamFailure> {
+        if let pending, pending.link.route == route, pending.link.session.isAlive {
+            return .success((pending.link.session, pending.verdict))
         }
         pending = nil
         do {
-            let session = try connector.connect(to: route, logger: logger)
-            pending = UpstreamLink(route: route, session: session)
-            return .success(session)
+            let (session, verdict) = try connector.connect(to: route, logger: logger)
+            pending = (UpstreamLink(route: route, session: session), verdict)
+            return .success((session, verdict))
         } catch {
             return .failure(error)
+        }
+    }
+
+    /// Trust on first use: the key seen at the first successful login becomes the route's pin.
+    private func pinOnFirstUse(_ route: Route, _ fingerprint: String) {
+        do {
+            if try store.pinHostKeyIfUnpinned(login: route.login, fingerprint: fingerprint) {
+                logger.notice("pinned upstream host key (trust on first use)", metadata: ["upstream.hostkey": "\(fingerprint)"])
+            }
+        } catch {
+            logger.error("cannot pin upstream host key", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -12,6 +12,8 @@ public struct ProxyConfiguration: Sendable {
     public var maxAuthTries: Int = 6
     /// Seconds allowed for the TCP connect plus SSH handshake to an upstream.
     public var upstreamConnectTimeoutSeconds: Int = 10
+    /// Host key policy for routes that do not set their own.
+    public var defaultHostKeyPolicy: HostKeyPolicy = .acceptNew
     /// A failed login is answered no sooner than this, whatever the reason, so that response
     /// time does not tell a missing route from a wrong password.
     public var failedLoginDelayMilliseconds: Int = 1000
@@ -19,7 +21,4 @@ public struct ProxyConfiguration: Sendable {
     public init(dataDirectory: DataDirectory) {
         self.dataDirectory = dataDirectory
     }
-
-    /// Path of the proxy's ed25519 host key inside the data directory.
-    public var ed25519HostKeyPath: String { dataDirectory.path + "/ssh_host_ed25519_key" }
 }

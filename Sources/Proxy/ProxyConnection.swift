@@ -33,7 +33,10 @@ final class ProxyConnection {
         self.logger = logger
         self.deadline = Date().addingTimeInterval(TimeInterval(configuration.loginGraceSeconds))
         self.authenticator = LoginAuthenticator(
-            store: store, connector: UpstreamConnector(timeoutSeconds: configuration.upstreamConnectTimeoutSeconds),
+            store: store,
+            connector: UpstreamConnector(
+                timeoutSeconds: configuration.upstreamConnectTimeoutSeconds,
+                hostKeys: HostKeyVerifier(defaultPolicy: configuration.defaultHostKeyPolicy)),
             logger: logger)
     }
 
@@ -136,6 +139,8 @@ final class ProxyConnection {
             logger.warning("upstream unavailable", metadata: [
                 "upstream.addr": "\(route.upstreamAddress)", "reason": "\(failure.reason)", "error": "\(failure.description)",
             ])
+            // The notice tells the client the login has a route; it is only sent when the
+            // upstream cannot be used at all, which the user needs to know.
             let notice = "switchboard: \(failure.clientMessage) (\(route.login)); please try again later."
             client.sendBanner(notice + "\r\n")
             message.dropWithoutReply()

@@ -20,12 +20,13 @@ public final class ProxyServer: Sendable {
         self.configuration = configuration
         self.store = store
         self.logger = logger
-        try configuration.dataDirectory.create()
-        let (key, generated) = try HostKey.loadOrGenerateEd25519(at: configuration.ed25519HostKeyPath)
-        logger.info(generated ? "generated host key" : "loaded host key", metadata: [
-            "hostkey.type": "\(key.typeName)", "hostkey.fingerprint": "\(key.fingerprint)", "hostkey.path": "\(key.path)",
-        ])
-        server = try SSHServer(hostKeyPaths: [configuration.ed25519HostKeyPath])
+        let keys = try ProxyHostKeys.loadOrGenerate(in: configuration.dataDirectory)
+        for key in keys {
+            logger.info(key.generated ? "generated host key" : "loaded host key", metadata: [
+                "hostkey.type": "\(key.typeName)", "hostkey.fingerprint": "\(key.fingerprint)", "hostkey.path": "\(key.path)",
+            ])
+        }
+        server = try SSHServer(hostKeyPaths: keys.map(\.path))
     }
 
     /// Number of client connections being served right now.

@@ -7,10 +7,14 @@ import SSH
 enum UpstreamFailure: Error, CustomStringConvertible {
     case network(NetworkError)
     case handshake(SSHError)
+    case hostKeyChanged(expected: String, actual: String)
+    case hostKeyNotPinned(actual: String)
     case authenticationError(String)
 
     var reason: String {
         switch self {
+        case .hostKeyChanged: "host-key-mismatch"
+        case .hostKeyNotPinned: "host-key-not-pinned"
         case .network(let error): error.reason
         case .handshake(let error): error.code == .timeout ? "timeout" : "handshake-failed"
         case .authenticationError: "upstream-auth-error"
@@ -26,6 +30,8 @@ enum UpstreamFailure: Error, CustomStringConvertible {
         case .network(.other): "the upstream host could not be reached"
         case .handshake(let error) where error.code == .timeout: "the upstream SSH server did not answer in time"
         case .handshake: "the SSH handshake with the upstream host failed"
+        case .hostKeyChanged: "upstream host key changed; refusing to connect"
+        case .hostKeyNotPinned: "the upstream host key is not trusted yet"
         case .authenticationError: "the upstream host failed during login"
         }
     }
@@ -34,6 +40,8 @@ enum UpstreamFailure: Error, CustomStringConvertible {
         switch self {
         case .network(let error): error.description
         case .handshake(let error): error.description
+        case .hostKeyChanged(let expected, let actual): "upstream host key \(actual) does not match the pinned \(expected)"
+        case .hostKeyNotPinned(let actual): "upstream host key \(actual) is not pinned and the policy is strict"
         case .authenticationError(let text): text
         }
     }
@@ -42,9 +50,27 @@ enum UpstreamFailure: Error, CustomStringConvertible {
 /// Opens the proxy's own SSH client connection to a route's upstream host.
 struct UpstreamConnector {
     let timeoutSeconds: Int
+    let hostKeys: HostKeyVerifier
 
-    /// TCP connect plus SSH handshake, both within the timeout. Authentication is left to the caller.
-    func connect(to route: Route, logger: Logger) throws(UpstreamFailure) -> SSHSession {
+    /// TCP connect, SSH handshake and host key check, within the timeout. Authentication is
+    /// left to the caller, who pins the key on success when the verdict says so.
+    func connect(to route: Route, logger: Logger) throws(UpstreamFailure) -> (SSHSession, HostKeyVerifier.Verdict) {
+        let session = try handshake(with: route)
+        let fingerprint: String
+        do {
+            fingerprint = try session.serverKeyFingerprint()
+        } catch {
+            throw .handshake(error)
+        }
+        let verdict = try hostKeys.verify(fingerprint, for: route)
+        if case .unchecked = verdict {
+            logger.warning("upstream host key not verified (policy off)", metadata: ["upstream.hostkey": "\(fingerprint)"])
+        }
+        return (session, verdict)
+    }
+
+    /// TCP connect plus SSH handshake, both within the timeout.
+    func handshake(with route: Route) throws(UpstreamFailure) -> SSHSession {
         let fd: Int32
         do {
             fd = try TCPConnector.connect(host: route.upstreamHost, port: route.upstreamPort, timeoutSeconds: timeoutSeconds)
@@ -59,8 +85,26 @@ struct UpstreamConnector {
         } catch {
             throw .handshake(error)
         }
-        let fingerprint = (try? session.serverKeyFingerprint()) ?? "unknown"
-        logger.debug("upstream handshake done", metadata: ["upstream.hostkey": "\(fingerprint)"])
         return session
+    }
+}
+
+/// What `switchboard route trust` uses: the host key an upstream presents right now.
+public enum UpstreamProbe {
+    /// Connects to the route's upstream, completes the key exchange and returns the host key's
+    /// SHA256 fingerprint. Throws a message fit for the operator.
+    public static func hostKeyFingerprint(of route: Route, timeoutSeconds: Int = 10) throws -> String {
+        let connector = UpstreamConnector(timeoutSeconds: timeoutSeconds, hostKeys: HostKeyVerifier(defaultPolicy: .off))
+        do {
+            let session = try connector.handshake(with: route)
+            defer { session.disconnect() }
+            return try session.serverKeyFingerprint()
+        } catch let failure as UpstreamFailure {
+            throw ProbeError(description: "\(route.upstreamAddress): \(failure.clientMessage) (\(failure.description))")
+        }
+    }
+
+    struct ProbeError: Error, CustomStringConvertible {
+        let description: String
     }
 }

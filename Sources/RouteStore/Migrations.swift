@@ -12,6 +12,7 @@ struct Migration: Sendable {
         // SwiftPM names each embedded file after its file name, replacing a leading digit with "_".
         let files: [(String, [UInt8])] = [
             ("0001_create_routes.sql", PackageResources._001_create_routes_sql),
+            ("0002_upstream_host_keys.sql", PackageResources._002_upstream_host_keys_sql),
         ]
         return files.map { file, bytes in
             let version = Int(file.prefix { $0.isNumber }) ?? 0

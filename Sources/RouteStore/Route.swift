@@ -12,18 +12,25 @@ public struct Route: Sendable, Equatable, Codable {
     public var upstreamUser: String?
     /// A disabled route refuses logins exactly like a missing one.
     public var enabled: Bool
+    /// The upstream's pinned host key, `SHA256:…`; `nil` until pinned.
+    public var hostKeyFingerprint: String?
+    /// How this route treats upstream host keys; `nil` means the proxy's global default.
+    public var hostKeyPolicy: HostKeyPolicy?
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(
         login: String, upstreamHost: String, upstreamPort: Int = 22, upstreamUser: String? = nil,
-        enabled: Bool = true, createdAt: Date = Date(), updatedAt: Date = Date()
+        enabled: Bool = true, hostKeyFingerprint: String? = nil, hostKeyPolicy: HostKeyPolicy? = nil,
+        createdAt: Date = Date(), updatedAt: Date = Date()
     ) {
         self.login = login
         self.upstreamHost = upstreamHost
         self.upstreamPort = upstreamPort
         self.upstreamUser = upstreamUser
         self.enabled = enabled
+        self.hostKeyFingerprint = hostKeyFingerprint
+        self.hostKeyPolicy = hostKeyPolicy
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }
@@ -35,6 +42,16 @@ public struct Route: Sendable, Equatable, Codable {
     public var upstreamAddress: String { UpstreamAddress(host: upstreamHost, port: upstreamPort).description }
 }
 
+/// How the proxy treats an upstream's host key.
+public enum HostKeyPolicy: String, Sendable, Codable, CaseIterable {
+    /// Only a pinned key is accepted; a route with no pin refuses logins.
+    case strict
+    /// The first successful login pins the key (trust on first use); later a different key is refused.
+    case acceptNew = "accept-new"
+    /// Keys are not checked; every login logs a warning.
+    case off
+}
+
 /// Changes to apply to an existing route; `nil` fields stay as they are.
 public struct RouteChanges: Sendable, Equatable {
     public var upstreamHost: String?
@@ -42,13 +59,26 @@ public struct RouteChanges: Sendable, Equatable {
     /// `.some(nil)` clears the upstream user (back to the login name).
     public var upstreamUser: String??
     public var enabled: Bool?
+    /// `.some(nil)` removes the pin. Changing host or port without giving a pin also removes it:
+    /// a different host has a different key.
+    public var hostKeyFingerprint: String??
+    /// `.some(nil)` goes back to the global default.
+    public var hostKeyPolicy: HostKeyPolicy??
 
-    public init(upstreamHost: String? = nil, upstreamPort: Int? = nil, upstreamUser: String?? = nil, enabled: Bool? = nil) {
+    public init(
+        upstreamHost: String? = nil, upstreamPort: Int? = nil, upstreamUser: String?? = nil, enabled: Bool? = nil,
+        hostKeyFingerprint: String?? = nil, hostKeyPolicy: HostKeyPolicy?? = nil
+    ) {
         self.upstreamHost = upstreamHost
         self.upstreamPort = upstreamPort
         self.upstreamUser = upstreamUser
         self.enabled = enabled
+        self.hostKeyFingerprint = hostKeyFingerprint
+        self.hostKeyPolicy = hostKeyPolicy
     }
 
-    public var isEmpty: Bool { upstreamHost == nil && upstreamPort == nil && upstreamUser == nil && enabled == nil }
+    public var isEmpty: Bool {
+        upstreamHost == nil && upstreamPort == nil && upstreamUser == nil && enabled == nil
+            && hostKeyFingerprint == nil && hostKeyPolicy == nil
+    }
 }

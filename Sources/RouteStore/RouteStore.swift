@@ -11,6 +11,9 @@ public protocol RouteStore: Sendable {
     func add(_ route: Route) throws(RouteStoreError) -> Route
     /// Applies `changes` to an existing route and returns the result.
     func update(login: String, with changes: RouteChanges) throws(RouteStoreError) -> Route
+    /// Trust on first use: records `fingerprint` as the route's upstream host key unless one is
+    /// already pinned. Returns true if it was recorded now.
+    func pinHostKeyIfUnpinned(login: String, fingerprint: String) throws(RouteStoreError) -> Bool
     /// Removes the route for `login`; fails with `.routeNotFound` if there is none.
     func remove(login: String) throws(RouteStoreError)
 }

@@ -4,6 +4,7 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
     case invalidUpstreamUser(String, reason: String)
     case invalidHost(String, reason: String)
     case invalidPort(String)
+    case invalidFingerprint(String)
     case routeExists(String)
     case routeNotFound(String)
     case nothingToChange
@@ -17,6 +18,7 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
         case .invalidUpstreamUser: "invalid-upstream-user"
         case .invalidHost: "invalid-host"
         case .invalidPort: "invalid-port"
+        case .invalidFingerprint: "invalid-fingerprint"
         case .routeExists: "route-exists"
         case .routeNotFound: "route-not-found"
         case .nothingToChange: "nothing-to-change"
@@ -31,9 +33,11 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
         case .invalidUpstreamUser(let name, let reason): "invalid upstream user \(quoted(name)): \(reason)"
         case .invalidHost(let host, let reason): "invalid upstream host \(quoted(host)): \(reason)"
         case .invalidPort(let port): "invalid port \(quoted(port)): must be a whole number from 1 to 65535"
+        case .invalidFingerprint(let text):
+            "invalid host key fingerprint \(quoted(text)): expected SHA256: and 43 base64 characters, as ssh-keygen -l prints it"
         case .routeExists(let login): "a route for \(quoted(login)) already exists (use `route set` to change it)"
         case .routeNotFound(let login): "no route for \(quoted(login))"
-        case .nothingToChange: "nothing to change: give at least one of --host, --port, --upstream-user, --enable, --disable"
+        case .nothingToChange: "nothing to change: give at least one of --host, --port, --upstream-user, --enable, --disable, --host-key, --host-key-policy"
         case .database(let message): "database error: \(message)"
         case .migration(let message): "migration failed: \(message)"
         }

@@ -94,6 +94,16 @@ public enum RouteValidation {
         return candidate
     }
 
+    /// Validates an OpenSSH SHA256 fingerprint (`SHA256:` + 43 unpadded base64 characters).
+    public static func fingerprint(_ text: String) throws(RouteStoreError) -> String {
+        let prefix = "SHA256:"
+        guard text.hasPrefix(prefix) else { throw .invalidFingerprint(text) }
+        let body = text.dropFirst(prefix.count)
+        let alphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+        guard body.count == 43, body.allSatisfy(alphabet.contains) else { throw .invalidFingerprint(text) }
+        return text
+    }
+
     static func userNameProblem(_ name: String) -> String? {
         if name.isEmpty { return "the name is empty" }
         if name.utf8.count > maximumNameLength { return "longer than \(maximumNameLength) characters" }

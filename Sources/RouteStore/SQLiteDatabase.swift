@@ -98,6 +98,8 @@ enum SQLiteValue {
     case integer(Int)
     case text(String)
     case null
+
+    static func optionalText(_ text: String?) -> SQLiteValue { text.map(SQLiteValue.text) ?? .null }
 }
 
 /// One result row; valid only inside the `row` closure of `SQLiteDatabase.query`.

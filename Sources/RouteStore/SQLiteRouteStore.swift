@@ -37,11 +37,13 @@ public final class SQLiteRouteStore: RouteStore {
             if try self.route(for: route.login) != nil { throw .routeExists(route.login) }
             try database.query(
                 """
-                INSERT INTO routes (login, upstream_host, upstream_port, upstream_user, enabled, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO routes (login, upstream_host, upstream_port, upstream_user, enabled,
+                                    host_key_fingerprint, host_key_policy, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [.text(route.login), .text(route.upstreamHost), .integer(route.upstreamPort),
-                 route.upstreamUser.map(SQLiteValue.text) ?? .null, .integer(route.enabled ? 1 : 0),
+                 .optionalText(route.upstreamUser), .integer(route.enabled ? 1 : 0),
+                 .optionalText(route.hostKeyFingerprint), .optionalText(route.hostKeyPolicy?.rawValue),
                  .text(Timestamp.format(route.createdAt)), .text(Timestamp.format(route.updatedAt))])
             guard let stored = try self.route(for: route.login) else { throw .database("route vanished after insert") }
             return stored
@@ -52,21 +54,40 @@ public final class SQLiteRouteStore: RouteStore {
         guard !changes.isEmpty else { throw .nothingToChange }
         return try database.transaction { () throws(RouteStoreError) in
             guard var route = try self.route(for: login) else { throw .routeNotFound(login) }
+            let original = route
             if let host = changes.upstreamHost { route.upstreamHost = host }
             if let port = changes.upstreamPort { route.upstreamPort = port }
             if let user = changes.upstreamUser { route.upstreamUser = user }
             if let enabled = changes.enabled { route.enabled = enabled }
+            if let policy = changes.hostKeyPolicy { route.hostKeyPolicy = policy }
+            if let fingerprint = changes.hostKeyFingerprint {
+                route.hostKeyFingerprint = fingerprint
+            } else if route.upstreamHost != original.upstreamHost || route.upstreamPort != original.upstreamPort {
+                route.hostKeyFingerprint = nil
+            }
             route.updatedAt = Date()
             route = try validated(route)
             try database.query(
                 """
-                UPDATE routes SET upstream_host = ?, upstream_port = ?, upstream_user = ?, enabled = ?, updated_at = ?
+                UPDATE routes SET upstream_host = ?, upstream_port = ?, upstream_user = ?, enabled = ?,
+                                  host_key_fingerprint = ?, host_key_policy = ?, updated_at = ?
                 WHERE login = ?
                 """,
-                [.text(route.upstreamHost), .integer(route.upstreamPort), route.upstreamUser.map(SQLiteValue.text) ?? .null,
-                 .integer(route.enabled ? 1 : 0), .text(Timestamp.format(route.updatedAt)), .text(login)])
+                [.text(route.upstreamHost), .integer(route.upstreamPort), .optionalText(route.upstreamUser),
+                 .integer(route.enabled ? 1 : 0), .optionalText(route.hostKeyFingerprint),
+                 .optionalText(route.hostKeyPolicy?.rawValue), .text(Timestamp.format(route.updatedAt)), .text(login)])
             guard let stored = try self.route(for: login) else { throw .database("route vanished after update") }
             return stored
+        }
+    }
+
+    public func pinHostKeyIfUnpinned(login: String, fingerprint: String) throws(RouteStoreError) -> Bool {
+        let fingerprint = try RouteValidation.fingerprint(fingerprint)
+        return try database.transaction { () throws(RouteStoreError) in
+            try database.query(
+                "UPDATE routes SET host_key_fingerprint = ?, updated_at = ? WHERE login = ? AND host_key_fingerprint IS NULL",
+                [.text(fingerprint), .text(Timestamp.format(Date())), .text(login)])
+            return database.changes > 0
         }
     }
 
@@ -83,6 +104,9 @@ public final class SQLiteRouteStore: RouteStore {
         route.upstreamHost = try RouteValidation.host(route.upstreamHost)
         route.upstreamPort = try RouteValidation.port(route.upstreamPort)
         route.upstreamUser = try route.upstreamUser.map { name throws(RouteStoreError) in try RouteValidation.upstreamUser(name) }
+        route.hostKeyFingerprint = try route.hostKeyFingerprint.map { text throws(RouteStoreError) in
+            try RouteValidation.fingerprint(text)
+        }
         return route
     }
 
@@ -90,13 +114,15 @@ public final class SQLiteRouteStore: RouteStore {
         var routes: [Route] = []
         try database.query(
             """
-            SELECT login, upstream_host, upstream_port, upstream_user, enabled, created_at, updated_at
+            SELECT login, upstream_host, upstream_port, upstream_user, enabled, created_at, updated_at,
+                   host_key_fingerprint, host_key_policy
             FROM routes WHERE \(condition) ORDER BY login
             """, bindings
         ) { row in
             routes.append(Route(
                 login: row.text(0) ?? "", upstreamHost: row.text(1) ?? "", upstreamPort: row.integer(2),
                 upstreamUser: row.text(3), enabled: row.integer(4) != 0,
+                hostKeyFingerprint: row.text(7), hostKeyPolicy: row.text(8).flatMap(HostKeyPolicy.init(rawValue:)),
                 createdAt: Timestamp.parse(row.text(5) ?? ""), updatedAt: Timestamp.parse(row.text(6) ?? "")))
         }
         return routes

@@ -14,15 +14,35 @@ public final class HostKey {
 
     deinit { ssh_key_free(handle) }
 
-    /// Loads the ed25519 key at `path`, generating it (mode 0600) on first use.
+    /// The kinds of host key the proxy generates.
+    public enum Kind: Sendable {
+        case ed25519
+        case rsa(bits: Int32)
+
+        fileprivate var libsshType: ssh_keytypes_e {
+            switch self {
+            case .ed25519: SSH_KEYTYPE_ED25519
+            case .rsa: SSH_KEYTYPE_RSA
+            }
+        }
+
+        fileprivate var bits: Int32 {
+            switch self {
+            case .ed25519: 0
+            case .rsa(let bits): bits
+            }
+        }
+    }
+
+    /// Loads the key at `path`, generating one of `kind` (mode 0600) on first use.
     /// Returns the key and whether it was generated now.
-    public static func loadOrGenerateEd25519(at path: String) throws(SSHError) -> (key: HostKey, generated: Bool) {
+    public static func loadOrGenerate(_ kind: Kind, at path: String) throws(SSHError) -> (key: HostKey, generated: Bool) {
         SSHLibrary.initialise()
         var generated = false
         if !FileManager.default.fileExists(atPath: path) {
             var key: ssh_key?
-            guard ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) == SSH_OK, let key else {
-                throw SSHError(.setup, "cannot generate an ed25519 host key")
+            guard ssh_pki_generate(kind.libsshType, kind.bits, &key) == SSH_OK, let key else {
+                throw SSHError(.setup, "cannot generate a \(kind) host key")
             }
             defer { ssh_key_free(key) }
             let previousMask = umask(0o077)

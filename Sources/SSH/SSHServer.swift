@@ -14,6 +14,8 @@ public final class SSHServer: @unchecked Sendable {
         public var keyExchange = "curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512"
         public var ciphers = "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr"
         public var macs = "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com"
+        /// Host key signatures: RSA only with SHA-2, never ssh-rsa (SHA-1).
+        public var hostKeys = "ssh-ed25519,rsa-sha2-512,rsa-sha2-256"
         public init() {}
     }
 
@@ -32,6 +34,7 @@ public final class SSHServer: @unchecked Sendable {
         try check(ssh_bind_options_set(bind, SSH_BIND_OPTIONS_CIPHERS_S_C, algorithms.ciphers), "set ciphers")
         try check(ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HMAC_C_S, algorithms.macs), "set MACs")
         try check(ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HMAC_S_C, algorithms.macs), "set MACs")
+        try check(ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HOSTKEY_ALGORITHMS, algorithms.hostKeys), "set host key algorithms")
     }
 
     deinit { ssh_bind_free(bind) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Proxy
 import RouteStore
 
 /// `switchboard route …`: manage the routing table, also while the proxy runs.
@@ -7,7 +8,7 @@ struct RouteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "route",
         abstract: "Add, change, list and remove routes.",
-        subcommands: [Add.self, List.self, Show.self, Set.self, Remove.self]
+        subcommands: [Add.self, List.self, Show.self, Set.self, Remove.self, Trust.self]
     )
 
     struct Add: ParsableCommand {
@@ -18,6 +19,7 @@ struct RouteCommand: ParsableCommand {
         var address: String
         @Option(help: ArgumentHelp("User name on the upstream host (default: the login name).", valueName: "NAME"))
         var upstreamUser: String?
+        @OptionGroup var hostKey: HostKeyOptions
         @OptionGroup var dataDirectory: DataDirectoryOption
 
         func run() throws {
@@ -25,7 +27,8 @@ struct RouteCommand: ParsableCommand {
                 let upstream = try UpstreamAddress(parsing: address)
                 let store = try dataDirectory.openStore()
                 let route = try store.add(Route(
-                    login: user, upstreamHost: upstream.host, upstreamPort: upstream.port, upstreamUser: upstreamUser))
+                    login: user, upstreamHost: upstream.host, upstreamPort: upstream.port, upstreamUser: upstreamUser,
+                    hostKeyFingerprint: hostKey.hostKey, hostKeyPolicy: hostKey.hostKeyPolicy))
                 print("added route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)")
             }
         }
@@ -73,7 +76,19 @@ struct RouteCommand: ParsableCommand {
         @Option(help: ArgumentHelp("New upstream user name.", valueName: "NAME")) var upstreamUser: String?
         @Flag(help: "Enable or disable the route (a disabled route refuses logins like a missing one).")
         var state: RouteState?
+        @OptionGroup var hostKey: HostKeyOptions
+        @Flag(help: "Remove the pinned upstream host key (the next login pins again under accept-new).")
+        var forgetHostKey = false
+        @Flag(help: "Use the proxy's default host key policy for this route.")
+        var defaultHostKeyPolicy = false
         @OptionGroup var dataDirectory: DataDirectoryOption
+
+        func validate() throws {
+            if forgetHostKey && hostKey.hostKey != nil { throw ValidationError("--forget-host-key and --host-key exclude each other") }
+            if defaultHostKeyPolicy && hostKey.hostKeyPolicy != nil {
+                throw ValidationError("--default-host-key-policy and --host-key-policy exclude each other")
+            }
+        }
 
         func run() throws {
             try runReportingErrors {
@@ -81,9 +96,34 @@ struct RouteCommand: ParsableCommand {
                     upstreamHost: try host.map { text throws(RouteStoreError) in try RouteValidation.host(text) },
                     upstreamPort: try port.map { text throws(RouteStoreError) in try RouteValidation.port(text) },
                     upstreamUser: upstreamUser.map { .some($0) },
-                    enabled: state.map { $0 == .enable })
+                    enabled: state.map { $0 == .enable },
+                    hostKeyFingerprint: forgetHostKey ? .some(nil) : hostKey.hostKey.map { .some($0) },
+                    hostKeyPolicy: defaultHostKeyPolicy ? .some(nil) : hostKey.hostKeyPolicy.map { .some($0) })
                 let route = try dataDirectory.openStore().update(login: user, with: changes)
                 print("updated route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)\(route.enabled ? "" : " (disabled)")")
+            }
+        }
+    }
+
+    struct Trust: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Connect to a route's upstream once and pin the host key it presents.")
+
+        @Argument(help: "The login name.") var user: String
+        @Option(help: ArgumentHelp("Seconds allowed to reach the upstream.", valueName: "SECONDS"))
+        var timeout = 10
+        @OptionGroup var dataDirectory: DataDirectoryOption
+
+        func run() throws {
+            try runReportingErrors {
+                let store = try dataDirectory.openStore()
+                guard let route = try store.route(for: user) else { throw RouteStoreError.routeNotFound(user) }
+                let fingerprint = try UpstreamProbe.hostKeyFingerprint(of: route, timeoutSeconds: timeout)
+                _ = try store.update(login: user, with: RouteChanges(hostKeyFingerprint: .some(fingerprint)))
+                if let previous = route.hostKeyFingerprint, previous != fingerprint {
+                    print("replaced pinned host key \(previous)")
+                }
+                print("pinned \(route.upstreamAddress) host key \(fingerprint) for route \(user)")
             }
         }
     }
@@ -108,3 +148,13 @@ enum RouteState: String, EnumerableFlag {
     case enable
     case disable
 }
+
+/// `--host-key` and `--host-key-policy` on `route add` and `route set`.
+struct HostKeyOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Pin the upstream's host key, as `ssh-keygen -l` prints it.", valueName: "SHA256:..."))
+    var hostKey: String?
+    @Option(help: ArgumentHelp("strict, accept-new or off (default: the proxy's --host-key-policy).", valueName: "POLICY"))
+    var hostKeyPolicy: HostKeyPolicy?
+}
+
+extension HostKeyPolicy: ExpressibleByArgument {}

@@ -9,6 +9,8 @@ struct RouteRecord: Encodable {
     let upstreamUser: String?
     let effectiveUpstreamUser: String
     let enabled: Bool
+    let hostKeyFingerprint: String?
+    let hostKeyPolicy: String?
     let createdAt: Date
     let updatedAt: Date
 
@@ -19,6 +21,8 @@ struct RouteRecord: Encodable {
         upstreamUser = route.upstreamUser
         effectiveUpstreamUser = route.effectiveUpstreamUser
         enabled = route.enabled
+        hostKeyFingerprint = route.hostKeyFingerprint
+        hostKeyPolicy = route.hostKeyPolicy?.rawValue
         createdAt = route.createdAt
         updatedAt = route.updatedAt
     }
@@ -35,8 +39,10 @@ enum RouteFormatting {
     }
 
     static func table(_ routes: [Route]) -> String {
-        let header = ["LOGIN", "UPSTREAM", "UPSTREAM USER", "ENABLED"]
-        let rows = routes.map { [$0.login, $0.upstreamAddress, $0.effectiveUpstreamUser, $0.enabled ? "yes" : "no"] }
+        let header = ["LOGIN", "UPSTREAM", "UPSTREAM USER", "ENABLED", "HOST KEY"]
+        let rows = routes.map {
+            [$0.login, $0.upstreamAddress, $0.effectiveUpstreamUser, $0.enabled ? "yes" : "no", $0.hostKeyFingerprint ?? "-"]
+        }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         return ([header] + rows).map { row in
             row.enumerated().map { column, cell in
@@ -48,12 +54,14 @@ enum RouteFormatting {
     static func details(_ route: Route) -> String {
         let dates = ISO8601DateFormatter()
         return """
-            login:          \(route.login)
-            upstream:       \(route.upstreamAddress)
-            upstream user:  \(route.effectiveUpstreamUser)\(route.upstreamUser == nil ? " (same as login)" : "")
-            enabled:        \(route.enabled ? "yes" : "no")
-            created:        \(dates.string(from: route.createdAt))
-            updated:        \(dates.string(from: route.updatedAt))
+            login:           \(route.login)
+            upstream:        \(route.upstreamAddress)
+            upstream user:   \(route.effectiveUpstreamUser)\(route.upstreamUser == nil ? " (same as login)" : "")
+            enabled:         \(route.enabled ? "yes" : "no")
+            host key:        \(route.hostKeyFingerprint ?? "not pinned")
+            host key policy: \(route.hostKeyPolicy?.rawValue ?? "proxy default")
+            created:         \(dates.string(from: route.createdAt))
+            updated:         \(dates.string(from: route.updatedAt))
             """
     }
 }

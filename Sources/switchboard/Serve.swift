@@ -17,6 +17,8 @@ struct Serve: ParsableCommand {
     var maxAuthTries = 6
     @Option(help: ArgumentHelp("Seconds allowed to reach an upstream and finish its SSH handshake.", valueName: "SECONDS"))
     var upstreamConnectTimeout = 10
+    @Option(help: ArgumentHelp("Upstream host key policy for routes without their own: strict, accept-new or off.", valueName: "POLICY"))
+    var hostKeyPolicy: HostKeyPolicy = .acceptNew
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "LEVEL"))
     var logLevel = "info"
     @OptionGroup var dataDirectory: DataDirectoryOption
@@ -49,6 +51,7 @@ struct Serve: ParsableCommand {
         configuration.loginGraceSeconds = loginGraceTime
         configuration.maxAuthTries = maxAuthTries
         configuration.upstreamConnectTimeoutSeconds = upstreamConnectTimeout
+        configuration.defaultHostKeyPolicy = hostKeyPolicy
 
         try runReportingErrors {
             let store = try SQLiteRouteStore(directory: configuration.dataDirectory)

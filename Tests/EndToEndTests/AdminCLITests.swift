@@ -48,9 +48,9 @@ final class AdminCLITests: XCTestCase {
         XCTAssertEqual(try cli(["route", "set", "alice", "--host", "db.internal", "--port", "2200", "--disable"]).status, 0)
         let alice = try cli(["route", "show", "alice"]).out
         XCTAssertTrue(alice.contains("db.internal:2200"), alice)
-        XCTAssertTrue(alice.contains("enabled:        no"), alice)
+        XCTAssertTrue(alice.contains("enabled:         no"), alice)
         XCTAssertEqual(try cli(["route", "set", "alice", "--enable"]).status, 0)
-        XCTAssertTrue(try cli(["route", "show", "alice"]).out.contains("enabled:        yes"))
+        XCTAssertTrue(try cli(["route", "show", "alice"]).out.contains("enabled:         yes"))
 
         XCTAssertEqual(try cli(["route", "remove", "dave"]).status, 0)
         XCTAssertEqual(try routesJSON().count, 2)

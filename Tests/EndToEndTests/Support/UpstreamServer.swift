@@ -40,6 +40,14 @@ final class UpstreamServer {
         try start()
     }
 
+    /// The upstream's host key fingerprint as `ssh-keygen -l` prints it.
+    func hostKeyFingerprint() throws -> String {
+        let result = try Command.run("/usr/bin/ssh-keygen", ["-l", "-f", directory.appendingPathComponent("ssh_host_ed25519_key.pub").path])
+        let fields = result.out.split(separator: " ")
+        guard result.status == 0, fields.count > 1 else { throw HarnessError("ssh-keygen -l failed: \(result.err)") }
+        return String(fields[1])
+    }
+
     /// Starts (or restarts) the daemon and waits until it accepts connections.
     func start() throws {
         let configPath = directory.appendingPathComponent("sshd_config").path
