@@ -25,6 +25,8 @@ final class LoginAuthenticator {
         case noRoute = "no-route"
         case routeDisabled = "route-disabled"
         case upstreamDenied = "upstream-denied"
+        case keyNotListed = "key-not-listed"
+        case noUpstreamCredential = "no-upstream-credential"
         case storeUnavailable = "store-unavailable"
     }
 
@@ -47,13 +49,37 @@ final class LoginAuthenticator {
         case .success(let found): route = found
         case .failure(let reason): return .rejected(reason)
         }
+        return loginUpstream(route) { $0.authenticate(password: password) }
+    }
+
+    /// Whether a public key probe should be answered "yes, sign with it": the route exists, is
+    /// enabled, and lists the key. Reveals nothing to a client that does not hold a listed key.
+    func wouldAccept(login: String, key: PublicKey) -> Bool {
+        guard case .success = lookUp(login) else { return false }
+        return (try? store.isKeyListed(key.fingerprint, for: login)) ?? false
+    }
+
+    /// A client that proved it holds a listed key logs in upstream with the route's mapped key.
+    func authenticate(login: String, verifiedKey key: PublicKey) -> Outcome {
+        let route: Route
+        switch lookUp(login) {
+        case .success(let found): route = found
+        case .failure(let reason): return .rejected(reason)
+        }
+        guard (try? store.isKeyListed(key.fingerprint, for: login)) == true else { return .rejected(.keyNotListed) }
+        guard let identity = route.identityFile else { return .rejected(.noUpstreamCredential) }
+        return loginUpstream(route) { $0.authenticate(privateKeyAt: identity) }
+    }
+
+    /// Connects (or reuses the connection) to the route's upstream and runs `attempt` on it.
+    private func loginUpstream(_ route: Route, attempt: (SSHSession) -> SSHSession.AuthResult) -> Outcome {
         let session: SSHSession
         let verdict: HostKeyVerifier.Verdict
         switch upstreamSession(for: route) {
         case .success(let connected): (session, verdict) = connected
         case .failure(let failure): return .upstreamUnavailable(route, failure)
         }
-        switch session.authenticate(password: password) {
+        switch attempt(session) {
         case .success:
             pending = nil
             if case .pinOnSuccess(let fingerprint) = verdict { pinOnFirstUse(route, fingerprint) }

@@ -74,7 +74,7 @@ final class ProxyConnection {
 
     private func authenticate(event: SSHEvent) -> UpstreamLink? {
         var failures = 0
-        client.setAuthMethods(.password)
+        client.setAuthMethods(Self.offeredMethods)
         while client.isAlive {
             let remaining = deadline.timeIntervalSinceNow
             guard remaining > 0 else {
@@ -109,6 +109,9 @@ final class ProxyConnection {
         return nil
     }
 
+    /// What the proxy offers clients.
+    private static let offeredMethods: AuthMethods = [.publicKey, .password]
+
     private enum LoginFailure: Error {
         case tryAgain
         case giveUp
@@ -118,22 +121,36 @@ final class ProxyConnection {
         // The name comes from the client: log it only if it could be a route name at all, so a
         // crafted name cannot forge log lines.
         logger[metadataKey: "route.user"] = "\((try? RouteValidation.login(user)) ?? "(invalid name)")"
-        guard case .password(let password) = method else {
-            // `none` is the client's probe for the list of methods; others are not offered yet.
-            message.refuseAuthentication(offering: .password)
+        let started = Date()
+        let outcome: LoginAuthenticator.Outcome
+        switch method {
+        case .password(let password):
+            outcome = authenticator.authenticate(login: user, password: password)
+        case .publicKey(let key?, .probe):
+            if authenticator.wouldAccept(login: user, key: key) {
+                message.acceptPublicKeyProbe()
+            } else {
+                message.refuseAuthentication(offering: Self.offeredMethods)
+            }
+            return .failure(.tryAgain)
+        case .publicKey(let key?, .verified):
+            outcome = authenticator.authenticate(login: user, verifiedKey: key)
+        default:
+            // `none` is the client's probe for the list of methods; an invalid signature or a
+            // method not offered is simply refused.
+            message.refuseAuthentication(offering: Self.offeredMethods)
             return .failure(.tryAgain)
         }
-        let started = Date()
-        switch authenticator.authenticate(login: user, password: password) {
+        switch outcome {
         case .accepted(let link):
             message.acceptAuthentication()
             logger[metadataKey: "upstream.addr"] = "\(link.route.upstreamAddress)"
-            logger.info("login accepted", metadata: ["auth.method": "password", "upstream.user": "\(link.route.effectiveUpstreamUser)"])
+            logger.info("login accepted", metadata: ["auth.method": "\(method)", "upstream.user": "\(link.route.effectiveUpstreamUser)"])
             return .success(link)
         case .rejected(let reason):
-            logger.info("login refused", metadata: ["auth.method": "password", "reason": "\(reason.rawValue)"])
+            logger.info("login refused", metadata: ["auth.method": "\(method)", "reason": "\(reason.rawValue)"])
             delayFailure(since: started)
-            message.refuseAuthentication(offering: .password)
+            message.refuseAuthentication(offering: Self.offeredMethods)
             return .failure(.tryAgain)
         case .upstreamUnavailable(let route, let failure):
             logger.warning("upstream unavailable", metadata: [

@@ -16,14 +16,17 @@ public struct Route: Sendable, Equatable, Codable {
     public var hostKeyFingerprint: String?
     /// How this route treats upstream host keys; `nil` means the proxy's global default.
     public var hostKeyPolicy: HostKeyPolicy?
+    /// Private key the proxy logs in upstream with when the client used a public key.
+    public var identityFile: String?
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(
         login: String, upstreamHost: String, upstreamPort: Int = 22, upstreamUser: String? = nil,
         enabled: Bool = true, hostKeyFingerprint: String? = nil, hostKeyPolicy: HostKeyPolicy? = nil,
-        createdAt: Date = Date(), updatedAt: Date = Date()
+        identityFile: String? = nil, createdAt: Date = Date(), updatedAt: Date = Date()
     ) {
+        self.identityFile = identityFile
         self.login = login
         self.upstreamHost = upstreamHost
         self.upstreamPort = upstreamPort
@@ -64,11 +67,14 @@ public struct RouteChanges: Sendable, Equatable {
     public var hostKeyFingerprint: String??
     /// `.some(nil)` goes back to the global default.
     public var hostKeyPolicy: HostKeyPolicy??
+    /// `.some(nil)` removes the mapped identity.
+    public var identityFile: String??
 
     public init(
         upstreamHost: String? = nil, upstreamPort: Int? = nil, upstreamUser: String?? = nil, enabled: Bool? = nil,
-        hostKeyFingerprint: String?? = nil, hostKeyPolicy: HostKeyPolicy?? = nil
+        hostKeyFingerprint: String?? = nil, hostKeyPolicy: HostKeyPolicy?? = nil, identityFile: String?? = nil
     ) {
+        self.identityFile = identityFile
         self.upstreamHost = upstreamHost
         self.upstreamPort = upstreamPort
         self.upstreamUser = upstreamUser
@@ -79,6 +85,6 @@ public struct RouteChanges: Sendable, Equatable {
 
     public var isEmpty: Bool {
         upstreamHost == nil && upstreamPort == nil && upstreamUser == nil && enabled == nil
-            && hostKeyFingerprint == nil && hostKeyPolicy == nil
+            && hostKeyFingerprint == nil && hostKeyPolicy == nil && identityFile == nil
     }
 }

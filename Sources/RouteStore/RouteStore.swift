@@ -14,8 +14,18 @@ public protocol RouteStore: Sendable {
     /// Trust on first use: records `fingerprint` as the route's upstream host key unless one is
     /// already pinned. Returns true if it was recorded now.
     func pinHostKeyIfUnpinned(login: String, fingerprint: String) throws(RouteStoreError) -> Bool
-    /// Removes the route for `login`; fails with `.routeNotFound` if there is none.
+    /// Removes the route for `login` and its keys; fails with `.routeNotFound` if there is none.
     func remove(login: String) throws(RouteStoreError)
+
+    /// Adds client keys to a route, all or none: fails if the route is missing or a key is
+    /// already listed for it.
+    func addKeys(_ keys: [ClientKey], to login: String) throws(RouteStoreError)
+    /// The keys listed for a route (empty if none), oldest first.
+    func keys(for login: String) throws(RouteStoreError) -> [ClientKey]
+    /// True if `fingerprint` is listed for `login`.
+    func isKeyListed(_ fingerprint: String, for login: String) throws(RouteStoreError) -> Bool
+    /// Removes one key from a route; fails if it is not listed.
+    func removeKey(_ fingerprint: String, from login: String) throws(RouteStoreError)
 }
 
 /// Where Switchboard keeps its state: the database and the proxy's host keys.

@@ -6,6 +6,10 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
     case invalidPort(String)
     case invalidFingerprint(String)
     case routeExists(String)
+    case keyExists(login: String, fingerprint: String)
+    case keyNotFound(login: String, fingerprint: String)
+    case invalidKey(String)
+    case invalidIdentityFile(String)
     case routeNotFound(String)
     case nothingToChange
     case database(String)
@@ -20,6 +24,10 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
         case .invalidPort: "invalid-port"
         case .invalidFingerprint: "invalid-fingerprint"
         case .routeExists: "route-exists"
+        case .keyExists: "key-exists"
+        case .keyNotFound: "key-not-found"
+        case .invalidKey: "invalid-key"
+        case .invalidIdentityFile: "invalid-identity-file"
         case .routeNotFound: "route-not-found"
         case .nothingToChange: "nothing-to-change"
         case .database: "database"
@@ -37,6 +45,10 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
             "invalid host key fingerprint \(quoted(text)): expected SHA256: and 43 base64 characters, as ssh-keygen -l prints it"
         case .routeExists(let login): "a route for \(quoted(login)) already exists (use `route set` to change it)"
         case .routeNotFound(let login): "no route for \(quoted(login))"
+        case .keyExists(let login, let fingerprint): "key \(fingerprint) is already listed for \(quoted(login))"
+        case .keyNotFound(let login, let fingerprint): "no key \(quoted(fingerprint)) listed for \(quoted(login))"
+        case .invalidKey(let message): "invalid public key: \(message)"
+        case .invalidIdentityFile(let message): "unusable identity file: \(message)"
         case .nothingToChange: "nothing to change: give at least one of --host, --port, --upstream-user, --enable, --disable, --host-key, --host-key-policy"
         case .database(let message): "database error: \(message)"
         case .migration(let message): "migration failed: \(message)"

@@ -38,12 +38,13 @@ public final class SQLiteRouteStore: RouteStore {
             try database.query(
                 """
                 INSERT INTO routes (login, upstream_host, upstream_port, upstream_user, enabled,
-                                    host_key_fingerprint, host_key_policy, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    host_key_fingerprint, host_key_policy, identity_file, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [.text(route.login), .text(route.upstreamHost), .integer(route.upstreamPort),
                  .optionalText(route.upstreamUser), .integer(route.enabled ? 1 : 0),
                  .optionalText(route.hostKeyFingerprint), .optionalText(route.hostKeyPolicy?.rawValue),
+                 .optionalText(route.identityFile),
                  .text(Timestamp.format(route.createdAt)), .text(Timestamp.format(route.updatedAt))])
             guard let stored = try self.route(for: route.login) else { throw .database("route vanished after insert") }
             return stored
@@ -60,6 +61,7 @@ public final class SQLiteRouteStore: RouteStore {
             if let user = changes.upstreamUser { route.upstreamUser = user }
             if let enabled = changes.enabled { route.enabled = enabled }
             if let policy = changes.hostKeyPolicy { route.hostKeyPolicy = policy }
+            if let identity = changes.identityFile { route.identityFile = identity }
             if let fingerprint = changes.hostKeyFingerprint {
                 route.hostKeyFingerprint = fingerprint
             } else if route.upstreamHost != original.upstreamHost || route.upstreamPort != original.upstreamPort {
@@ -70,12 +72,13 @@ public final class SQLiteRouteStore: RouteStore {
             try database.query(
                 """
                 UPDATE routes SET upstream_host = ?, upstream_port = ?, upstream_user = ?, enabled = ?,
-                                  host_key_fingerprint = ?, host_key_policy = ?, updated_at = ?
+                                  host_key_fingerprint = ?, host_key_policy = ?, identity_file = ?, updated_at = ?
                 WHERE login = ?
                 """,
                 [.text(route.upstreamHost), .integer(route.upstreamPort), .optionalText(route.upstreamUser),
                  .integer(route.enabled ? 1 : 0), .optionalText(route.hostKeyFingerprint),
-                 .optionalText(route.hostKeyPolicy?.rawValue), .text(Timestamp.format(route.updatedAt)), .text(login)])
+                 .optionalText(route.hostKeyPolicy?.rawValue), .optionalText(route.identityFile),
+                 .text(Timestamp.format(route.updatedAt)), .text(login)])
             guard let stored = try self.route(for: login) else { throw .database("route vanished after update") }
             return stored
         }
@@ -98,6 +101,54 @@ public final class SQLiteRouteStore: RouteStore {
         }
     }
 
+    public func addKeys(_ keys: [ClientKey], to login: String) throws(RouteStoreError) {
+        for key in keys { _ = try RouteValidation.fingerprint(key.fingerprint) }
+        try database.transaction { () throws(RouteStoreError) in
+            guard try self.route(for: login) != nil else { throw .routeNotFound(login) }
+            for key in keys {
+                if try isKeyListed(key.fingerprint, for: login) { throw .keyExists(login: login, fingerprint: key.fingerprint) }
+                try database.query(
+                    """
+                    INSERT INTO route_keys (login, key_type, key_base64, fingerprint, comment, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                    [.text(login), .text(key.keyType), .text(key.keyBase64), .text(key.fingerprint), .text(key.comment),
+                     .text(Timestamp.format(key.createdAt))])
+            }
+        }
+    }
+
+    public func keys(for login: String) throws(RouteStoreError) -> [ClientKey] {
+        var keys: [ClientKey] = []
+        try database.query(
+            """
+            SELECT login, key_type, key_base64, fingerprint, comment, created_at
+            FROM route_keys WHERE login = ? ORDER BY created_at, fingerprint
+            """, [.text(login)]
+        ) { row in
+            keys.append(ClientKey(
+                login: row.text(0) ?? "", keyType: row.text(1) ?? "", keyBase64: row.text(2) ?? "",
+                fingerprint: row.text(3) ?? "", comment: row.text(4) ?? "", createdAt: Timestamp.parse(row.text(5) ?? "")))
+        }
+        return keys
+    }
+
+    public func isKeyListed(_ fingerprint: String, for login: String) throws(RouteStoreError) -> Bool {
+        var found = false
+        try database.query("SELECT 1 FROM route_keys WHERE login = ? AND fingerprint = ?", [.text(login), .text(fingerprint)]) { _ in
+            found = true
+        }
+        return found
+    }
+
+    public func removeKey(_ fingerprint: String, from login: String) throws(RouteStoreError) {
+        try database.transaction { () throws(RouteStoreError) in
+            guard try self.route(for: login) != nil else { throw .routeNotFound(login) }
+            try database.query("DELETE FROM route_keys WHERE login = ? AND fingerprint = ?", [.text(login), .text(fingerprint)])
+            if database.changes == 0 { throw .keyNotFound(login: login, fingerprint: fingerprint) }
+        }
+    }
+
     private func validated(_ route: Route) throws(RouteStoreError) -> Route {
         var route = route
         route.login = try RouteValidation.login(route.login)
@@ -107,6 +158,9 @@ public final class SQLiteRouteStore: RouteStore {
         route.hostKeyFingerprint = try route.hostKeyFingerprint.map { text throws(RouteStoreError) in
             try RouteValidation.fingerprint(text)
         }
+        if let identity = route.identityFile, !identity.hasPrefix("/") {
+            throw .invalidIdentityFile("\(identity): give an absolute path")
+        }
         return route
     }
 
@@ -115,7 +169,7 @@ public final class SQLiteRouteStore: RouteStore {
         try database.query(
             """
             SELECT login, upstream_host, upstream_port, upstream_user, enabled, created_at, updated_at,
-                   host_key_fingerprint, host_key_policy
+                   host_key_fingerprint, host_key_policy, identity_file
             FROM routes WHERE \(condition) ORDER BY login
             """, bindings
         ) { row in
@@ -123,6 +177,7 @@ public final class SQLiteRouteStore: RouteStore {
                 login: row.text(0) ?? "", upstreamHost: row.text(1) ?? "", upstreamPort: row.integer(2),
                 upstreamUser: row.text(3), enabled: row.integer(4) != 0,
                 hostKeyFingerprint: row.text(7), hostKeyPolicy: row.text(8).flatMap(HostKeyPolicy.init(rawValue:)),
+                identityFile: row.text(9),
                 createdAt: Timestamp.parse(row.text(5) ?? ""), updatedAt: Timestamp.parse(row.text(6) ?? "")))
         }
         return routes

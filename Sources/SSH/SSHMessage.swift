@@ -57,6 +57,12 @@ public final class SSHMessage {
         _ = ssh_message_reply_default(handle)
     }
 
+    /// Answers a public key probe: this key would be accepted, send a signature.
+    public func acceptPublicKeyProbe() {
+        guard markReplied() else { return }
+        _ = ssh_message_auth_reply_pk_ok_simple(handle)
+    }
+
     /// Confirms a channel open request and returns the new channel.
     public func acceptChannelOpen() throws(SSHError) -> SSHChannel {
         guard markReplied() else { throw SSHError(.channel, "already answered") }
@@ -85,9 +91,18 @@ public enum SSHRequest: Equatable, Sendable {
     public enum AuthAttempt: Equatable, Sendable {
         case none
         case password(String)
-        case publicKey
+        /// A public key, with what libssh found of its signature.
+        case publicKey(PublicKey?, SignatureCheck)
         case keyboardInteractive
         case other
+    }
+
+    /// A public key request is a probe ("would you accept this key?") until it carries a
+    /// signature; libssh verifies the signature against the session id.
+    public enum SignatureCheck: Equatable, Sendable {
+        case probe
+        case verified
+        case invalid
     }
 
     public enum ChannelOpenKind: Equatable, Sendable {
@@ -124,7 +139,10 @@ public enum SSHRequest: Equatable, Sendable {
             let method: AuthAttempt = switch UInt32(subtype) {
             case SSH_AUTH_METHOD_NONE: .none
             case SSH_AUTH_METHOD_PASSWORD: .password(string(switchboard_msg_auth_password(message)))
-            case SSH_AUTH_METHOD_PUBLICKEY: .publicKey
+            case SSH_AUTH_METHOD_PUBLICKEY:
+                .publicKey(
+                    switchboard_msg_auth_pubkey(message).flatMap { try? PublicKey(key: $0) },
+                    SignatureCheck(switchboard_msg_auth_publickey_state(message)))
             case SSH_AUTH_METHOD_INTERACTIVE: .keyboardInteractive
             default: .other
             }
@@ -174,6 +192,16 @@ public enum SSHRequest: Equatable, Sendable {
             }
         default:
             self = .unknown
+        }
+    }
+}
+
+extension SSHRequest.SignatureCheck {
+    init(_ state: ssh_publickey_state_e) {
+        switch state {
+        case SSH_PUBLICKEY_STATE_NONE: self = .probe
+        case SSH_PUBLICKEY_STATE_VALID: self = .verified
+        default: self = .invalid
         }
     }
 }

@@ -154,12 +154,25 @@ public final class SSHSession {
 
     /// Tries password authentication upstream (blocking).
     public func authenticate(password: String) -> AuthResult {
-        let rc = ssh_userauth_password(handle, nil, password)
+        authResult(ssh_userauth_password(handle, nil, password))
+    }
+
+    /// Tries public key authentication upstream with the private key at `path` (blocking).
+    public func authenticate(privateKeyAt path: String) -> AuthResult {
+        var key: ssh_key?
+        guard ssh_pki_import_privkey_file(path, nil, nil, nil, &key) == SSH_OK, let key else {
+            return .error("cannot read private key \(path)")
+        }
+        defer { ssh_key_free(key) }
+        return authResult(ssh_userauth_publickey(handle, nil, key))
+    }
+
+    private func authResult(_ rc: Int32) -> AuthResult {
         switch rc {
-        case SSH_AUTH_SUCCESS.rawValue: return .success
-        case SSH_AUTH_DENIED.rawValue: return .denied
-        case SSH_AUTH_PARTIAL.rawValue: return .partial
-        default: return .error(lastError)
+        case SSH_AUTH_SUCCESS.rawValue: .success
+        case SSH_AUTH_DENIED.rawValue: .denied
+        case SSH_AUTH_PARTIAL.rawValue: .partial
+        default: .error(lastError)
         }
     }
 

@@ -8,7 +8,7 @@ struct RouteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "route",
         abstract: "Add, change, list and remove routes.",
-        subcommands: [Add.self, List.self, Show.self, Set.self, Remove.self, Trust.self]
+        subcommands: [Add.self, List.self, Show.self, Set.self, Remove.self, Trust.self, Keygen.self]
     )
 
     struct Add: ParsableCommand {
@@ -20,15 +20,18 @@ struct RouteCommand: ParsableCommand {
         @Option(help: ArgumentHelp("User name on the upstream host (default: the login name).", valueName: "NAME"))
         var upstreamUser: String?
         @OptionGroup var hostKey: HostKeyOptions
+        @Option(help: ArgumentHelp("Private key to log in upstream with when the client uses a public key.", valueName: "PATH"))
+        var identityFile: String?
         @OptionGroup var dataDirectory: DataDirectoryOption
 
         func run() throws {
             try runReportingErrors {
                 let upstream = try UpstreamAddress(parsing: address)
+                let identity = try identityFile.map(Credentials.validatedIdentityFile)
                 let store = try dataDirectory.openStore()
                 let route = try store.add(Route(
                     login: user, upstreamHost: upstream.host, upstreamPort: upstream.port, upstreamUser: upstreamUser,
-                    hostKeyFingerprint: hostKey.hostKey, hostKeyPolicy: hostKey.hostKeyPolicy))
+                    hostKeyFingerprint: hostKey.hostKey, hostKeyPolicy: hostKey.hostKeyPolicy, identityFile: identity))
                 print("added route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)")
             }
         }
@@ -81,9 +84,16 @@ struct RouteCommand: ParsableCommand {
         var forgetHostKey = false
         @Flag(help: "Use the proxy's default host key policy for this route.")
         var defaultHostKeyPolicy = false
+        @Option(help: ArgumentHelp("Private key to log in upstream with when the client uses a public key.", valueName: "PATH"))
+        var identityFile: String?
+        @Flag(help: "Stop using a mapped private key for this route.")
+        var clearIdentityFile = false
         @OptionGroup var dataDirectory: DataDirectoryOption
 
         func validate() throws {
+            if clearIdentityFile && identityFile != nil {
+                throw ValidationError("--clear-identity-file and --identity-file exclude each other")
+            }
             if forgetHostKey && hostKey.hostKey != nil { throw ValidationError("--forget-host-key and --host-key exclude each other") }
             if defaultHostKeyPolicy && hostKey.hostKeyPolicy != nil {
                 throw ValidationError("--default-host-key-policy and --host-key-policy exclude each other")
@@ -98,7 +108,8 @@ struct RouteCommand: ParsableCommand {
                     upstreamUser: upstreamUser.map { .some($0) },
                     enabled: state.map { $0 == .enable },
                     hostKeyFingerprint: forgetHostKey ? .some(nil) : hostKey.hostKey.map { .some($0) },
-                    hostKeyPolicy: defaultHostKeyPolicy ? .some(nil) : hostKey.hostKeyPolicy.map { .some($0) })
+                    hostKeyPolicy: defaultHostKeyPolicy ? .some(nil) : hostKey.hostKeyPolicy.map { .some($0) },
+                    identityFile: clearIdentityFile ? .some(nil) : try identityFile.map { .some(try Credentials.validatedIdentityFile($0)) })
                 let route = try dataDirectory.openStore().update(login: user, with: changes)
                 print("updated route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)\(route.enabled ? "" : " (disabled)")")
             }
@@ -124,6 +135,25 @@ struct RouteCommand: ParsableCommand {
                     print("replaced pinned host key \(previous)")
                 }
                 print("pinned \(route.upstreamAddress) host key \(fingerprint) for route \(user)")
+            }
+        }
+    }
+
+    struct Keygen: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create an ed25519 key pair for a route and use it upstream; prints the public line to install.")
+
+        @Argument(help: "The login name.") var user: String
+        @OptionGroup var dataDirectory: DataDirectoryOption
+
+        func run() throws {
+            try runReportingErrors {
+                let store = try dataDirectory.openStore()
+                guard try store.route(for: user) != nil else { throw RouteStoreError.routeNotFound(user) }
+                let (path, publicLine) = try Credentials.generateRouteKey(for: user, in: dataDirectory.directory)
+                _ = try store.update(login: user, with: RouteChanges(identityFile: .some(path)))
+                FileHandle.standardError.write(Data("created \(path); add this line to the upstream user's authorized_keys:\n".utf8))
+                print(publicLine)
             }
         }
     }

@@ -11,6 +11,7 @@ struct RouteRecord: Encodable {
     let enabled: Bool
     let hostKeyFingerprint: String?
     let hostKeyPolicy: String?
+    let identityFile: String?
     let createdAt: Date
     let updatedAt: Date
 
@@ -23,6 +24,7 @@ struct RouteRecord: Encodable {
         enabled = route.enabled
         hostKeyFingerprint = route.hostKeyFingerprint
         hostKeyPolicy = route.hostKeyPolicy?.rawValue
+        identityFile = route.identityFile
         createdAt = route.createdAt
         updatedAt = route.updatedAt
     }
@@ -60,6 +62,7 @@ enum RouteFormatting {
             enabled:         \(route.enabled ? "yes" : "no")
             host key:        \(route.hostKeyFingerprint ?? "not pinned")
             host key policy: \(route.hostKeyPolicy?.rawValue ?? "proxy default")
+            identity file:   \(route.identityFile ?? "none (public-key clients cannot log in upstream)")
             created:         \(dates.string(from: route.createdAt))
             updated:         \(dates.string(from: route.updatedAt))
             """

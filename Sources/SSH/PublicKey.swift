@@ -1,0 +1,124 @@
+import CLibSSH
+import Foundation
+
+/// An SSH public key as written in authorized_keys: type, base64 blob, optional comment.
+public struct PublicKey: Sendable, Equatable {
+    /// The key type as OpenSSH names it, e.g. "ssh-ed25519".
+    public let typeName: String
+    /// The key blob, base64 as in authorized_keys.
+    public let base64: String
+    /// `SHA256:…` exactly as `ssh-keygen -l` prints it.
+    public let fingerprint: String
+    public let comment: String
+
+    /// Parses one authorized_keys line (`type base64 [comment]`). Lines with options before
+    /// the key type, unknown types and DSA keys are refused.
+    public init(authorizedKeysLine line: String) throws(SSHError) {
+        SSHLibrary.initialise()
+        let fields = line.split(whereSeparator: \.isWhitespace)
+        guard fields.count >= 2 else { throw SSHError(.protocolError, "expected `TYPE BASE64 [COMMENT]`") }
+        let typeName = String(fields[0])
+        let type = ssh_key_type_from_name(typeName)
+        guard type != SSH_KEYTYPE_UNKNOWN else {
+            throw SSHError(.protocolError, "unknown key type \"\(typeName.prefix(40))\" (authorized_keys options are not supported)")
+        }
+        guard type != SSH_KEYTYPE_DSS else { throw SSHError(.protocolError, "DSA keys are not accepted") }
+        var key: ssh_key?
+        guard ssh_pki_import_pubkey_base64(String(fields[1]), type, &key) == SSH_OK, let key else {
+            throw SSHError(.protocolError, "the key data is not a valid \(typeName) key")
+        }
+        defer { ssh_key_free(key) }
+        try self.init(key: key, comment: fields.dropFirst(2).joined(separator: " "))
+        guard self.typeName == typeName else {
+            throw SSHError(.protocolError, "the key data is a \(self.typeName) key, not \(typeName)")
+        }
+    }
+
+    init(key: ssh_key, comment: String = "") throws(SSHError) {
+        var blob: UnsafeMutablePointer<CChar>?
+        guard ssh_pki_export_pubkey_base64(key, &blob) == SSH_OK, let blob else {
+            throw SSHError(.protocolError, "cannot encode public key")
+        }
+        defer { ssh_string_free_char(blob) }
+        typeName = String(cString: ssh_key_type_to_char(ssh_key_type(key)))
+        base64 = String(cString: blob)
+        fingerprint = try HostKey.sha256Fingerprint(of: key)
+        self.comment = comment
+    }
+
+    /// The key as one authorized_keys line.
+    public var authorizedKeysLine: String { comment.isEmpty ? "\(typeName) \(base64)" : "\(typeName) \(base64) \(comment)" }
+}
+
+/// Private key files the proxy uses to log in upstream (a route's mapped identity).
+public enum PrivateKeyFile {
+    /// Checks that `path` is a private key the proxy can use unattended: it exists, is readable,
+    /// is not encrypted, and no one but its owner can read it. Returns its public half.
+    public static func check(_ path: String) throws(SSHError) -> PublicKey {
+        SSHLibrary.initialise()
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw SSHError(.setup, "\(path): no such file") }
+        guard status.st_mode & S_IFMT == S_IFREG else { throw SSHError(.setup, "\(path): not a regular file") }
+        guard status.st_mode & 0o077 == 0 else {
+            throw SSHError(.setup, "\(path): readable by group or others (mode \(String(status.st_mode & 0o777, radix: 8))); chmod 600 it")
+        }
+        guard let contents = FileManager.default.contents(atPath: path) else { throw SSHError(.setup, "\(path): cannot be read") }
+        if isEncrypted(contents) { throw SSHError(.setup, "\(path): the key is encrypted; the proxy needs a key without a passphrase") }
+        var key: ssh_key?
+        guard ssh_pki_import_privkey_file(path, nil, nil, nil, &key) == SSH_OK, let key else {
+            throw SSHError(.setup, "\(path): not a private key libssh can read")
+        }
+        defer { ssh_key_free(key) }
+        var publicKey: ssh_key?
+        guard ssh_pki_export_privkey_to_pubkey(key, &publicKey) == SSH_OK, let publicKey else {
+            throw SSHError(.setup, "\(path): cannot derive the public key")
+        }
+        defer { ssh_key_free(publicKey) }
+        return try PublicKey(key: publicKey)
+    }
+
+    /// Creates an ed25519 key pair: the private key at `path` (mode 0600) and `path.pub`.
+    public static func generateEd25519(at path: String, comment: String) throws(SSHError) -> PublicKey {
+        SSHLibrary.initialise()
+        guard !FileManager.default.fileExists(atPath: path) else { throw SSHError(.setup, "\(path) already exists") }
+        var key: ssh_key?
+        guard ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) == SSH_OK, let key else {
+            throw SSHError(.setup, "cannot generate an ed25519 key")
+        }
+        defer { ssh_key_free(key) }
+        let previousMask = umask(0o077)
+        defer { umask(previousMask) }
+        guard ssh_pki_export_privkey_file(key, nil, nil, nil, path) == SSH_OK else {
+            throw SSHError(.setup, "cannot write \(path)")
+        }
+        var publicKey: ssh_key?
+        guard ssh_pki_export_privkey_to_pubkey(key, &publicKey) == SSH_OK, let publicKey else {
+            throw SSHError(.setup, "cannot derive the public key")
+        }
+        defer { ssh_key_free(publicKey) }
+        let result = try PublicKey(key: publicKey, comment: comment)
+        do {
+            try (result.authorizedKeysLine + "\n").write(toFile: path + ".pub", atomically: true, encoding: .utf8)
+        } catch {
+            throw SSHError(.setup, "cannot write \(path).pub: \(error.localizedDescription)")
+        }
+        return result
+    }
+
+    /// PEM keys say `ENCRYPTED` in a header; OpenSSH keys name a cipher other than "none".
+    private static func isEncrypted(_ contents: Data) -> Bool {
+        let text = String(decoding: contents, as: UTF8.self)
+        if text.contains("ENCRYPTED") { return true }
+        let begin = "-----BEGIN OPENSSH PRIVATE KEY-----"
+        let end = "-----END OPENSSH PRIVATE KEY-----"
+        guard let start = text.range(of: begin), let finish = text.range(of: end) else { return false }
+        let body = text[start.upperBound..<finish.lowerBound].filter { !$0.isWhitespace }
+        guard let blob = Data(base64Encoded: String(body)) else { return false }
+        let magic = Array("openssh-key-v1\0".utf8)
+        guard blob.count > magic.count + 4, Array(blob.prefix(magic.count)) == magic else { return false }
+        let lengthBytes = blob.dropFirst(magic.count).prefix(4)
+        let length = lengthBytes.reduce(0) { $0 << 8 | Int($1) }
+        let cipher = blob.dropFirst(magic.count + 4).prefix(length)
+        return String(decoding: cipher, as: UTF8.self) != "none"
+    }
+}
