@@ -101,6 +101,37 @@ final class RouteStoreTests: XCTestCase {
         }
     }
 
+    func testKeysAreAddedAllOrNothingAndGoWithTheirRoute() throws {
+        let store = try openStore()
+        _ = try store.add(Route(login: "alice", upstreamHost: "10.0.0.5"))
+        let first = ClientKey(login: "alice", keyType: "ssh-ed25519", keyBase64: "AAAA", fingerprint: "SHA256:" + String(repeating: "a", count: 43), comment: "one")
+        let second = ClientKey(login: "alice", keyType: "ssh-ed25519", keyBase64: "BBBB", fingerprint: "SHA256:" + String(repeating: "b", count: 43), comment: "two")
+        try store.addKeys([first], to: "alice")
+        XCTAssertThrowsError(try store.addKeys([second, first], to: "alice")) { error in
+            XCTAssertEqual((error as? RouteStoreError)?.code, "key-exists")
+        }
+        XCTAssertEqual(try store.keys(for: "alice").map(\.comment), ["one"], "a failed add wrote part of its keys")
+        XCTAssertThrowsError(try store.addKeys([second], to: "nobody"))
+        try store.addKeys([second], to: "alice")
+        XCTAssertTrue(try store.isKeyListed(second.fingerprint, for: "alice"))
+        try store.removeKey(first.fingerprint, from: "alice")
+        XCTAssertFalse(try store.isKeyListed(first.fingerprint, for: "alice"))
+        try store.remove(login: "alice")
+        _ = try store.add(Route(login: "alice", upstreamHost: "10.0.0.5"))
+        XCTAssertEqual(try store.keys(for: "alice"), [], "keys outlived their route")
+    }
+
+    func testTrustOnFirstUsePinsOnlyOnce() throws {
+        let store = try openStore()
+        _ = try store.add(Route(login: "alice", upstreamHost: "10.0.0.5"))
+        let firstKey = "SHA256:" + String(repeating: "c", count: 43)
+        XCTAssertTrue(try store.pinHostKeyIfUnpinned(login: "alice", fingerprint: firstKey))
+        XCTAssertFalse(try store.pinHostKeyIfUnpinned(login: "alice", fingerprint: "SHA256:" + String(repeating: "d", count: 43)))
+        XCTAssertEqual(try store.route(for: "alice")?.hostKeyFingerprint, firstKey)
+        let moved = try store.update(login: "alice", with: RouteChanges(upstreamHost: "10.0.0.6"))
+        XCTAssertNil(moved.hostKeyFingerprint, "a new host kept the old host's pin")
+    }
+
     func testMigrationsApplyOnceAndAreRecorded() throws {
         let first = try openStore()
         let versions = try first.appliedMigrationVersions()

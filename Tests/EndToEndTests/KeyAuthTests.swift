@@ -1,0 +1,116 @@
+import Foundation
+import XCTest
+
+/// Public-key clients: only keys listed for the route get in, and the proxy logs in upstream
+/// with the route's mapped key.
+final class KeyAuthTests: XCTestCase {
+    private var lab: Lab!
+    private var scratch: URL!
+
+    override func setUpWithError() throws {
+        lab = try Lab.shared()
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sb-keys-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    private func makeKey(_ name: String, passphrase: String = "") throws -> String {
+        let path = scratch.appendingPathComponent(name).path
+        let result = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", passphrase, "-C", name, "-f", path])
+        guard result.status == 0 else { throw HarnessError("ssh-keygen: \(result.err)") }
+        return path
+    }
+
+    /// Installs `publicLine` as the only authorized key of a test user on the upstreams.
+    private func authorizeUpstream(_ user: String, _ publicLine: String) throws {
+        let home = "/home/\(user)/.ssh"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        try (publicLine + "\n").write(toFile: home + "/authorized_keys", atomically: true, encoding: .utf8)
+        let chown = try Command.run("/bin/chown", ["-R", "\(user):\(user)", home])
+        XCTAssertEqual(chown.status, 0, chown.err)
+    }
+
+    private func sshWithKey(_ login: String, key: String, command: String) throws -> CommandResult {
+        try Command.run(Programs.ssh, [
+            "-i", key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            "-p", String(lab.proxy.port), "\(login)@127.0.0.1", command,
+        ], timeout: 30)
+    }
+
+    func testMappedKeyLogsInUpstreamForAListedClientKey() throws {
+        try lab.proxy.mustAdmin(["route", "add", "sbt-keyed", "127.0.0.1:\(lab.upstreamB.port)", "--upstream-user", TestUsers.deploy.name])
+        defer { _ = try? lab.proxy.admin(["route", "remove", "sbt-keyed"]) }
+        let publicLine = try lab.proxy.mustAdmin(["route", "keygen", "sbt-keyed"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(publicLine.hasPrefix("ssh-ed25519 "), publicLine)
+        try authorizeUpstream(TestUsers.deploy.name, publicLine)
+
+        let clientKey = try makeKey("client")
+        let added = try lab.proxy.mustAdmin(["key", "add", "sbt-keyed", clientKey + ".pub"])
+        let fingerprint = try Command.run("/usr/bin/ssh-keygen", ["-l", "-f", clientKey + ".pub"]).out.split(separator: " ")[1]
+        XCTAssertTrue(added.contains(fingerprint), added)
+        XCTAssertTrue(try lab.proxy.mustAdmin(["key", "list", "sbt-keyed"]).contains(fingerprint))
+
+        let login = try sshWithKey("sbt-keyed", key: clientKey, command: "whoami; echo $SWITCHBOARD_UPSTREAM")
+        XCTAssertEqual(login.status, 0, login.err)
+        XCTAssertEqual(login.out, "\(TestUsers.deploy.name)\nupstream-b\n")
+
+        let stranger = try makeKey("stranger")
+        let refused = try sshWithKey("sbt-keyed", key: stranger, command: "true")
+        XCTAssertEqual(refused.status, 255)
+        XCTAssertTrue(refused.err.contains("Permission denied"), refused.err)
+
+        try lab.proxy.mustAdmin(["key", "remove", "sbt-keyed", String(fingerprint)])
+        XCTAssertEqual(try sshWithKey("sbt-keyed", key: clientKey, command: "true").status, 255, "a removed key still logs in")
+    }
+
+    func testAListedKeyWithoutAnUpstreamCredentialIsRefused() throws {
+        try lab.proxy.mustAdmin(["route", "add", "sbt-nocred", "127.0.0.1:\(lab.upstreamA.port)", "--upstream-user", TestUsers.alice.name])
+        defer { _ = try? lab.proxy.admin(["route", "remove", "sbt-nocred"]) }
+        let clientKey = try makeKey("client")
+        try lab.proxy.mustAdmin(["key", "add", "sbt-nocred", clientKey + ".pub"])
+        let result = try sshWithKey("sbt-nocred", key: clientKey, command: "true")
+        XCTAssertEqual(result.status, 255)
+        XCTAssertTrue(lab.proxy.log.contains("reason=no-upstream-credential"))
+    }
+
+    func testKeyAndIdentityInputIsValidated() throws {
+        try lab.proxy.mustAdmin(["route", "add", "sbt-keycli", "127.0.0.1:22"])
+        defer { _ = try? lab.proxy.admin(["route", "remove", "sbt-keycli"]) }
+        let good = try makeKey("good")
+        let encrypted = try makeKey("encrypted", passphrase: "secret-passphrase")
+        let open = try makeKey("open")
+        chmod(open, 0o644)
+        let garbage = scratch.appendingPathComponent("garbage.pub").path
+        try "ssh-ed25519 not-base64!!\n".write(toFile: garbage, atomically: true, encoding: .utf8)
+        let withOptions = scratch.appendingPathComponent("options.pub").path
+        try ("from=\"10.0.0.1\" " + String(contentsOfFile: good + ".pub", encoding: .utf8)).write(toFile: withOptions, atomically: true, encoding: .utf8)
+
+        let cases: [([String], String)] = [
+            (["key", "add", "sbt-keycli", garbage], "invalid public key"),
+            (["key", "add", "sbt-keycli", withOptions], "not supported"),
+            (["key", "add", "nobody-here", good + ".pub"], "no route"),
+            (["key", "remove", "sbt-keycli", "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"], "no key"),
+            (["route", "set", "sbt-keycli", "--identity-file", encrypted], "encrypted"),
+            (["route", "set", "sbt-keycli", "--identity-file", open], "readable by group or others"),
+            (["route", "set", "sbt-keycli", "--identity-file", scratch.appendingPathComponent("missing").path], "no such file"),
+        ]
+        for (arguments, expected) in cases {
+            let result = try lab.proxy.admin(arguments)
+            XCTAssertNotEqual(result.status, 0, "accepted: \(arguments)")
+            XCTAssertTrue(result.err.contains(expected), "\(arguments): \(result.err)")
+        }
+        XCTAssertEqual(try lab.proxy.mustAdmin(["key", "list", "sbt-keycli"]), "")
+        XCTAssertTrue(try lab.proxy.mustAdmin(["route", "show", "sbt-keycli"]).contains("identity file:   none"))
+
+        try lab.proxy.mustAdmin(["key", "add", "sbt-keycli", good + ".pub"])
+        let duplicate = try lab.proxy.admin(["key", "add", "sbt-keycli", good + ".pub"])
+        XCTAssertNotEqual(duplicate.status, 0)
+        XCTAssertTrue(duplicate.err.contains("already listed"), duplicate.err)
+        try lab.proxy.mustAdmin(["route", "set", "sbt-keycli", "--identity-file", good])
+        XCTAssertTrue(try lab.proxy.mustAdmin(["route", "show", "sbt-keycli"]).contains(good))
+    }
+}
