@@ -52,6 +52,10 @@ let package = Package(
             dependencies: ["RouteStore"]
         ),
         .testTarget(
+            name: "ProxyTests",
+            dependencies: ["Proxy"]
+        ),
+        .testTarget(
             name: "EndToEndTests",
             dependencies: ["switchboard"]
         ),

@@ -12,6 +12,11 @@ public struct ProxyConfiguration: Sendable {
     public var maxAuthTries: Int = 6
     /// Seconds allowed for the TCP connect plus SSH handshake to an upstream.
     public var upstreamConnectTimeoutSeconds: Int = 10
+    /// Failed logins from one address within `banWindowSeconds` that get it banned; 0 disables.
+    public var banAfter: Int = 10
+    public var banWindowSeconds: Int = 60
+    /// How long a banned address's new connections are refused.
+    public var banTimeSeconds: Int = 300
     /// Host key policy for routes that do not set their own.
     public var defaultHostKeyPolicy: HostKeyPolicy = .acceptNew
     /// A failed login is answered no sooner than this, whatever the reason, so that response

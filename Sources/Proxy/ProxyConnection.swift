@@ -20,6 +20,9 @@ final class ProxyConnection {
     }
 
     private let client: SSHSession
+    /// The client's address without port, the key for per-source penalties.
+    private let clientHost: String
+    private let penalties: SourcePenalties
     private let configuration: ProxyConfiguration
     private let authenticator: LoginAuthenticator
     private var logger: Logger
@@ -27,8 +30,13 @@ final class ProxyConnection {
     private let deadline: Date
     private var relays: [ChannelRelay] = []
 
-    init(client: SSHSession, store: any RouteStore, configuration: ProxyConfiguration, logger: Logger) {
+    init(
+        client: SSHSession, clientHost: String, store: any RouteStore, configuration: ProxyConfiguration,
+        penalties: SourcePenalties, logger: Logger
+    ) {
         self.client = client
+        self.clientHost = clientHost
+        self.penalties = penalties
         self.configuration = configuration
         self.logger = logger
         self.deadline = Date().addingTimeInterval(TimeInterval(configuration.loginGraceSeconds))
@@ -149,6 +157,11 @@ final class ProxyConnection {
             return .success(link)
         case .rejected(let reason):
             logger.info("login refused", metadata: ["auth.method": "\(method)", "reason": "\(reason.rawValue)"])
+            if penalties.recordFailure(from: clientHost) {
+                logger.warning("source banned after repeated failed logins", metadata: [
+                    "reason": "ban", "ban.seconds": "\(configuration.banTimeSeconds)",
+                ])
+            }
             delayFailure(since: started)
             message.refuseAuthentication(offering: Self.offeredMethods)
             return .failure(.tryAgain)

@@ -14,12 +14,16 @@ public final class ProxyServer: Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let activeConnections = Atomic<Int>(0)
     private let connectionCounter = Atomic<Int>(0)
+    private let penalties: SourcePenalties
 
     /// Loads (or on first start generates) the host key and prepares the SSH server.
     public init(configuration: ProxyConfiguration, store: any RouteStore, logger: Logger) throws {
         self.configuration = configuration
         self.store = store
         self.logger = logger
+        penalties = SourcePenalties(settings: .init(
+            limit: configuration.banAfter, window: .seconds(configuration.banWindowSeconds),
+            banDuration: .seconds(configuration.banTimeSeconds)))
         let keys = try ProxyHostKeys.loadOrGenerate(in: configuration.dataDirectory)
         for key in keys {
             logger.info(key.generated ? "generated host key" : "loaded host key", metadata: [
@@ -39,7 +43,13 @@ public final class ProxyServer: Sendable {
         logger.info("listening", metadata: ["listen.addr": "\(listener.localAddress)", "libssh": "\(SSHLibrary.version)"])
         while !stopRequested.load(ordering: .relaxed) {
             guard let (fd, peer) = listener.accept(timeoutMilliseconds: 500) else { continue }
-            startConnection(fd: fd, peer: peer.description)
+            if penalties.isBanned(peer.host) {
+                // Refused before any thread or SSH state exists: a banned source costs nothing.
+                close(fd)
+                logger.info("connection refused", metadata: ["client.addr": "\(peer)", "reason": "banned"])
+                continue
+            }
+            startConnection(fd: fd, peer: peer)
         }
         logger.info("stopped accepting connections")
     }
@@ -49,18 +59,22 @@ public final class ProxyServer: Sendable {
         stopRequested.store(true, ordering: .relaxed)
     }
 
-    private func startConnection(fd: Int32, peer: String) {
+    private func startConnection(fd: Int32, peer: SocketAddress) {
         let number = connectionCounter.add(1, ordering: .relaxed).newValue
         var connectionLogger = logger
         connectionLogger[metadataKey: "session.id"] = "\(number)"
         connectionLogger[metadataKey: "client.addr"] = "\(peer)"
+        let clientHost = peer.host
         let thread = Thread { [self, connectionLogger] in
             activeConnections.add(1, ordering: .relaxed)
             defer { activeConnections.subtract(1, ordering: .relaxed) }
             connectionLogger.debug("connection accepted")
             do {
                 let session = try server.accept(fd: fd)
-                ProxyConnection(client: session, store: store, configuration: configuration, logger: connectionLogger).run()
+                ProxyConnection(
+                    client: session, clientHost: clientHost, store: store, configuration: configuration,
+                    penalties: penalties, logger: connectionLogger
+                ).run()
             } catch {
                 connectionLogger.warning("cannot start session", metadata: ["error": "\(error)"])
             }

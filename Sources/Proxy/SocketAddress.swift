@@ -10,8 +10,16 @@ struct SocketAddress: CustomStringConvertible {
 
     var family: Int32 { Int32(storage.ss_family) }
 
+    /// The address without the port, e.g. "192.0.2.7" or "2001:db8::1".
+    var host: String { numeric().host }
+
     /// `host:port`, IPv6 in brackets.
     var description: String {
+        let (hostText, portText) = numeric()
+        return family == AF_INET6 ? "[\(hostText)]:\(portText)" : "\(hostText):\(portText)"
+    }
+
+    private func numeric() -> (host: String, port: String) {
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
         let rc = withUnsafePointer(to: storage) { pointer in
@@ -19,10 +27,9 @@ struct SocketAddress: CustomStringConvertible {
                 getnameinfo($0, length, &host, socklen_t(host.count), &service, socklen_t(service.count), NI_NUMERICHOST | NI_NUMERICSERV)
             }
         }
-        guard rc == 0 else { return "unknown" }
-        let hostText = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let portText = String(decoding: service.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return family == AF_INET6 ? "[\(hostText)]:\(portText)" : "\(hostText):\(portText)"
+        guard rc == 0 else { return ("unknown", "0") }
+        return (String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
+                String(decoding: service.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
 
     /// Resolves `host` and `port` to addresses, in the resolver's order.

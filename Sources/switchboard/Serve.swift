@@ -17,6 +17,12 @@ struct Serve: ParsableCommand {
     var maxAuthTries = 6
     @Option(help: ArgumentHelp("Seconds allowed to reach an upstream and finish its SSH handshake.", valueName: "SECONDS"))
     var upstreamConnectTimeout = 10
+    @Option(help: ArgumentHelp("Failed logins from one address that ban it (0: never ban).", valueName: "N"))
+    var banAfter = 10
+    @Option(help: ArgumentHelp("Seconds within which --ban-after failures must happen.", valueName: "SECONDS"))
+    var banWindow = 60
+    @Option(help: ArgumentHelp("Seconds a banned address's new connections are refused.", valueName: "SECONDS"))
+    var banTime = 300
     @Option(help: ArgumentHelp("Upstream host key policy for routes without their own: strict, accept-new or off.", valueName: "POLICY"))
     var hostKeyPolicy: HostKeyPolicy = .acceptNew
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "LEVEL"))
@@ -26,6 +32,9 @@ struct Serve: ParsableCommand {
     func validate() throws {
         guard loginGraceTime > 0 else { throw ValidationError("--login-grace-time must be at least 1") }
         guard maxAuthTries > 0 else { throw ValidationError("--max-auth-tries must be at least 1") }
+        guard banAfter >= 0, banWindow > 0, banTime > 0 else {
+            throw ValidationError("--ban-after must be 0 or more, --ban-window and --ban-time at least 1")
+        }
         guard upstreamConnectTimeout > 0 else { throw ValidationError("--upstream-connect-timeout must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         do {
@@ -52,6 +61,9 @@ struct Serve: ParsableCommand {
         configuration.maxAuthTries = maxAuthTries
         configuration.upstreamConnectTimeoutSeconds = upstreamConnectTimeout
         configuration.defaultHostKeyPolicy = hostKeyPolicy
+        configuration.banAfter = banAfter
+        configuration.banWindowSeconds = banWindow
+        configuration.banTimeSeconds = banTime
 
         try runReportingErrors {
             let store = try SQLiteRouteStore(directory: configuration.dataDirectory)

@@ -125,3 +125,26 @@ final class ResourceTests: XCTestCase {
         return last
     }
 }
+
+/// Repeated failed logins from one address get it banned for a while, then let back in.
+final class BanTests: XCTestCase {
+    func testRepeatedFailuresBanTheSourceUntilTheBanExpires() throws {
+        _ = try Lab.shared()
+        let proxy = try ProxyProcess(arguments: ["--ban-after", "3", "--ban-window", "60", "--ban-time", "4"])
+        let upstream = try Lab.shared().upstreamA
+        try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(upstream.port)"])
+        let clients = Clients(port: proxy.port)
+        for _ in 0..<3 {
+            XCTAssertNotEqual(try clients.ssh(TestUsers.alice.name, "wrong-password", "true").status, 0)
+        }
+        let banned = try clients.ssh(TestUsers.alice.name, TestUsers.alice.password, "echo in")
+        XCTAssertNotEqual(banned.status, 0, "a banned source logged in")
+        XCTAssertEqual(banned.out, "")
+        XCTAssertTrue(proxy.log.contains("reason=banned"))
+        XCTAssertTrue(proxy.log.contains("source banned after repeated failed logins"))
+
+        Thread.sleep(forTimeInterval: 4.5)
+        let after = try clients.ssh(TestUsers.alice.name, TestUsers.alice.password, "echo in")
+        XCTAssertEqual(after.out, "in\n", after.err)
+    }
+}

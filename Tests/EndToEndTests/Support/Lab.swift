@@ -12,7 +12,8 @@ final class Lab: @unchecked Sendable {
         try TestUsers.ensure()
         upstreamA = try UpstreamServer(name: "upstream-a")
         upstreamB = try UpstreamServer(name: "upstream-b")
-        proxy = try ProxyProcess()
+        // The lab's many deliberate failures must not ban 127.0.0.1; BanTests covers the ban.
+        proxy = try ProxyProcess(arguments: ["--ban-after", "0"])
         try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(upstreamA.port)"])
         try proxy.mustAdmin(["route", "add", TestUsers.bob.name, "127.0.0.1:\(upstreamB.port)"])
     }

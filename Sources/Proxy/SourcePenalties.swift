@@ -1,0 +1,64 @@
+import Foundation
+import Synchronization
+
+/// Per-source penalty, like OpenSSH's PerSourcePenalties: `limit` failed logins from one
+/// address within `window` ban new connections from it for `banDuration`. Shared by all
+/// connection threads; the state is guarded by a mutex.
+final class SourcePenalties: Sendable {
+    struct Settings: Sendable {
+        /// Failed logins that trigger a ban; 0 turns the penalty off.
+        var limit: Int
+        var window: Duration
+        var banDuration: Duration
+    }
+
+    private struct Record {
+        var failures: [ContinuousClock.Instant] = []
+        var bannedUntil: ContinuousClock.Instant?
+    }
+
+    private let settings: Settings
+    private let records = Mutex<[String: Record]>([:])
+
+    init(settings: Settings) {
+        self.settings = settings
+    }
+
+    /// True if connections from `address` are refused right now.
+    func isBanned(_ address: String, now: ContinuousClock.Instant = .now) -> Bool {
+        guard settings.limit > 0 else { return false }
+        return records.withLock { records in
+            guard let until = records[address]?.bannedUntil else { return false }
+            if until > now { return true }
+            records[address] = nil
+            return false
+        }
+    }
+
+    /// Counts one failed login from `address`; returns true if this failure started a ban.
+    @discardableResult
+    func recordFailure(from address: String, now: ContinuousClock.Instant = .now) -> Bool {
+        guard settings.limit > 0 else { return false }
+        return records.withLock { records in
+            Self.forgetExpired(in: &records, now: now, window: settings.window)
+            var record = records[address] ?? Record()
+            record.failures = record.failures.filter { now - $0 < settings.window } + [now]
+            var startedBan = false
+            if record.failures.count >= settings.limit && record.bannedUntil == nil {
+                record.bannedUntil = now + settings.banDuration
+                record.failures.removeAll()
+                startedBan = true
+            }
+            records[address] = record
+            return startedBan
+        }
+    }
+
+    /// Keeps the table small: drops sources with no recent failure and no ban in force.
+    private static func forgetExpired(in records: inout [String: Record], now: ContinuousClock.Instant, window: Duration) {
+        records = records.filter { _, record in
+            if let until = record.bannedUntil, until > now { return true }
+            return record.failures.contains { now - $0 < window }
+        }
+    }
+}
