@@ -71,15 +71,91 @@ final class LoginAuthenticator {
         return loginUpstream(route) { $0.authenticate(privateKeyAt: identity) }
     }
 
+    /// What comes next in a keyboard-interactive exchange.
+    enum KeyboardInteractiveNext {
+        /// Show these questions to the client and pass its answers to `continueKeyboardInteractive`.
+        case ask(KeyboardInteractiveChallenge)
+        case done(Outcome)
+    }
+
+    /// Who the client's keyboard-interactive answers go to.
+    private enum Conversation {
+        /// The routed upstream, which asked the last questions.
+        case upstream(Route)
+        /// No usable route: the client is asked for a password like anywhere else and then
+        /// refused, so it cannot tell a missing route from a wrong answer.
+        case decoy(RejectReason)
+    }
+
+    private var conversation: Conversation?
+
+    /// What a client sees when its login has no usable route: the prompt OpenSSH's PAM shows.
+    private static let decoyChallenge = KeyboardInteractiveChallenge(
+        name: "", instruction: "", prompts: [KeyboardInteractivePrompt(text: "Password: ", echo: false)])
+
+    /// Starts keyboard-interactive passthrough: the upstream's questions go to the client.
+    func startKeyboardInteractive(login: String) -> KeyboardInteractiveNext {
+        conversation = nil
+        let route: Route
+        switch lookUp(login) {
+        case .success(let found): route = found
+        case .failure(let reason):
+            conversation = .decoy(reason)
+            return .ask(Self.decoyChallenge)
+        }
+        switch upstreamSession(for: route) {
+        case .success(let (session, verdict)):
+            return keyboardInteractiveStep(route, session, verdict, answers: nil)
+        case .failure(let failure):
+            return .done(.upstreamUnavailable(route, failure))
+        }
+    }
+
+    /// Passes the client's answers upstream and returns the upstream's next questions or verdict.
+    func continueKeyboardInteractive(answers: [String]) -> KeyboardInteractiveNext {
+        switch conversation {
+        case .decoy(let reason):
+            conversation = nil
+            return .done(.rejected(reason))
+        case .upstream(let route):
+            guard let pending, pending.link.route == route, pending.link.session.isAlive else {
+                conversation = nil
+                return .done(.rejected(.upstreamDenied))
+            }
+            return keyboardInteractiveStep(route, pending.link.session, pending.verdict, answers: answers)
+        case nil:
+            return .done(.rejected(.upstreamDenied))
+        }
+    }
+
+    private func keyboardInteractiveStep(
+        _ route: Route, _ session: SSHSession, _ verdict: HostKeyVerifier.Verdict, answers: [String]?
+    ) -> KeyboardInteractiveNext {
+        switch session.keyboardInteractive(answers: answers) {
+        case .challenge(let challenge):
+            conversation = .upstream(route)
+            return .ask(challenge)
+        case .finished(let result):
+            conversation = nil
+            return .done(outcome(of: result, route: route, session: session, verdict: verdict))
+        }
+    }
+
     /// Connects (or reuses the connection) to the route's upstream and runs `attempt` on it.
     private func loginUpstream(_ route: Route, attempt: (SSHSession) -> SSHSession.AuthResult) -> Outcome {
-        let session: SSHSession
-        let verdict: HostKeyVerifier.Verdict
         switch upstreamSession(for: route) {
-        case .success(let connected): (session, verdict) = connected
-        case .failure(let failure): return .upstreamUnavailable(route, failure)
+        case .success(let (session, verdict)):
+            return outcome(of: attempt(session), route: route, session: session, verdict: verdict)
+        case .failure(let failure):
+            return .upstreamUnavailable(route, failure)
         }
-        switch attempt(session) {
+    }
+
+    /// Turns the upstream's answer to a login attempt into the client's outcome.
+    private func outcome(
+        of result: SSHSession.AuthResult, route: Route, session: SSHSession, verdict: HostKeyVerifier.Verdict
+    ) -> Outcome {
+        switch result {
         case .success:
             pending = nil
             if case .pinOnSuccess(let fingerprint) = verdict { pinOnFirstUse(route, fingerprint) }

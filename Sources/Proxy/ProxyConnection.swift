@@ -98,6 +98,8 @@ final class ProxyConnection {
                     switch attemptLogin(user: user, method: method, message: message) {
                     case .success(let link):
                         return link
+                    case .failure(.inProgress):
+                        continue
                     case .failure(.tryAgain):
                         if case .none = method { continue }
                         failures += 1
@@ -118,9 +120,11 @@ final class ProxyConnection {
     }
 
     /// What the proxy offers clients.
-    private static let offeredMethods: AuthMethods = [.publicKey, .password]
+    private static let offeredMethods: AuthMethods = [.publicKey, .keyboardInteractive, .password]
 
     private enum LoginFailure: Error {
+        /// A keyboard-interactive round was sent; the client's answers come next.
+        case inProgress
         case tryAgain
         case giveUp
     }
@@ -143,6 +147,16 @@ final class ProxyConnection {
             return .failure(.tryAgain)
         case .publicKey(let key?, .verified):
             outcome = authenticator.authenticate(login: user, verifiedKey: key)
+        case .keyboardInteractive(let answers):
+            let next = answers.map { authenticator.continueKeyboardInteractive(answers: $0) }
+                ?? authenticator.startKeyboardInteractive(login: user)
+            switch next {
+            case .ask(let challenge):
+                message.sendKeyboardInteractiveChallenge(challenge)
+                return .failure(.inProgress)
+            case .done(let result):
+                outcome = result
+            }
         default:
             // `none` is the client's probe for the list of methods; an invalid signature or a
             // method not offered is simply refused.

@@ -1,4 +1,5 @@
 import CLibSSH
+import Foundation
 
 /// A request from the peer that waits for our answer. Its reply can be given later (after the
 /// upstream has answered), which is why Switchboard uses libssh's message queue rather than
@@ -14,7 +15,7 @@ public final class SSHMessage {
     init(handle: ssh_message, session: SSHSession) {
         self.handle = handle
         self.session = session
-        self.request = SSHRequest(handle)
+        self.request = SSHRequest(handle, session: session.handle)
     }
 
     deinit {
@@ -63,6 +64,17 @@ public final class SSHMessage {
         _ = ssh_message_auth_reply_pk_ok_simple(handle)
     }
 
+    /// Answers a keyboard-interactive request with a round of questions for the client.
+    public func sendKeyboardInteractiveChallenge(_ challenge: KeyboardInteractiveChallenge) {
+        guard markReplied() else { return }
+        let prompts: [UnsafeMutablePointer<CChar>?] = challenge.prompts.map { strdup($0.text) } + [nil]
+        var promptPointers = prompts.map { UnsafePointer($0) }
+        var echo = challenge.prompts.map { CChar($0.echo ? 1 : 0) } + [0]
+        defer { prompts.forEach { free($0) } }
+        _ = ssh_message_auth_interactive_request(
+            handle, challenge.name, challenge.instruction, UInt32(challenge.prompts.count), &promptPointers, &echo)
+    }
+
     /// Confirms a channel open request and returns the new channel.
     public func acceptChannelOpen() throws(SSHError) -> SSHChannel {
         guard markReplied() else { throw SSHError(.channel, "already answered") }
@@ -93,7 +105,9 @@ public enum SSHRequest: Equatable, Sendable {
         case password(String)
         /// A public key, with what libssh found of its signature.
         case publicKey(PublicKey?, SignatureCheck)
-        case keyboardInteractive
+        /// Keyboard-interactive: `nil` answers for the request that starts it, then the
+        /// client's answers to the last challenge sent.
+        case keyboardInteractive(answers: [String]?)
         case other
     }
 
@@ -129,7 +143,7 @@ public enum SSHRequest: Equatable, Sendable {
         case other
     }
 
-    init(_ message: ssh_message) {
+    init(_ message: ssh_message, session: ssh_session) {
         let subtype = ssh_message_subtype(message)
         switch Int(ssh_message_type(message)) {
         case Int(SSH_REQUEST_SERVICE.rawValue):
@@ -143,7 +157,8 @@ public enum SSHRequest: Equatable, Sendable {
                 .publicKey(
                     switchboard_msg_auth_pubkey(message).flatMap { try? PublicKey(key: $0) },
                     SignatureCheck(switchboard_msg_auth_publickey_state(message)))
-            case SSH_AUTH_METHOD_INTERACTIVE: .keyboardInteractive
+            case SSH_AUTH_METHOD_INTERACTIVE:
+                .keyboardInteractive(answers: ssh_message_auth_kbdint_is_response(message) != 0 ? answers(on: session) : nil)
             default: .other
             }
             self = .authentication(user: user, method: method)
@@ -204,6 +219,12 @@ extension SSHRequest.SignatureCheck {
         default: self = .invalid
         }
     }
+}
+
+/// The answers of a keyboard-interactive response, read from the session it arrived on.
+private func answers(on session: ssh_session) -> [String] {
+    let count = ssh_userauth_kbdint_getnanswers(session)
+    return (0..<max(count, 0)).map { string(ssh_userauth_kbdint_getanswer(session, UInt32($0))) }
 }
 
 private func string(_ pointer: UnsafePointer<CChar>?) -> String {

@@ -157,6 +157,35 @@ public final class SSHSession {
         authResult(ssh_userauth_password(handle, nil, password))
     }
 
+    /// One step of keyboard-interactive authentication upstream (blocking). Pass `nil` to
+    /// start, then the answers to the prompts of the previous step. Empty rounds (no prompts,
+    /// as OpenSSH's PAM sends at the end) are answered here and never surface.
+    public func keyboardInteractive(answers: [String]?) -> KeyboardInteractiveStep {
+        if let answers {
+            for (index, answer) in answers.enumerated() {
+                guard ssh_userauth_kbdint_setanswer(handle, UInt32(index), answer) == 0 else {
+                    return .finished(.error("cannot set keyboard-interactive answer: \(lastError)"))
+                }
+            }
+        }
+        var rc = ssh_userauth_kbdint(handle, nil, nil)
+        while rc == SSH_AUTH_INFO.rawValue && ssh_userauth_kbdint_getnprompts(handle) == 0 {
+            rc = ssh_userauth_kbdint(handle, nil, nil)
+        }
+        guard rc == SSH_AUTH_INFO.rawValue else { return .finished(authResult(rc)) }
+        let count = ssh_userauth_kbdint_getnprompts(handle)
+        var prompts: [KeyboardInteractivePrompt] = []
+        for index in 0..<max(count, 0) {
+            var echo: CChar = 0
+            let text = ssh_userauth_kbdint_getprompt(handle, UInt32(index), &echo).map { String(cString: $0) } ?? ""
+            prompts.append(KeyboardInteractivePrompt(text: text, echo: echo != 0))
+        }
+        return .challenge(KeyboardInteractiveChallenge(
+            name: ssh_userauth_kbdint_getname(handle).map { String(cString: $0) } ?? "",
+            instruction: ssh_userauth_kbdint_getinstruction(handle).map { String(cString: $0) } ?? "",
+            prompts: prompts))
+    }
+
     /// Tries public key authentication upstream with the private key at `path` (blocking).
     public func authenticate(privateKeyAt path: String) -> AuthResult {
         var key: ssh_key?
@@ -179,6 +208,38 @@ public final class SSHSession {
     func check(_ rc: Int32, _ code: SSHError.Code, _ what: String) throws(SSHError) {
         guard rc == SSH_OK else { throw SSHError.last(code, UnsafeMutableRawPointer(handle), context: what) }
     }
+}
+
+/// One question of a keyboard-interactive round.
+public struct KeyboardInteractivePrompt: Sendable, Equatable {
+    public var text: String
+    /// Whether the answer may be shown while typed (false for passwords and codes).
+    public var echo: Bool
+
+    public init(text: String, echo: Bool) {
+        self.text = text
+        self.echo = echo
+    }
+}
+
+/// A keyboard-interactive round: what the server asks.
+public struct KeyboardInteractiveChallenge: Sendable, Equatable {
+    public var name: String
+    public var instruction: String
+    public var prompts: [KeyboardInteractivePrompt]
+
+    public init(name: String, instruction: String, prompts: [KeyboardInteractivePrompt]) {
+        self.name = name
+        self.instruction = instruction
+        self.prompts = prompts
+    }
+}
+
+/// Where a keyboard-interactive exchange with an upstream stands.
+public enum KeyboardInteractiveStep: Sendable, Equatable {
+    /// The upstream asks these questions; answer them in the next step.
+    case challenge(KeyboardInteractiveChallenge)
+    case finished(SSHSession.AuthResult)
 }
 
 /// A set of SSH authentication methods (`none`, `password`, `publickey`, …).

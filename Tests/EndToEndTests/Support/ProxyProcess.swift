@@ -72,19 +72,22 @@ struct Clients {
         return environment
     }
 
-    var sshCommandLine: [String] { [Programs.ssh] + Self.commonOptions + ["-p", String(port)] }
+    var sshCommandLine: [String] { sshCommandLine(options: []) }
+
+    /// `ssh` with `options` first: for `-o`, the first value given wins.
+    func sshCommandLine(options: [String]) -> [String] { [Programs.ssh] + options + Self.commonOptions + ["-p", String(port)] }
 
     func ssh(_ user: String, _ password: String, _ command: String, stdin: Data? = nil, options: [String] = [],
              timeout: TimeInterval = 60) throws -> CommandResult
     {
         try Command.run(
-            Programs.sshpass, ["-e"] + sshCommandLine + options + ["\(user)@127.0.0.1", command],
+            Programs.sshpass, ["-e"] + sshCommandLine(options: options) + ["\(user)@127.0.0.1", command],
             stdin: stdin, environment: environment(password: password), timeout: timeout)
     }
 
     func startSSH(_ user: String, _ password: String, _ command: String, options: [String] = []) throws -> RunningCommand {
         try Command.start(
-            Programs.sshpass, ["-e"] + sshCommandLine + options + ["\(user)@127.0.0.1", command],
+            Programs.sshpass, ["-e"] + sshCommandLine(options: options) + ["\(user)@127.0.0.1", command],
             environment: environment(password: password))
     }
 

@@ -8,7 +8,25 @@ final class UpstreamServer {
     let directory: URL
     private var daemon: RunningCommand?
 
-    init(name: String) throws {
+    /// How the daemon lets users in.
+    enum Authentication {
+        /// Passwords and keys, checked by sshd itself.
+        case passwordAndKeys
+        /// Only keyboard-interactive through PAM (the way OTP setups look).
+        case keyboardInteractiveViaPAM
+
+        var sshdOptions: [String] {
+            switch self {
+            case .passwordAndKeys:
+                ["UsePAM no", "PasswordAuthentication yes", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes"]
+            case .keyboardInteractiveViaPAM:
+                ["UsePAM yes", "PasswordAuthentication no", "KbdInteractiveAuthentication yes", "PubkeyAuthentication no",
+                 "AuthenticationMethods keyboard-interactive"]
+            }
+        }
+    }
+
+    init(name: String, authentication: Authentication = .passwordAndKeys) throws {
         self.name = name
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-upstream-\(name)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -21,10 +39,7 @@ final class UpstreamServer {
             ListenAddress 127.0.0.1
             HostKey \(hostKey)
             PidFile \(directory.path)/sshd.pid
-            UsePAM no
-            PasswordAuthentication yes
-            KbdInteractiveAuthentication no
-            PubkeyAuthentication yes
+            \(authentication.sshdOptions.joined(separator: "\n"))
             PermitRootLogin no
             StrictModes no
             MaxStartups 200
