@@ -23,6 +23,8 @@ final class ChannelRelay {
     private enum PendingRequest {
         case client(SSHRequest.ChannelRequest, SSHMessage)
         case signal(String)
+        /// The client forwards its agent: ask the upstream for agent forwarding too.
+        case agentForwarding
     }
 
     private(set) var state: State
@@ -59,9 +61,20 @@ final class ChannelRelay {
         return false
     }
 
-    /// Queues a client request for the upstream channel.
+    /// True once the client asked for agent forwarding on this channel.
+    private(set) var clientForwardsAgent = false
+
+    /// Queues a client request for the upstream channel, after an agent-forwarding request that
+    /// arrived before it (OpenSSH asks for the agent before the shell, which needs it at start).
     func enqueue(_ request: SSHRequest.ChannelRequest, message: SSHMessage) {
+        collectAgentForwardingRequest()
         requests.append(.client(request, message))
+    }
+
+    private func collectAgentForwardingRequest() {
+        guard case .open(let downstream) = state, downstream.takeAgentForwardingRequest() else { return }
+        clientForwardsAgent = true
+        requests.append(.agentForwarding)
     }
 
     /// Advances the relay as far as possible without waiting. Returns true if anything moved,
@@ -132,6 +145,7 @@ final class ChannelRelay {
     }
 
     private func stepOpen(_ downstream: SSHChannel) -> Bool {
+        collectAgentForwardingRequest()
         for signal in downstream.takeSignals() { requests.append(.signal(signal)) }
         var moved = forwardRequests()
         moved = clientToUpstream.pump(from: downstream, to: upstream) || moved
@@ -180,6 +194,8 @@ final class ChannelRelay {
                 progress = send(request)
             case .signal(let name):
                 progress = upstream.sendSignal(name)
+            case .agentForwarding:
+                progress = upstream.requestAgentForwarding()
             }
             if progress == .pending { break }
             requests.removeFirst()

@@ -29,6 +29,7 @@ final class ProxyConnection {
     private(set) var phase: Phase = .handshake
     private let deadline: Date
     private var relays: [ChannelRelay] = []
+    private var pipes: [ChannelPipe] = []
 
     init(
         client: SSHSession, clientHost: String, store: any RouteStore, configuration: ProxyConfiguration,
@@ -216,16 +217,23 @@ final class ProxyConnection {
                 moved = true
             }
             while let message = upstream.nextMessage() {
-                message.refuse()
+                handleUpstreamMessage(message)
+                moved = true
             }
             for relay in relays where relay.step() {
                 moved = true
             }
+            for pipe in pipes where pipe.step() {
+                moved = true
+            }
             relays.removeAll { $0.isFinished }
+            pipes.removeAll { $0.isFinished }
             if !client.isAlive {
                 logger.info("client disconnected", metadata: ["reason": "client-closed"])
                 relays.forEach { $0.clientLost() }
                 relays.removeAll()
+                pipes.forEach { $0.close() }
+                pipes.removeAll()
                 upstream.disconnect()
                 return
             }
@@ -233,6 +241,8 @@ final class ProxyConnection {
                 logger.warning("upstream connection lost", metadata: ["reason": "upstream-closed"])
                 relays.forEach { $0.upstreamLost(notice: "the connection to the upstream host was lost") }
                 relays.removeAll()
+                pipes.forEach { $0.close() }
+                pipes.removeAll()
                 client.disconnect(message: "switchboard: the connection to the upstream host was lost")
                 return
             }
@@ -243,6 +253,22 @@ final class ProxyConnection {
     /// idle session never wakes up), briefly while a relay waits on a deadline of its own.
     private var pollTimeoutMilliseconds: Int32 {
         relays.contains { $0.hasDeadline } ? 250 : -1
+    }
+
+    /// Requests the upstream makes of us: agent connections (when the client forwards its
+    /// agent) are relayed to the client; anything else is refused, as the client would.
+    private func handleUpstreamMessage(_ message: SSHMessage) {
+        guard case .channelOpen(.authAgent) = message.request, relays.contains(where: \.clientForwardsAgent) else {
+            message.refuse()
+            return
+        }
+        do {
+            let toClient = try SSHChannel.make(on: client)
+            pipes.append(ChannelPipe(request: message, opened: toClient, logger: logger) { $0.openAuthAgent() })
+        } catch {
+            logger.warning("cannot open agent channel to the client", metadata: ["error": "\(error)"])
+            message.refuse()
+        }
     }
 
     private func handleClientMessage(_ message: SSHMessage, upstream: SSHSession) {

@@ -83,6 +83,13 @@ public final class SSHChannel {
     /// How many bytes the peer is willing to receive right now.
     public var sendWindow: Int { Int(ssh_channel_window_size(handle)) }
 
+    /// True once the peer asked for agent forwarding on this channel (`auth-agent-req`, which
+    /// libssh accepts); reading it clears it.
+    public func takeAgentForwardingRequest() -> Bool {
+        defer { notices.agentForwardingRequested = false }
+        return notices.agentForwardingRequested
+    }
+
     /// Signals the peer asked to deliver (`signal` requests), oldest first; clears the list.
     public func takeSignals() -> [String] {
         defer { notices.signals.removeAll() }
@@ -138,6 +145,12 @@ public final class SSHChannel {
     /// Opens a `session` channel.
     public func openSession() -> RequestProgress { progress(ssh_channel_open_session(handle)) }
 
+    /// Opens an `auth-agent@openssh.com` channel toward a client that forwards its agent.
+    public func openAuthAgent() -> RequestProgress { progress(ssh_channel_open_auth_agent(handle)) }
+
+    /// Asks the upstream to forward an agent into this session (`auth-agent-req@openssh.com`).
+    public func requestAgentForwarding() -> RequestProgress { progress(ssh_channel_request_auth_agent(handle)) }
+
     public func requestPTY(terminal: String, columns: Int, rows: Int) -> RequestProgress {
         progress(ssh_channel_request_pty_size(handle, terminal, Int32(clamping: columns), Int32(clamping: rows)))
     }
@@ -191,6 +204,7 @@ final class ChannelNotices {
     var exitStatus: UInt32?
     var exitSignal: ExitSignal?
     var signals: [String] = []
+    var agentForwardingRequested = false
 
     static func makeCallbacks(for notices: ChannelNotices) -> UnsafeMutablePointer<ssh_channel_callbacks_struct> {
         let callbacks = UnsafeMutablePointer<ssh_channel_callbacks_struct>.allocate(capacity: 1)
@@ -215,6 +229,9 @@ final class ChannelNotices {
         }
         callbacks.pointee.channel_signal_function = { _, _, signal, userdata in
             if let signal { ChannelNotices.from(userdata)?.signals.append(String(cString: signal)) }
+        }
+        callbacks.pointee.channel_auth_agent_req_function = { _, _, userdata in
+            ChannelNotices.from(userdata)?.agentForwardingRequested = true
         }
         return callbacks
     }

@@ -122,6 +122,8 @@ public enum SSHRequest: Equatable, Sendable {
     public enum ChannelOpenKind: Equatable, Sendable {
         case session
         case directTCPIP(host: String, port: Int, originHost: String, originPort: Int)
+        /// An agent connection (the server side of an agent-forwarding session asks for it).
+        case authAgent
         case other
     }
 
@@ -172,6 +174,8 @@ public enum SSHRequest: Equatable, Sendable {
                     port: Int(ssh_message_channel_request_open_destination_port(message)),
                     originHost: string(ssh_message_channel_request_open_originator(message)),
                     originPort: Int(ssh_message_channel_request_open_originator_port(message))))
+            case Int(SSH_CHANNEL_AUTH_AGENT.rawValue):
+                self = .channelOpen(.authAgent)
             default:
                 self = .channelOpen(.other)
             }
