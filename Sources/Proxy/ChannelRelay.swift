@@ -5,15 +5,27 @@ import SSH
 /// their replies, data both ways with stderr kept apart, EOF per direction, and exit status or
 /// signal just before the close. Driven by `ProxyConnection` after every poll; never blocks.
 final class ChannelRelay {
+    /// The two channels of a relay once both exist.
+    struct Twins {
+        let downstream: SSHChannel
+        let upstream: SSHChannel
+    }
+
     /// The life of a relayed channel.
     enum State {
         /// The upstream channel is being opened; the client's open request waits for the answer.
-        case opening(SSHMessage)
+        case opening(SSHMessage, upstream: SSHChannel)
+        /// The client's channel is open but the upstream login waits for the client's forwarded
+        /// agent; requests queue up meanwhile. (libssh creates channels only on a logged-in
+        /// session, so there is no upstream channel yet.)
+        case awaitingUpstreamLogin(downstream: SSHChannel)
+        /// The upstream login is done and the upstream channel is being opened.
+        case openingUpstream(Twins)
         /// Both channels are open and data flows.
-        case open(downstream: SSHChannel)
+        case open(Twins)
         /// The client closed after the upstream's output ended but before its exit status came
         /// (OpenSSH closes as soon as both directions saw EOF): wait briefly for the status.
-        case awaitingExitStatus(downstream: SSHChannel, deadline: ContinuousClock.Instant)
+        case awaitingExitStatus(Twins, deadline: ContinuousClock.Instant)
         /// Both sides have been sent CHANNEL_CLOSE; nothing more to do.
         case finished
     }
@@ -28,26 +40,59 @@ final class ChannelRelay {
     }
 
     private(set) var state: State
-    let upstream: SSHChannel
     private var requests: [PendingRequest] = []
     private var clientToUpstream = DirectionPump()
     private var upstreamToClient = DirectionPump()
     private var logger: Logger
 
+    /// True once the client asked for agent forwarding on this channel.
+    private(set) var clientForwardsAgent = false
+
     /// Bytes carried so far from the client to the upstream, and back.
     var bytesToUpstream: Int { clientToUpstream.bytesMoved }
     var bytesToClient: Int { upstreamToClient.bytesMoved }
 
+    /// A relay for a client's channel open request, answered once the upstream has opened its twin.
     init(openRequest: SSHMessage, upstream: SSHChannel, logger: Logger) {
-        self.state = .opening(openRequest)
-        self.upstream = upstream
+        self.state = .opening(openRequest, upstream: upstream)
         self.logger = logger
     }
 
+    /// A relay whose client channel is already open while the upstream is not logged in yet.
+    init(acceptedDownstream downstream: SSHChannel, logger: Logger) {
+        self.state = .awaitingUpstreamLogin(downstream: downstream)
+        self.logger = logger
+    }
+
+    /// The client-side channel once it is open.
+    private var downstream: SSHChannel? {
+        switch state {
+        case .awaitingUpstreamLogin(let downstream): downstream
+        case .openingUpstream(let twins), .open(let twins), .awaitingExitStatus(let twins, _): twins.downstream
+        case .opening, .finished: nil
+        }
+    }
+
+    /// The upstream-side channel once it exists.
+    private var upstream: SSHChannel? {
+        switch state {
+        case .opening(_, let upstream): upstream
+        case .openingUpstream(let twins), .open(let twins), .awaitingExitStatus(let twins, _): twins.upstream
+        case .awaitingUpstreamLogin, .finished: nil
+        }
+    }
+
     /// The client-side channel's id once it is open.
-    var downstreamID: SSHChannelID? {
-        if case .open(let downstream) = state { return downstream.id }
-        return nil
+    var downstreamID: SSHChannelID? { downstream?.id }
+
+    /// True if the client asked to start a command but never forwarded its agent, which this
+    /// relay's upstream login needs.
+    var startsWithoutAgent: Bool {
+        guard case .awaitingUpstreamLogin = state, !clientForwardsAgent else { return false }
+        return requests.contains {
+            if case .client(let request, _) = $0, request.startsProgram { return true }
+            return false
+        }
     }
 
     /// True while the relay waits for something that may never arrive, with a time limit.
@@ -61,8 +106,16 @@ final class ChannelRelay {
         return false
     }
 
-    /// True once the client asked for agent forwarding on this channel.
-    private(set) var clientForwardsAgent = false
+    /// The upstream is logged in: open the upstream twin and replay what was queued.
+    func upstreamReady(on session: SSHSession) {
+        guard case .awaitingUpstreamLogin(let downstream) = state else { return }
+        do {
+            state = .openingUpstream(Twins(downstream: downstream, upstream: try SSHChannel.make(on: session)))
+        } catch {
+            logger.warning("cannot create upstream channel", metadata: ["error": "\(error)"])
+            failClientChannel(downstream, upstream: nil, notice: "the upstream session could not be opened")
+        }
+    }
 
     /// Queues a client request for the upstream channel, after an agent-forwarding request that
     /// arrived before it (OpenSSH asks for the agent before the shell, which needs it at start).
@@ -72,7 +125,7 @@ final class ChannelRelay {
     }
 
     private func collectAgentForwardingRequest() {
-        guard case .open(let downstream) = state, downstream.takeAgentForwardingRequest() else { return }
+        guard let downstream, downstream.takeAgentForwardingRequest() else { return }
         clientForwardsAgent = true
         requests.append(.agentForwarding)
     }
@@ -81,13 +134,32 @@ final class ChannelRelay {
     /// so the caller knows to look again before sleeping in poll.
     func step() -> Bool {
         switch state {
-        case .opening(let openRequest):
-            return stepOpening(openRequest)
-        case .open(let downstream):
-            return stepOpen(downstream)
-        case .awaitingExitStatus(let downstream, let deadline):
-            if upstream.receivedClose || ContinuousClock.now >= deadline {
-                finish(downstream, forwardingExit: true)
+        case .opening(let openRequest, let upstream):
+            return stepOpening(openRequest, upstream)
+        case .awaitingUpstreamLogin(let downstream):
+            collectAgentForwardingRequest()
+            guard downstream.receivedClose else { return false }
+            downstream.close()
+            state = .finished
+            return true
+        case .openingUpstream(let twins):
+            switch twins.upstream.openSession() {
+            case .pending:
+                return false
+            case .refused(let why):
+                logger.info("upstream refused channel", metadata: ["error": "\(why)"])
+                failClientChannel(twins.downstream, upstream: twins.upstream, notice: "the upstream host refused the session")
+                return true
+            case .accepted:
+                state = .open(twins)
+                _ = stepOpen(twins)
+                return true
+            }
+        case .open(let twins):
+            return stepOpen(twins)
+        case .awaitingExitStatus(let twins, let deadline):
+            if twins.upstream.receivedClose || ContinuousClock.now >= deadline {
+                finish(twins, forwardingExit: true)
                 return true
             }
             return false
@@ -99,29 +171,32 @@ final class ChannelRelay {
     /// How long a relay waits for an exit status after the client has already closed.
     static let exitStatusGrace: Duration = .seconds(5)
 
-    /// The upstream connection died: tell the user on stderr and close the client's channel.
+    /// The upstream connection died (or could not be logged in): tell the user on stderr and
+    /// close the client's channel.
     func upstreamLost(notice: String) {
-        switch state {
-        case .opening(let openRequest):
-            openRequest.refuse()
-        case .open(let downstream), .awaitingExitStatus(let downstream, _):
-            let text = Array("\r\nswitchboard: \(notice)\r\n".utf8)
-            _ = text.withUnsafeBytes { try? downstream.write($0, stderr: true) }
-            downstream.sendEOF()
-            downstream.close()
-        case .finished:
-            break
+        if case .opening(let openRequest, _) = state { openRequest.refuse() }
+        if let downstream {
+            failClientChannel(downstream, upstream: upstream, notice: notice)
         }
         state = .finished
     }
 
     /// The client connection is going away: close the upstream twin.
     func clientLost() {
-        upstream.close()
+        upstream?.close()
         state = .finished
     }
 
-    private func stepOpening(_ openRequest: SSHMessage) -> Bool {
+    private func failClientChannel(_ downstream: SSHChannel, upstream: SSHChannel?, notice: String) {
+        let text = Array("\r\nswitchboard: \(notice)\r\n".utf8)
+        _ = text.withUnsafeBytes { try? downstream.write($0, stderr: true) }
+        downstream.sendEOF()
+        downstream.close()
+        upstream?.close()
+        state = .finished
+    }
+
+    private func stepOpening(_ openRequest: SSHMessage, _ upstream: SSHChannel) -> Bool {
         switch upstream.openSession() {
         case .pending:
             return false
@@ -132,9 +207,9 @@ final class ChannelRelay {
             return true
         case .accepted:
             do {
-                let downstream = try openRequest.acceptChannelOpen()
-                state = .open(downstream: downstream)
-                _ = stepOpen(downstream)
+                let twins = Twins(downstream: try openRequest.acceptChannelOpen(), upstream: upstream)
+                state = .open(twins)
+                _ = stepOpen(twins)
             } catch {
                 logger.warning("cannot confirm channel to client", metadata: ["error": "\(error)"])
                 upstream.close()
@@ -144,25 +219,27 @@ final class ChannelRelay {
         }
     }
 
-    private func stepOpen(_ downstream: SSHChannel) -> Bool {
+    private func stepOpen(_ twins: Twins) -> Bool {
+        let downstream = twins.downstream
+        let upstream = twins.upstream
         collectAgentForwardingRequest()
         for signal in downstream.takeSignals() { requests.append(.signal(signal)) }
-        var moved = forwardRequests()
+        var moved = forwardRequests(to: upstream)
         moved = clientToUpstream.pump(from: downstream, to: upstream) || moved
         moved = upstreamToClient.pump(from: upstream, to: downstream) || moved
 
         if upstream.receivedClose && upstreamToClient.isDrained {
             // OpenSSH sends EOF, exit-status, close: forward the status just before our close.
-            finish(downstream, forwardingExit: true)
+            finish(twins, forwardingExit: true)
             return true
         }
         if downstream.receivedClose {
             if upstreamToClient.isDrained && !upstream.receivedClose {
                 upstream.sendEOF()
-                state = .awaitingExitStatus(downstream: downstream, deadline: .now + Self.exitStatusGrace)
+                state = .awaitingExitStatus(twins, deadline: .now + Self.exitStatusGrace)
             } else {
                 logger.debug("channel closed by client")
-                finish(downstream, forwardingExit: false)
+                finish(twins, forwardingExit: false)
             }
             return true
         }
@@ -170,28 +247,29 @@ final class ChannelRelay {
     }
 
     /// Sends the upstream's exit status or signal (if asked and known), then closes both channels.
-    private func finish(_ downstream: SSHChannel, forwardingExit: Bool) {
+    private func finish(_ twins: Twins, forwardingExit: Bool) {
+        let upstream = twins.upstream
         if forwardingExit {
-            if let status = upstream.exitStatus { downstream.sendExitStatus(status) }
-            if let signal = upstream.exitSignal { downstream.sendExitSignal(signal) }
+            if let status = upstream.exitStatus { twins.downstream.sendExitStatus(status) }
+            if let signal = upstream.exitSignal { twins.downstream.sendExitSignal(signal) }
             logger.debug("channel closed", metadata: [
                 "exit.status": "\(upstream.exitStatus.map(String.init) ?? "none")",
                 "exit.signal": "\(upstream.exitSignal?.signal ?? "none")",
             ])
         }
-        downstream.close()
+        twins.downstream.close()
         upstream.close()
         state = .finished
     }
 
     /// Sends queued requests upstream one at a time, replying to the client as answers come.
-    private func forwardRequests() -> Bool {
+    private func forwardRequests(to upstream: SSHChannel) -> Bool {
         var moved = false
         while let head = requests.first {
             let progress: RequestProgress
             switch head {
             case .client(let request, _):
-                progress = send(request)
+                progress = send(request, to: upstream)
             case .signal(let name):
                 progress = upstream.sendSignal(name)
             case .agentForwarding:
@@ -214,7 +292,7 @@ final class ChannelRelay {
         return moved
     }
 
-    private func send(_ request: SSHRequest.ChannelRequest) -> RequestProgress {
+    private func send(_ request: SSHRequest.ChannelRequest, to upstream: SSHChannel) -> RequestProgress {
         switch request {
         case .pty(let terminal, let columns, let rows):
             upstream.requestPTY(terminal: terminal, columns: columns, rows: rows)
@@ -234,7 +312,16 @@ final class ChannelRelay {
     }
 }
 
+
 extension SSHRequest.ChannelRequest {
+    /// Requests that start the remote program: the last moment the upstream must be ready.
+    var startsProgram: Bool {
+        switch self {
+        case .shell, .exec, .subsystem: true
+        default: false
+        }
+    }
+
     /// The request's protocol name, for logs (never its arguments: a command may hold secrets).
     var name: String {
         switch self {

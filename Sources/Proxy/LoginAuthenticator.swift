@@ -16,6 +16,9 @@ final class LoginAuthenticator {
     /// The result of one attempt. The client sees `.rejected` identically whatever its reason.
     enum Outcome {
         case accepted(UpstreamLink)
+        /// The client proved it holds a listed key and the route has no mapped key: the
+        /// upstream is connected but logs in later, through the client's forwarded agent.
+        case acceptedPendingAgent(UpstreamLink, HostKeyVerifier.Verdict)
         case rejected(RejectReason)
         case upstreamUnavailable(Route, UpstreamFailure)
     }
@@ -67,8 +70,27 @@ final class LoginAuthenticator {
         case .failure(let reason): return .rejected(reason)
         }
         guard (try? store.isKeyListed(key.fingerprint, for: login)) == true else { return .rejected(.keyNotListed) }
-        guard let identity = route.identityFile else { return .rejected(.noUpstreamCredential) }
-        return loginUpstream(route) { $0.authenticate(privateKeyAt: identity) }
+        if let identity = route.identityFile {
+            return loginUpstream(route) { $0.authenticate(privateKeyAt: identity) }
+        }
+        switch upstreamSession(for: route) {
+        case .success(let (session, verdict)):
+            pending = nil
+            return .acceptedPendingAgent(UpstreamLink(route: route, session: session), verdict)
+        case .failure(let failure):
+            return .upstreamUnavailable(route, failure)
+        }
+    }
+
+    /// Records the result of a login made through the client's agent; true if it succeeded.
+    func finishAgentLogin(_ link: UpstreamLink, verdict: HostKeyVerifier.Verdict, result: SSHSession.AuthResult) -> Bool {
+        guard case .success = result else {
+            logger.info("login refused", metadata: ["auth.method": "agent", "reason": "\(RejectReason.upstreamDenied.rawValue)"])
+            return false
+        }
+        if case .pinOnSuccess(let fingerprint) = verdict { pinOnFirstUse(link.route, fingerprint) }
+        logger.info("upstream login through the client's agent", metadata: ["upstream.user": "\(link.route.effectiveUpstreamUser)"])
+        return true
     }
 
     /// What comes next in a keyboard-interactive exchange.

@@ -66,13 +66,13 @@ final class ProxyConnection {
             client.isBlocking = false
             try event.add(client)
             phase = .authenticating
-            guard let link = authenticate(event: event) else {
+            guard let login = authenticate(event: event) else {
                 client.disconnect(message: "switchboard: login failed")
                 return
             }
-            phase = .relaying(link)
-            try relay(link, event: event)
-            event.remove(link.session)
+            phase = .relaying(login.link)
+            try relay(login, event: event)
+            event.remove(login.link.session)
         } catch {
             logger.error("connection failed", metadata: ["error": "\(error)"])
         }
@@ -81,7 +81,14 @@ final class ProxyConnection {
 
     // MARK: Authentication
 
-    private func authenticate(event: SSHEvent) -> UpstreamLink? {
+    /// A client that is in, and whether its upstream still has to log in through its agent.
+    private struct ClientLogin {
+        let link: UpstreamLink
+        /// Set when the upstream login waits for the client's forwarded agent.
+        let pendingAgentVerdict: HostKeyVerifier.Verdict?
+    }
+
+    private func authenticate(event: SSHEvent) -> ClientLogin? {
         var failures = 0
         client.setAuthMethods(Self.offeredMethods)
         while client.isAlive {
@@ -130,7 +137,7 @@ final class ProxyConnection {
         case giveUp
     }
 
-    private func attemptLogin(user: String, method: SSHRequest.AuthAttempt, message: SSHMessage) -> Result<UpstreamLink, LoginFailure> {
+    private func attemptLogin(user: String, method: SSHRequest.AuthAttempt, message: SSHMessage) -> Result<ClientLogin, LoginFailure> {
         // The name comes from the client: log it only if it could be a route name at all, so a
         // crafted name cannot forge log lines.
         logger[metadataKey: "route.user"] = "\((try? RouteValidation.login(user)) ?? "(invalid name)")"
@@ -169,7 +176,12 @@ final class ProxyConnection {
             message.acceptAuthentication()
             logger[metadataKey: "upstream.addr"] = "\(link.route.upstreamAddress)"
             logger.info("login accepted", metadata: ["auth.method": "\(method)", "upstream.user": "\(link.route.effectiveUpstreamUser)"])
-            return .success(link)
+            return .success(ClientLogin(link: link, pendingAgentVerdict: nil))
+        case .acceptedPendingAgent(let link, let verdict):
+            message.acceptAuthentication()
+            logger[metadataKey: "upstream.addr"] = "\(link.route.upstreamAddress)"
+            logger.info("login accepted; upstream login waits for the client's agent", metadata: ["auth.method": "\(method)"])
+            return .success(ClientLogin(link: link, pendingAgentVerdict: verdict))
         case .rejected(let reason):
             logger.info("login refused", metadata: ["auth.method": "\(method)", "reason": "\(reason.rawValue)"])
             if penalties.recordFailure(from: clientHost) {
@@ -204,21 +216,23 @@ final class ProxyConnection {
 
     // MARK: Relay
 
-    private func relay(_ link: UpstreamLink, event: SSHEvent) throws(SSHError) {
-        let upstream = link.session
-        upstream.isBlocking = false
-        try event.add(upstream)
+    private func relay(_ login: ClientLogin, event: SSHEvent) throws(SSHError) {
+        let upstream = login.link.session
+        var upstreamLoggedIn = login.pendingAgentVerdict == nil
+        if upstreamLoggedIn { try attach(upstream, to: event) }
         var moved = true
         while true {
-            if !moved { event.poll(timeoutMilliseconds: pollTimeoutMilliseconds) }
+            if !moved { event.poll(timeoutMilliseconds: upstreamLoggedIn ? pollTimeoutMilliseconds : 250) }
             moved = false
             while let message = client.nextMessage() {
-                handleClientMessage(message, upstream: upstream)
+                handleClientMessage(message, upstream: upstream, upstreamLoggedIn: upstreamLoggedIn)
                 moved = true
             }
-            while let message = upstream.nextMessage() {
-                handleUpstreamMessage(message)
-                moved = true
+            if upstreamLoggedIn {
+                while let message = upstream.nextMessage() {
+                    handleUpstreamMessage(message)
+                    moved = true
+                }
             }
             for relay in relays where relay.step() {
                 moved = true
@@ -237,6 +251,22 @@ final class ProxyConnection {
                 upstream.disconnect()
                 return
             }
+            if !upstreamLoggedIn, let verdict = login.pendingAgentVerdict {
+                switch loginThroughAgent(login.link, verdict: verdict, event: event) {
+                case .waiting:
+                    continue
+                case .loggedIn:
+                    try attach(upstream, to: event)
+                    upstreamLoggedIn = true
+                    relays.forEach { $0.upstreamReady(on: upstream) }
+                    moved = true
+                case .failed(let notice):
+                    relays.forEach { $0.upstreamLost(notice: notice) }
+                    relays.removeAll()
+                    client.disconnect(message: "switchboard: \(notice)")
+                    return
+                }
+            }
             if !upstream.isAlive {
                 logger.warning("upstream connection lost", metadata: ["reason": "upstream-closed"])
                 relays.forEach { $0.upstreamLost(notice: "the connection to the upstream host was lost") }
@@ -247,6 +277,40 @@ final class ProxyConnection {
                 return
             }
         }
+    }
+
+    /// Puts a logged-in upstream into the connection's event, non-blocking from now on.
+    private func attach(_ upstream: SSHSession, to event: SSHEvent) throws(SSHError) {
+        upstream.isBlocking = false
+        try event.add(upstream)
+    }
+
+    private enum AgentLoginProgress {
+        /// The client has not forwarded its agent yet, and still has time to.
+        case waiting
+        case loggedIn
+        case failed(notice: String)
+    }
+
+    /// Logs in upstream through the client's forwarded agent once a session channel asked for
+    /// agent forwarding; fails if the client starts a program without one, or runs out of time.
+    private func loginThroughAgent(_ link: UpstreamLink, verdict: HostKeyVerifier.Verdict, event: SSHEvent) -> AgentLoginProgress {
+        let needAgent = "this route logs in upstream with your own key: connect with agent forwarding (ssh -A)"
+        guard relays.contains(where: \.clientForwardsAgent) else {
+            if relays.contains(where: \.startsWithoutAgent) || Date() >= deadline {
+                logger.info("no forwarded agent for an agent login", metadata: ["reason": "no-agent"])
+                return .failed(notice: needAgent)
+            }
+            return .waiting
+        }
+        let result = AgentBridge.withClientAgent(client: client, event: event, deadline: deadline, logger: logger) { socket in
+            link.session.authenticateWithAgent(socket: socket)
+        }
+        guard let result else { return .failed(notice: "your forwarded agent could not be reached") }
+        guard authenticator.finishAgentLogin(link, verdict: verdict, result: result) else {
+            return .failed(notice: "the upstream host accepted none of the keys in your agent")
+        }
+        return .loggedIn
     }
 
     /// How long the relay may sleep in poll: forever when idle (traffic wakes it at once, so an
@@ -271,12 +335,17 @@ final class ProxyConnection {
         }
     }
 
-    private func handleClientMessage(_ message: SSHMessage, upstream: SSHSession) {
+    private func handleClientMessage(_ message: SSHMessage, upstream: SSHSession, upstreamLoggedIn: Bool) {
         switch message.request {
         case .channelOpen(.session):
             do {
-                let channel = try SSHChannel.make(on: upstream)
-                relays.append(ChannelRelay(openRequest: message, upstream: channel, logger: logger))
+                if upstreamLoggedIn {
+                    relays.append(ChannelRelay(openRequest: message, upstream: try SSHChannel.make(on: upstream), logger: logger))
+                } else {
+                    // The client's channel must be open for it to ask for agent forwarding,
+                    // which the upstream login needs: accept now, open upstream later.
+                    relays.append(ChannelRelay(acceptedDownstream: try message.acceptChannelOpen(), logger: logger))
+                }
             } catch {
                 logger.warning("cannot create upstream channel", metadata: ["error": "\(error)"])
                 message.refuse()

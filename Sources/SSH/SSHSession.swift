@@ -186,6 +186,13 @@ public final class SSHSession {
             prompts: prompts))
     }
 
+    /// Tries public key authentication upstream with every key of an SSH agent reachable through
+    /// the connected Unix socket `agentSocket` (blocking). libssh owns the socket afterwards.
+    public func authenticateWithAgent(socket agentSocket: Int32) -> AuthResult {
+        guard ssh_set_agent_socket(handle, agentSocket) == SSH_OK else { return .error(lastError) }
+        return authResult(ssh_userauth_agent(handle, nil))
+    }
+
     /// Tries public key authentication upstream with the private key at `path` (blocking).
     public func authenticate(privateKeyAt path: String) -> AuthResult {
         var key: ssh_key?
