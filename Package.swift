@@ -22,8 +22,11 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(
+            name: "CSocketStats"
+        ),
+        .target(
             name: "SSH",
-            dependencies: ["CLibSSH"]
+            dependencies: ["CLibSSH", "CSocketStats"]
         ),
         .target(
             name: "RouteStore",

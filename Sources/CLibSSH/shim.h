@@ -18,3 +18,4 @@ static inline const char *switchboard_msg_auth_password(ssh_message msg) { retur
 static inline ssh_key switchboard_msg_auth_pubkey(ssh_message msg) { return ssh_message_auth_pubkey(msg); }
 static inline enum ssh_publickey_state_e switchboard_msg_auth_publickey_state(ssh_message msg) { return ssh_message_auth_publickey_state(msg); }
 #pragma GCC diagnostic pop
+

@@ -187,10 +187,16 @@ final class ChannelRelay {
         state = .finished
     }
 
+    /// Ends the client's channel like a program that failed: its waiting requests are answered
+    /// (so the client reads on instead of stopping at a refused request), the notice goes to
+    /// stderr, and the exit status is 255, as ssh itself uses for connection errors.
     private func failClientChannel(_ downstream: SSHChannel, upstream: SSHChannel?, notice: String) {
+        for case .client(_, let message) in requests { message.accept() }
+        requests.removeAll()
         let text = Array("\r\nswitchboard: \(notice)\r\n".utf8)
         _ = text.withUnsafeBytes { try? downstream.write($0, stderr: true) }
         downstream.sendEOF()
+        downstream.sendExitStatus(255)
         downstream.close()
         upstream?.close()
         state = .finished

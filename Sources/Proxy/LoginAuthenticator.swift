@@ -29,7 +29,6 @@ final class LoginAuthenticator {
         case routeDisabled = "route-disabled"
         case upstreamDenied = "upstream-denied"
         case keyNotListed = "key-not-listed"
-        case noUpstreamCredential = "no-upstream-credential"
         case storeUnavailable = "store-unavailable"
     }
 

@@ -223,7 +223,16 @@ final class ProxyConnection {
         var moved = true
         while true {
             if !moved { event.poll(timeoutMilliseconds: upstreamLoggedIn ? pollTimeoutMilliseconds : 250) }
+            // libssh also reads sockets inside our own calls (writes, requests, message checks),
+            // so a pass counts as busy if it took in traffic; sleep only after a quiet one.
+            let consumedBefore = (client.inputConsumed, upstream.inputConsumed)
             moved = false
+            for relay in relays where relay.step() {
+                moved = true
+            }
+            for pipe in pipes where pipe.step() {
+                moved = true
+            }
             while let message = client.nextMessage() {
                 handleClientMessage(message, upstream: upstream, upstreamLoggedIn: upstreamLoggedIn)
                 moved = true
@@ -234,12 +243,7 @@ final class ProxyConnection {
                     moved = true
                 }
             }
-            for relay in relays where relay.step() {
-                moved = true
-            }
-            for pipe in pipes where pipe.step() {
-                moved = true
-            }
+            if !moved && (client.inputConsumed, upstream.inputConsumed) != consumedBefore { moved = true }
             relays.removeAll { $0.isFinished }
             pipes.removeAll { $0.isFinished }
             if !client.isAlive {

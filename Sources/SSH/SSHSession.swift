@@ -1,4 +1,5 @@
 import CLibSSH
+import CSocketStats
 import Foundation
 
 /// One SSH connection: either a server session (a client connected to us) or a client session
@@ -31,6 +32,12 @@ public final class SSHSession {
     }
 
     // MARK: Common
+
+    /// Bytes libssh has read from this session's socket so far. libssh also reads sockets
+    /// inside calls such as a channel write or a message check, so a caller about to sleep in
+    /// poll compares this with its value before the last pass to know whether traffic arrived
+    /// that it has not handled yet. -1 if unknown.
+    public var inputConsumed: Int64 { Int64(switchboard_tcp_bytes_consumed(ssh_get_fd(handle))) }
 
     /// Non-blocking sessions never wait inside libssh; every call returns at once.
     public var isBlocking: Bool {

@@ -67,14 +67,49 @@ final class KeyAuthTests: XCTestCase {
         XCTAssertEqual(try sshWithKey("sbt-keyed", key: clientKey, command: "true").status, 255, "a removed key still logs in")
     }
 
-    func testAListedKeyWithoutAnUpstreamCredentialIsRefused() throws {
+    func testAgentPassthroughLogsInWithTheUsersOwnKey() throws {
+        try lab.proxy.mustAdmin(["route", "add", "sbt-agent", "127.0.0.1:\(lab.upstreamB.port)", "--upstream-user", TestUsers.bob.name])
+        defer { _ = try? lab.proxy.admin(["route", "remove", "sbt-agent"]) }
+        let clientKey = try makeKey("agent-client")
+        let publicLine = try String(contentsOfFile: clientKey + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        // Only the user's own key is known upstream; the proxy holds no key for this route.
+        try authorizeUpstream(TestUsers.bob.name, publicLine)
+        defer { try? FileManager.default.removeItem(atPath: "/home/\(TestUsers.bob.name)/.ssh/authorized_keys") }
+        try lab.proxy.mustAdmin(["key", "add", "sbt-agent", clientKey + ".pub"])
+
+        let socket = scratch.appendingPathComponent("agent.sock").path
+        let agent = try Command.start("/usr/bin/ssh-agent", ["-D", "-a", socket])
+        defer { agent.terminate() }
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: socket) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["SSH_AUTH_SOCK"] = socket
+        XCTAssertEqual(try Command.run("/usr/bin/ssh-add", ["-q", clientKey], environment: environment).status, 0)
+        let fingerprint = try Command.run("/usr/bin/ssh-keygen", ["-l", "-f", clientKey + ".pub"]).out.split(separator: " ")[1]
+
+        let options = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                       "-o", "LogLevel=ERROR", "-p", String(lab.proxy.port)]
+        let withAgent = try Command.run(Programs.ssh, ["-A"] + options + ["sbt-agent@127.0.0.1", "whoami; ssh-add -l"],
+                                        environment: environment, timeout: 30)
+        XCTAssertEqual(withAgent.status, 0, withAgent.err)
+        XCTAssertTrue(withAgent.out.hasPrefix("\(TestUsers.bob.name)\n"), withAgent.out)
+        XCTAssertTrue(withAgent.out.contains(fingerprint), "the agent is not visible upstream: \(withAgent.out)")
+
+        let withoutAgent = try Command.run(Programs.ssh, ["-a"] + options + ["sbt-agent@127.0.0.1", "whoami"],
+                                           environment: environment, timeout: 30)
+        XCTAssertNotEqual(withoutAgent.status, 0)
+        XCTAssertTrue(withoutAgent.err.contains("ssh -A"), withoutAgent.err)
+    }
+
+    func testAListedKeyWithoutMappedKeyOrAgentIsToldWhatIsMissing() throws {
         try lab.proxy.mustAdmin(["route", "add", "sbt-nocred", "127.0.0.1:\(lab.upstreamA.port)", "--upstream-user", TestUsers.alice.name])
         defer { _ = try? lab.proxy.admin(["route", "remove", "sbt-nocred"]) }
         let clientKey = try makeKey("client")
         try lab.proxy.mustAdmin(["key", "add", "sbt-nocred", clientKey + ".pub"])
         let result = try sshWithKey("sbt-nocred", key: clientKey, command: "true")
-        XCTAssertEqual(result.status, 255)
-        XCTAssertTrue(lab.proxy.log.contains("reason=no-upstream-credential"))
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.err.contains("connect with agent forwarding (ssh -A)"), result.err)
+        XCTAssertTrue(lab.proxy.log.contains("reason=no-agent"))
     }
 
     func testKeyAndIdentityInputIsValidated() throws {
