@@ -83,9 +83,16 @@ final class HostKeyTests: XCTestCase {
         let out = try lab.proxy.mustAdmin(["hostkey", "show"])
         XCTAssertTrue(out.contains("ssh-ed25519 SHA256:"), out)
         XCTAssertTrue(out.contains("ssh-rsa SHA256:"), out)
-        for name in ["ssh_host_ed25519_key", "ssh_host_rsa_key", "switchboard.db"] {
-            let attributes = try FileManager.default.attributesOfItem(atPath: lab.proxy.dataDirectory + "/" + name)
-            XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600, name)
+        // Every file in the data directory is private to its owner, whatever created it.
+        let directory = lab.proxy.dataDirectory
+        let rootMode = try FileManager.default.attributesOfItem(atPath: directory)[.posixPermissions] as? NSNumber
+        XCTAssertEqual(rootMode?.intValue, 0o700)
+        let entries = try XCTUnwrap(FileManager.default.enumerator(atPath: directory)).compactMap { $0 as? String }
+        XCTAssertTrue(entries.contains("ssh_host_rsa_key") && entries.contains("switchboard.db"), "\(entries)")
+        for entry in entries {
+            let attributes = try FileManager.default.attributesOfItem(atPath: directory + "/" + entry)
+            let expected = attributes[.type] as? FileAttributeType == .typeDirectory ? 0o700 : 0o600
+            XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, expected, entry)
         }
         let rsa = try Command.run("/usr/bin/ssh-keygen", ["-l", "-f", lab.proxy.dataDirectory + "/ssh_host_rsa_key"])
         XCTAssertTrue(rsa.out.hasPrefix("3072 "), rsa.out)

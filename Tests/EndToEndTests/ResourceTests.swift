@@ -77,6 +77,27 @@ final class ResourceTests: XCTestCase {
         XCTAssertEqual(try idle.wait(timeout: 20).status, 0)
     }
 
+    func testMaxAuthTriesEndsTheConnection() throws {
+        let lab = try Lab.shared()
+        let proxy = try ProxyProcess(arguments: ["--max-auth-tries", "2", "--ban-after", "0"])
+        try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(lab.upstreamA.port)"])
+        // ssh asks this program for every password prompt (sshpass answers only the first).
+        let askpass = FileManager.default.temporaryDirectory.appendingPathComponent("sb-askpass-\(UUID().uuidString)").path
+        try "#!/bin/sh\necho wrong-password\n".write(toFile: askpass, atomically: true, encoding: .utf8)
+        chmod(askpass, 0o700)
+        defer { try? FileManager.default.removeItem(atPath: askpass) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["SSH_ASKPASS"] = askpass
+        environment["SSH_ASKPASS_REQUIRE"] = "force"
+        let result = try Command.run(
+            Programs.ssh, ["-o", "NumberOfPasswordPrompts=5"] + Clients(port: proxy.port).sshCommandLine.dropFirst()
+                + ["\(TestUsers.alice.name)@127.0.0.1", "true"],
+            environment: environment, timeout: 60)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertEqual(proxy.log.components(separatedBy: "reason=upstream-denied").count - 1, 2, proxy.log)
+        XCTAssertTrue(proxy.log.contains("reason=max-auth-tries"))
+    }
+
     func testSilentClientsAreCutAtTheLoginGraceTime() throws {
         let proxy = try ProxyProcess(arguments: ["--login-grace-time", "2"])
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
