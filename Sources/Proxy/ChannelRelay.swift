@@ -51,6 +51,7 @@ final class ChannelRelay {
     /// Bytes carried so far from the client to the upstream, and back.
     var bytesToUpstream: Int { clientToUpstream.bytesMoved }
     var bytesToClient: Int { upstreamToClient.bytesMoved }
+    var bytesMoved: Int { bytesToUpstream + bytesToClient }
 
     /// A relay for a client's channel open request, answered once the upstream has opened its twin.
     init(openRequest: SSHMessage, upstream: SSHChannel, logger: Logger) {
@@ -171,9 +172,9 @@ final class ChannelRelay {
     /// How long a relay waits for an exit status after the client has already closed.
     static let exitStatusGrace: Duration = .seconds(5)
 
-    /// The upstream connection died (or could not be logged in): tell the user on stderr and
-    /// close the client's channel.
-    func upstreamLost(notice: String) {
+    /// Ends the relay because of the connection (the upstream died or could not log in, the
+    /// session sat idle, the proxy shuts down): tell the user on stderr and close both channels.
+    func abort(notice: String) {
         if case .opening(let openRequest, _) = state { openRequest.refuse() }
         if let downstream {
             failClientChannel(downstream, upstream: upstream, notice: notice)

@@ -12,6 +12,15 @@ public struct ProxyConfiguration: Sendable {
     public var maxAuthTries: Int = 6
     /// Seconds allowed for the TCP connect plus SSH handshake to an upstream.
     public var upstreamConnectTimeoutSeconds: Int = 10
+    /// Seconds without channel data either way after which a session is closed; 0 is off.
+    public var idleTimeoutSeconds: Int = 0
+    /// Connections served at once; more are refused at accept.
+    public var maxConnections: Int = 4096
+    /// Connections served at once from one address; 0 is no limit.
+    public var maxConnectionsPerSource: Int = 256
+    /// TCP keepalive toward clients and upstreams: idle seconds before the first probe (0: off).
+    /// Dead peers are found by the kernel, without waking the proxy.
+    public var tcpKeepaliveSeconds: Int = 60
     /// Failed logins from one address within `banWindowSeconds` that get it banned; 0 disables.
     public var banAfter: Int = 10
     public var banWindowSeconds: Int = 60

@@ -23,6 +23,7 @@ final class ProxyConnection {
     /// The client's address without port, the key for per-source penalties.
     private let clientHost: String
     private let penalties: SourcePenalties
+    private let shutdown: ShutdownNotice
     private let configuration: ProxyConfiguration
     private let authenticator: LoginAuthenticator
     private var logger: Logger
@@ -33,11 +34,12 @@ final class ProxyConnection {
 
     init(
         client: SSHSession, clientHost: String, store: any RouteStore, configuration: ProxyConfiguration,
-        penalties: SourcePenalties, logger: Logger
+        penalties: SourcePenalties, shutdown: ShutdownNotice, logger: Logger
     ) {
         self.client = client
         self.clientHost = clientHost
         self.penalties = penalties
+        self.shutdown = shutdown
         self.configuration = configuration
         self.logger = logger
         self.deadline = Date().addingTimeInterval(TimeInterval(configuration.loginGraceSeconds))
@@ -45,7 +47,8 @@ final class ProxyConnection {
             store: store,
             connector: UpstreamConnector(
                 timeoutSeconds: configuration.upstreamConnectTimeoutSeconds,
-                hostKeys: HostKeyVerifier(defaultPolicy: configuration.defaultHostKeyPolicy)),
+                hostKeys: HostKeyVerifier(defaultPolicy: configuration.defaultHostKeyPolicy),
+                keepaliveSeconds: configuration.tcpKeepaliveSeconds),
             logger: logger)
     }
 
@@ -63,6 +66,7 @@ final class ProxyConnection {
         logger.debug("handshake done", metadata: ["client.version": "\(client.peerBanner ?? "?")"])
         do {
             let event = try SSHEvent()
+            try event.addWakeSource(shutdown.fd)
             client.isBlocking = false
             try event.add(client)
             phase = .authenticating
@@ -98,6 +102,10 @@ final class ProxyConnection {
                 return nil
             }
             event.poll(timeoutMilliseconds: Int32(min(remaining * 1000, 1000)))
+            if shutdown.isRequested {
+                logger.info("login abandoned: the proxy is shutting down", metadata: ["reason": "shutdown"])
+                return nil
+            }
             while let message = client.nextMessage() {
                 switch message.request {
                 case .service:
@@ -223,6 +231,15 @@ final class ProxyConnection {
         var moved = true
         while true {
             if !moved { event.poll(timeoutMilliseconds: upstreamLoggedIn ? pollTimeoutMilliseconds : 250) }
+            if let notice = reasonToEndNow() {
+                relays.forEach { $0.abort(notice: notice) }
+                relays.removeAll()
+                pipes.forEach { $0.close() }
+                pipes.removeAll()
+                upstream.disconnect()
+                client.disconnect(message: "switchboard: \(notice)")
+                return
+            }
             // libssh also reads sockets inside our own calls (writes, requests, message checks),
             // so a pass counts as busy if it took in traffic; sleep only after a quiet one.
             let consumedBefore = (client.inputConsumed, upstream.inputConsumed)
@@ -244,6 +261,7 @@ final class ProxyConnection {
                 }
             }
             if !moved && (client.inputConsumed, upstream.inputConsumed) != consumedBefore { moved = true }
+            noteTraffic()
             relays.removeAll { $0.isFinished }
             pipes.removeAll { $0.isFinished }
             if !client.isAlive {
@@ -265,7 +283,7 @@ final class ProxyConnection {
                     relays.forEach { $0.upstreamReady(on: upstream) }
                     moved = true
                 case .failed(let notice):
-                    relays.forEach { $0.upstreamLost(notice: notice) }
+                    relays.forEach { $0.abort(notice: notice) }
                     relays.removeAll()
                     client.disconnect(message: "switchboard: \(notice)")
                     return
@@ -273,7 +291,7 @@ final class ProxyConnection {
             }
             if !upstream.isAlive {
                 logger.warning("upstream connection lost", metadata: ["reason": "upstream-closed"])
-                relays.forEach { $0.upstreamLost(notice: "the connection to the upstream host was lost") }
+                relays.forEach { $0.abort(notice: "the connection to the upstream host was lost") }
                 relays.removeAll()
                 pipes.forEach { $0.close() }
                 pipes.removeAll()
@@ -320,7 +338,40 @@ final class ProxyConnection {
     /// How long the relay may sleep in poll: forever when idle (traffic wakes it at once, so an
     /// idle session never wakes up), briefly while a relay waits on a deadline of its own.
     private var pollTimeoutMilliseconds: Int32 {
-        relays.contains { $0.hasDeadline } ? 250 : -1
+        if relays.contains(where: \.hasDeadline) { return 250 }
+        guard let idleDeadline else { return -1 }
+        return Int32(clamping: max(0, (idleDeadline - .now).components.seconds * 1000 + 50))
+    }
+
+    /// When the session counts as idle, if an idle timeout is set.
+    private var idleDeadline: ContinuousClock.Instant? {
+        configuration.idleTimeoutSeconds > 0 ? lastTraffic + .seconds(configuration.idleTimeoutSeconds) : nil
+    }
+
+    /// When channel data last moved either way, and how much had moved by then.
+    private var lastTraffic = ContinuousClock.now
+    private var bytesSeen = 0
+
+    private func noteTraffic() {
+        let total = relays.reduce(0) { $0 + $1.bytesMoved }
+        if total != bytesSeen {
+            bytesSeen = total
+            lastTraffic = .now
+        }
+    }
+
+    /// Why the whole connection must end now, if it must: the proxy is shutting down, or the
+    /// session has been idle for longer than allowed.
+    private func reasonToEndNow() -> String? {
+        if shutdown.isRequested {
+            logger.info("closing session: the proxy is shutting down", metadata: ["reason": "shutdown"])
+            return "the proxy is shutting down; please reconnect"
+        }
+        if let idleDeadline, ContinuousClock.now >= idleDeadline {
+            logger.info("closing idle session", metadata: ["reason": "idle-timeout"])
+            return "closing the session after \(configuration.idleTimeoutSeconds) s without traffic"
+        }
+        return nil
     }
 
     /// Requests the upstream makes of us: agent connections (when the client forwards its

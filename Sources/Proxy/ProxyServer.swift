@@ -12,6 +12,8 @@ public final class ProxyServer: Sendable {
     private let server: SSHServer
     private let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
+    private let shutdown = ShutdownNotice()
+    private let connectionsPerSource = Mutex<[String: Int]>([:])
     private let activeConnections = Atomic<Int>(0)
     private let connectionCounter = Atomic<Int>(0)
     private let penalties: SourcePenalties
@@ -43,20 +45,48 @@ public final class ProxyServer: Sendable {
         logger.info("listening", metadata: ["listen.addr": "\(listener.localAddress)", "libssh": "\(SSHLibrary.version)"])
         while !stopRequested.load(ordering: .relaxed) {
             guard let (fd, peer) = listener.accept(timeoutMilliseconds: 500) else { continue }
-            if penalties.isBanned(peer.host) {
-                // Refused before any thread or SSH state exists: a banned source costs nothing.
+            // Refused before any thread or SSH state exists: a refused connection costs nothing.
+            if let reason = refusal(for: peer) {
                 close(fd)
-                logger.info("connection refused", metadata: ["client.addr": "\(peer)", "reason": "banned"])
+                logger.info("connection refused", metadata: ["client.addr": "\(peer)", "reason": "\(reason)"])
                 continue
             }
+            enableKeepalive(on: fd, idleSeconds: configuration.tcpKeepaliveSeconds)
             startConnection(fd: fd, peer: peer)
         }
         logger.info("stopped accepting connections")
     }
 
-    /// Asks `run()` to stop accepting; running sessions are not interrupted.
-    public func stop() {
+    /// Asks `run()` to stop accepting (and to close the listening socket); running sessions are
+    /// not interrupted.
+    public func stopAccepting() {
         stopRequested.store(true, ordering: .relaxed)
+    }
+
+    /// Waits until no connection is left or `timeout` passes; true if none is left.
+    public func waitForConnections(timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while connectionCount > 0 {
+            guard ContinuousClock.now < deadline else { return false }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return true
+    }
+
+    /// Tells every connection to end now: each client gets a notice and a disconnect message.
+    public func closeAllConnections() {
+        shutdown.request()
+    }
+
+    /// Why a new connection from `peer` must be refused, if it must.
+    private func refusal(for peer: SocketAddress) -> String? {
+        if penalties.isBanned(peer.host) { return "banned" }
+        if connectionCount >= configuration.maxConnections { return "max-connections" }
+        let limit = configuration.maxConnectionsPerSource
+        if limit > 0 && connectionsPerSource.withLock({ $0[peer.host, default: 0] }) >= limit {
+            return "max-connections-per-source"
+        }
+        return nil
     }
 
     private func startConnection(fd: Int32, peer: SocketAddress) {
@@ -65,15 +95,22 @@ public final class ProxyServer: Sendable {
         connectionLogger[metadataKey: "session.id"] = "\(number)"
         connectionLogger[metadataKey: "client.addr"] = "\(peer)"
         let clientHost = peer.host
+        activeConnections.add(1, ordering: .relaxed)
+        connectionsPerSource.withLock { $0[clientHost, default: 0] += 1 }
         let thread = Thread { [self, connectionLogger] in
-            activeConnections.add(1, ordering: .relaxed)
-            defer { activeConnections.subtract(1, ordering: .relaxed) }
+            defer {
+                connectionsPerSource.withLock { counts in
+                    counts[clientHost, default: 1] -= 1
+                    if counts[clientHost] == 0 { counts[clientHost] = nil }
+                }
+                activeConnections.subtract(1, ordering: .relaxed)
+            }
             connectionLogger.debug("connection accepted")
             do {
                 let session = try server.accept(fd: fd)
                 ProxyConnection(
                     client: session, clientHost: clientHost, store: store, configuration: configuration,
-                    penalties: penalties, logger: connectionLogger
+                    penalties: penalties, shutdown: shutdown, logger: connectionLogger
                 ).run()
             } catch {
                 connectionLogger.warning("cannot start session", metadata: ["error": "\(error)"])

@@ -51,6 +51,7 @@ enum UpstreamFailure: Error, CustomStringConvertible {
 struct UpstreamConnector {
     let timeoutSeconds: Int
     let hostKeys: HostKeyVerifier
+    var keepaliveSeconds = 0
 
     /// TCP connect, SSH handshake and host key check, within the timeout. Authentication is
     /// left to the caller, who pins the key on success when the verdict says so.
@@ -77,6 +78,7 @@ struct UpstreamConnector {
         } catch {
             throw .network(error)
         }
+        enableKeepalive(on: fd, idleSeconds: keepaliveSeconds)
         let session: SSHSession
         do {
             session = try SSHSession.connect(

@@ -1,10 +1,12 @@
 import CLibSSH
+import Foundation
 
 /// One `ssh_event`: a poll set holding the sessions of exactly one proxied connection.
 /// It keeps its sessions alive and removes them before they can be freed.
 public final class SSHEvent {
     private let handle: ssh_event
     private var sessions: [SSHSession] = []
+    private var wakeSources: [Int32] = []
 
     public init() throws(SSHError) {
         guard let handle = ssh_event_new() else { throw SSHError(.setup, "ssh_event_new failed") }
@@ -12,6 +14,7 @@ public final class SSHEvent {
     }
 
     deinit {
+        for fd in wakeSources { ssh_event_remove_fd(handle, fd) }
         for session in sessions { ssh_event_remove_session(handle, session.handle) }
         ssh_event_free(handle)
     }
@@ -27,6 +30,16 @@ public final class SSHEvent {
         guard let index = sessions.firstIndex(where: { $0 === session }) else { return }
         ssh_event_remove_session(handle, session.handle)
         sessions.remove(at: index)
+    }
+
+    /// Makes `poll` return whenever `fd` is readable (e.g. an eventfd another thread writes to
+    /// ask this connection to stop). The caller keeps ownership of `fd`.
+    public func addWakeSource(_ fd: Int32) throws(SSHError) {
+        let callback: ssh_event_callback = { _, _, _ in 0 }
+        guard ssh_event_add_fd(handle, fd, Int16(POLLIN), callback, nil) == SSH_OK else {
+            throw SSHError(.setup, "cannot add wake descriptor to event")
+        }
+        wakeSources.append(fd)
     }
 
     /// Waits up to `timeoutMilliseconds` for traffic on any session and processes it.

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Proxy
 import RouteStore
+import Synchronization
 
 /// `switchboard serve`: run the proxy.
 struct Serve: ParsableCommand {
@@ -17,6 +18,16 @@ struct Serve: ParsableCommand {
     var maxAuthTries = 6
     @Option(help: ArgumentHelp("Seconds allowed to reach an upstream and finish its SSH handshake.", valueName: "SECONDS"))
     var upstreamConnectTimeout = 10
+    @Option(help: ArgumentHelp("On SIGTERM/SIGINT, seconds running sessions may go on before they are closed.", valueName: "SECONDS"))
+    var drainTimeout = 30
+    @Option(help: ArgumentHelp("Close a session after this many seconds without channel data (0: never).", valueName: "SECONDS"))
+    var idleTimeout = 0
+    @Option(help: ArgumentHelp("Connections served at once; more are refused.", valueName: "N"))
+    var maxConnections = 4096
+    @Option(help: ArgumentHelp("Connections served at once from one address (0: no limit).", valueName: "N"))
+    var maxConnectionsPerSource = 256
+    @Option(help: ArgumentHelp("TCP keepalive toward clients and upstreams: idle seconds before probing (0: off).", valueName: "SECONDS"))
+    var tcpKeepalive = 60
     @Option(help: ArgumentHelp("Failed logins from one address that ban it (0: never ban).", valueName: "N"))
     var banAfter = 10
     @Option(help: ArgumentHelp("Seconds within which --ban-after failures must happen.", valueName: "SECONDS"))
@@ -32,6 +43,9 @@ struct Serve: ParsableCommand {
     func validate() throws {
         guard loginGraceTime > 0 else { throw ValidationError("--login-grace-time must be at least 1") }
         guard maxAuthTries > 0 else { throw ValidationError("--max-auth-tries must be at least 1") }
+        guard drainTimeout >= 0, idleTimeout >= 0, maxConnections > 0, maxConnectionsPerSource >= 0, tcpKeepalive >= 0 else {
+            throw ValidationError("--drain-timeout, --idle-timeout, --max-connections-per-source and --tcp-keepalive must be 0 or more, --max-connections at least 1")
+        }
         guard banAfter >= 0, banWindow > 0, banTime > 0 else {
             throw ValidationError("--ban-after must be 0 or more, --ban-window and --ban-time at least 1")
         }
@@ -61,6 +75,10 @@ struct Serve: ParsableCommand {
         configuration.maxAuthTries = maxAuthTries
         configuration.upstreamConnectTimeoutSeconds = upstreamConnectTimeout
         configuration.defaultHostKeyPolicy = hostKeyPolicy
+        configuration.idleTimeoutSeconds = idleTimeout
+        configuration.maxConnections = maxConnections
+        configuration.maxConnectionsPerSource = maxConnectionsPerSource
+        configuration.tcpKeepaliveSeconds = tcpKeepalive
         configuration.banAfter = banAfter
         configuration.banWindowSeconds = banWindow
         configuration.banTimeSeconds = banTime
@@ -68,12 +86,25 @@ struct Serve: ParsableCommand {
         try runReportingErrors {
             let store = try SQLiteRouteStore(directory: configuration.dataDirectory)
             let server = try ProxyServer(configuration: configuration, store: store, logger: logger)
+            let signalCount = Atomic<Int>(0)
             let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { signal in
-                logger.info("received signal, stopping", metadata: ["signal": "\(signal)"])
-                server.stop()
+                if signalCount.add(1, ordering: .relaxed).newValue > 1 {
+                    logger.warning("second signal: exiting now", metadata: ["signal": "\(signal)"])
+                    _exit(0)
+                }
+                logger.info("received signal: no new connections, draining", metadata: [
+                    "signal": "\(signal)", "drain.seconds": "\(drainTimeout)", "sessions": "\(server.connectionCount)",
+                ])
+                server.stopAccepting()
             }
             defer { withExtendedLifetime(signals) {} }
             try server.run()
+            if !server.waitForConnections(timeout: .seconds(drainTimeout)) {
+                logger.info("drain timeout: closing the remaining sessions", metadata: ["sessions": "\(server.connectionCount)"])
+                server.closeAllConnections()
+                _ = server.waitForConnections(timeout: .seconds(5))
+            }
+            logger.info("stopped")
         }
     }
 }

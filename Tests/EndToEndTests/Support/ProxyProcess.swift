@@ -6,11 +6,13 @@ final class ProxyProcess {
     private(set) var port = 0
     private var daemon: RunningCommand?
 
-    init(arguments: [String] = []) throws {
-        dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-proxy-\(UUID().uuidString)").path
+    /// Starts a proxy; by default on a free port with a new data directory.
+    init(arguments: [String] = [], listen: String = "127.0.0.1:0", dataDirectory: String? = nil) throws {
+        self.dataDirectory = dataDirectory
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("sb-proxy-\(UUID().uuidString)").path
         let process = try Command.start(
             Programs.switchboard,
-            ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDirectory, "--log-level", "debug"] + arguments)
+            ["serve", "--listen", listen, "--data-dir", self.dataDirectory, "--log-level", "debug"] + arguments)
         daemon = process
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
@@ -50,6 +52,18 @@ final class ProxyProcess {
     func stop() {
         daemon?.terminate()
         daemon = nil
+    }
+
+    /// Sends `signal` to the proxy process.
+    func send(_ signal: Int32) {
+        if let daemon { kill(daemon.pid, signal) }
+    }
+
+    /// Waits for the proxy to exit by itself; its result has the whole log.
+    func waitForExit(timeout: TimeInterval) throws -> CommandResult {
+        guard let daemon else { throw HarnessError("the proxy is not running") }
+        self.daemon = nil
+        return try daemon.wait(timeout: timeout)
     }
 
     deinit { stop() }

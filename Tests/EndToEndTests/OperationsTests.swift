@@ -1,0 +1,111 @@
+import Foundation
+import XCTest
+
+/// Running the proxy for months: draining on SIGTERM, restarts on a shared port, idle and
+/// connection limits.
+final class OperationsTests: XCTestCase {
+    private var lab: Lab!
+
+    override func setUpWithError() throws {
+        lab = try Lab.shared()
+    }
+
+    private func routedProxy(_ arguments: [String], listen: String = "127.0.0.1:0", dataDirectory: String? = nil) throws -> ProxyProcess {
+        let proxy = try ProxyProcess(arguments: ["--ban-after", "0"] + arguments, listen: listen, dataDirectory: dataDirectory)
+        if dataDirectory == nil {
+            try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(lab.upstreamA.port)"])
+        }
+        return proxy
+    }
+
+    func testSIGTERMDrainsRunningSessionsAndRefusesNewOnes() throws {
+        let proxy = try routedProxy(["--drain-timeout", "20"])
+        let clients = Clients(port: proxy.port)
+        let running = try clients.startSSH(TestUsers.alice.name, TestUsers.alice.password, "sleep 2; echo finished")
+        Thread.sleep(forTimeInterval: 1)
+        proxy.send(SIGTERM)
+        Thread.sleep(forTimeInterval: 0.3)
+        XCTAssertFalse(FreePort.isListening(port: proxy.port), "still accepting after SIGTERM")
+        let session = try running.wait(timeout: 30)
+        XCTAssertEqual(session.status, 0, session.err)
+        XCTAssertEqual(session.out, "finished\n")
+        let exit = try proxy.waitForExit(timeout: 30)
+        XCTAssertEqual(exit.status, 0, exit.err)
+        XCTAssertTrue(exit.err.contains("draining"))
+    }
+
+    func testDrainTimeoutClosesWhatIsLeftWithAMessage() throws {
+        let proxy = try routedProxy(["--drain-timeout", "1"])
+        let clients = Clients(port: proxy.port)
+        let running = try clients.startSSH(
+            TestUsers.alice.name, TestUsers.alice.password, "sleep 30; echo never", options: ["-o", "LogLevel=INFO"])
+        Thread.sleep(forTimeInterval: 1.5)
+        let start = Date()
+        proxy.send(SIGTERM)
+        let session = try running.wait(timeout: 30)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10)
+        XCTAssertNotEqual(session.status, 0)
+        XCTAssertEqual(session.out, "")
+        XCTAssertTrue(session.err.contains("the proxy is shutting down"), session.err)
+        XCTAssertEqual(try proxy.waitForExit(timeout: 30).status, 0)
+    }
+
+    func testASecondSignalExitsAtOnce() throws {
+        let proxy = try routedProxy(["--drain-timeout", "60"])
+        let running = try Clients(port: proxy.port).startSSH(TestUsers.alice.name, TestUsers.alice.password, "sleep 30")
+        defer { running.terminate() }
+        Thread.sleep(forTimeInterval: 1.5)
+        proxy.send(SIGTERM)
+        Thread.sleep(forTimeInterval: 0.3)
+        let start = Date()
+        proxy.send(SIGINT)
+        _ = try proxy.waitForExit(timeout: 10)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+    }
+
+    func testANewProcessTakesOverThePortWhileTheOldOneDrains() throws {
+        let old = try routedProxy(["--drain-timeout", "20"])
+        let port = old.port
+        let fresh = try routedProxy([], listen: "127.0.0.1:\(port)", dataDirectory: old.dataDirectory)
+        XCTAssertEqual(fresh.port, port)
+        let clients = Clients(port: port)
+        let running = try clients.startSSH(TestUsers.alice.name, TestUsers.alice.password, "sleep 2; echo old-session-done")
+        Thread.sleep(forTimeInterval: 1)
+        old.send(SIGTERM)
+        for index in 0..<5 {
+            let result = try clients.ssh(TestUsers.alice.name, TestUsers.alice.password, "echo \(index)")
+            XCTAssertEqual(result.out, "\(index)\n", "login \(index) during the restart: \(result.err)")
+        }
+        let session = try running.wait(timeout: 30)
+        XCTAssertTrue(session.status == 0 && session.out == "old-session-done\n", "\(session.status) \(session.out) \(session.err)")
+        XCTAssertEqual(try old.waitForExit(timeout: 30).status, 0)
+        XCTAssertEqual(try clients.ssh(TestUsers.alice.name, TestUsers.alice.password, "echo after").out, "after\n")
+    }
+
+    func testIdleSessionsAreClosedAfterTheIdleTimeout() throws {
+        let proxy = try routedProxy(["--idle-timeout", "2"])
+        let clients = Clients(port: proxy.port)
+        let start = Date()
+        let idle = try clients.ssh(TestUsers.alice.name, TestUsers.alice.password, "sleep 20; echo never",
+                                   options: ["-o", "LogLevel=INFO"], timeout: 30)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10)
+        XCTAssertNotEqual(idle.status, 0)
+        XCTAssertTrue(idle.err.contains("without traffic"), idle.err)
+        XCTAssertTrue(proxy.log.contains("reason=idle-timeout"))
+        // Traffic keeps a session alive past the timeout.
+        let busy = try clients.ssh(TestUsers.alice.name, TestUsers.alice.password,
+                                   "for i in 1 2 3 4; do echo tick; sleep 1; done", timeout: 30)
+        XCTAssertEqual(busy.status, 0, busy.err)
+        XCTAssertEqual(busy.out, "tick\ntick\ntick\ntick\n")
+    }
+
+    func testConnectionLimitsRefuseAtAccept() throws {
+        let proxy = try routedProxy(["--max-connections-per-source", "1"])
+        let holder = try Clients(port: proxy.port).startSSH(TestUsers.alice.name, TestUsers.alice.password, "sleep 5")
+        defer { holder.terminate() }
+        Thread.sleep(forTimeInterval: 1.5)
+        let refused = try Clients(port: proxy.port).ssh(TestUsers.alice.name, TestUsers.alice.password, "true")
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(proxy.log.contains("reason=max-connections-per-source"))
+    }
+}
