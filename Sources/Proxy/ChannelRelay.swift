@@ -47,6 +47,8 @@ final class ChannelRelay {
 
     /// True once the client asked for agent forwarding on this channel.
     private(set) var clientForwardsAgent = false
+    /// How the upstream program ended ("0", "42", "signal TERM"), once known.
+    private(set) var exitDescription: String?
 
     /// Bytes carried so far from the client to the upstream, and back.
     var bytesToUpstream: Int { clientToUpstream.bytesMoved }
@@ -257,6 +259,7 @@ final class ChannelRelay {
     private func finish(_ twins: Twins, forwardingExit: Bool) {
         let upstream = twins.upstream
         if forwardingExit {
+            exitDescription = upstream.exitStatus.map { String($0) } ?? upstream.exitSignal.map { "signal \($0.signal)" }
             if let status = upstream.exitStatus { twins.downstream.sendExitStatus(status) }
             if let signal = upstream.exitSignal { twins.downstream.sendExitSignal(signal) }
             logger.debug("channel closed", metadata: [

@@ -22,6 +22,8 @@ final class ProxyConnection {
     private let client: SSHSession
     /// The client's address without port, the key for per-source penalties.
     private let clientHost: String
+    private let clientPort: Int
+    private let audit: any SessionAudit
     private let penalties: SourcePenalties
     private let shutdown: ShutdownNotice
     private let configuration: ProxyConfiguration
@@ -33,11 +35,13 @@ final class ProxyConnection {
     private var pipes: [ChannelPipe] = []
 
     init(
-        client: SSHSession, clientHost: String, store: any RouteStore, configuration: ProxyConfiguration,
-        penalties: SourcePenalties, shutdown: ShutdownNotice, logger: Logger
+        client: SSHSession, clientHost: String, clientPort: Int, store: any RouteStore, audit: any SessionAudit,
+        configuration: ProxyConfiguration, penalties: SourcePenalties, shutdown: ShutdownNotice, logger: Logger
     ) {
         self.client = client
         self.clientHost = clientHost
+        self.clientPort = clientPort
+        self.audit = audit
         self.penalties = penalties
         self.shutdown = shutdown
         self.configuration = configuration
@@ -75,7 +79,15 @@ final class ProxyConnection {
                 return
             }
             phase = .relaying(login.link)
-            try relay(login, event: event)
+            let auditID = recordStart(login)
+            let reason: String
+            do {
+                reason = try relay(login, event: event)
+            } catch {
+                recordEnd(auditID, reason: "error")
+                throw error
+            }
+            recordEnd(auditID, reason: reason)
             event.remove(login.link.session)
         } catch {
             logger.error("connection failed", metadata: ["error": "\(error)"])
@@ -88,6 +100,8 @@ final class ProxyConnection {
     /// A client that is in, and whether its upstream still has to log in through its agent.
     private struct ClientLogin {
         let link: UpstreamLink
+        /// How the client logged in: "password", "publickey", "keyboard-interactive".
+        let method: String
         /// Set when the upstream login waits for the client's forwarded agent.
         let pendingAgentVerdict: HostKeyVerifier.Verdict?
     }
@@ -184,12 +198,12 @@ final class ProxyConnection {
             message.acceptAuthentication()
             logger[metadataKey: "upstream.addr"] = "\(link.route.upstreamAddress)"
             logger.info("login accepted", metadata: ["auth.method": "\(method)", "upstream.user": "\(link.route.effectiveUpstreamUser)"])
-            return .success(ClientLogin(link: link, pendingAgentVerdict: nil))
+            return .success(ClientLogin(link: link, method: "\(method)", pendingAgentVerdict: nil))
         case .acceptedPendingAgent(let link, let verdict):
             message.acceptAuthentication()
             logger[metadataKey: "upstream.addr"] = "\(link.route.upstreamAddress)"
             logger.info("login accepted; upstream login waits for the client's agent", metadata: ["auth.method": "\(method)"])
-            return .success(ClientLogin(link: link, pendingAgentVerdict: verdict))
+            return .success(ClientLogin(link: link, method: "\(method)", pendingAgentVerdict: verdict))
         case .rejected(let reason):
             logger.info("login refused", metadata: ["auth.method": "\(method)", "reason": "\(reason.rawValue)"])
             if penalties.recordFailure(from: clientHost) {
@@ -224,21 +238,22 @@ final class ProxyConnection {
 
     // MARK: Relay
 
-    private func relay(_ login: ClientLogin, event: SSHEvent) throws(SSHError) {
+    /// Relays until the connection ends; returns why it ended (for the audit trail).
+    private func relay(_ login: ClientLogin, event: SSHEvent) throws(SSHError) -> String {
         let upstream = login.link.session
         var upstreamLoggedIn = login.pendingAgentVerdict == nil
         if upstreamLoggedIn { try attach(upstream, to: event) }
         var moved = true
         while true {
             if !moved { event.poll(timeoutMilliseconds: upstreamLoggedIn ? pollTimeoutMilliseconds : 250) }
-            if let notice = reasonToEndNow() {
+            if let (reason, notice) = reasonToEndNow() {
                 relays.forEach { $0.abort(notice: notice) }
-                relays.removeAll()
+                retireRelays(all: true)
                 pipes.forEach { $0.close() }
                 pipes.removeAll()
                 upstream.disconnect()
                 client.disconnect(message: "switchboard: \(notice)")
-                return
+                return reason
             }
             // libssh also reads sockets inside our own calls (writes, requests, message checks),
             // so a pass counts as busy if it took in traffic; sleep only after a quiet one.
@@ -262,16 +277,16 @@ final class ProxyConnection {
             }
             if !moved && (client.inputConsumed, upstream.inputConsumed) != consumedBefore { moved = true }
             noteTraffic()
-            relays.removeAll { $0.isFinished }
+            retireRelays(all: false)
             pipes.removeAll { $0.isFinished }
             if !client.isAlive {
                 logger.info("client disconnected", metadata: ["reason": "client-closed"])
                 relays.forEach { $0.clientLost() }
-                relays.removeAll()
+                retireRelays(all: true)
                 pipes.forEach { $0.close() }
                 pipes.removeAll()
                 upstream.disconnect()
-                return
+                return "client-closed"
             }
             if !upstreamLoggedIn, let verdict = login.pendingAgentVerdict {
                 switch loginThroughAgent(login.link, verdict: verdict, event: event) {
@@ -284,19 +299,19 @@ final class ProxyConnection {
                     moved = true
                 case .failed(let notice):
                     relays.forEach { $0.abort(notice: notice) }
-                    relays.removeAll()
+                    retireRelays(all: true)
                     client.disconnect(message: "switchboard: \(notice)")
-                    return
+                    return "agent-login-failed"
                 }
             }
             if !upstream.isAlive {
                 logger.warning("upstream connection lost", metadata: ["reason": "upstream-closed"])
                 relays.forEach { $0.abort(notice: "the connection to the upstream host was lost") }
-                relays.removeAll()
+                retireRelays(all: true)
                 pipes.forEach { $0.close() }
                 pipes.removeAll()
                 client.disconnect(message: "switchboard: the connection to the upstream host was lost")
-                return
+                return "upstream-closed"
             }
         }
     }
@@ -353,7 +368,7 @@ final class ProxyConnection {
     private var bytesSeen = 0
 
     private func noteTraffic() {
-        let total = relays.reduce(0) { $0 + $1.bytesMoved }
+        let total = relays.reduce(retiredBytes.toUpstream + retiredBytes.toClient) { $0 + $1.bytesMoved }
         if total != bytesSeen {
             bytesSeen = total
             lastTraffic = .now
@@ -361,17 +376,58 @@ final class ProxyConnection {
     }
 
     /// Why the whole connection must end now, if it must: the proxy is shutting down, or the
-    /// session has been idle for longer than allowed.
-    private func reasonToEndNow() -> String? {
+    /// session has been idle for longer than allowed. Returns the reason and the user's notice.
+    private func reasonToEndNow() -> (reason: String, notice: String)? {
         if shutdown.isRequested {
             logger.info("closing session: the proxy is shutting down", metadata: ["reason": "shutdown"])
-            return "the proxy is shutting down; please reconnect"
+            return ("shutdown", "the proxy is shutting down; please reconnect")
         }
         if let idleDeadline, ContinuousClock.now >= idleDeadline {
             logger.info("closing idle session", metadata: ["reason": "idle-timeout"])
-            return "closing the session after \(configuration.idleTimeoutSeconds) s without traffic"
+            return ("idle-timeout", "closing the session after \(configuration.idleTimeoutSeconds) s without traffic")
         }
         return nil
+    }
+
+    // MARK: Audit
+
+    /// What finished relays carried and how their programs ended, for the audit trail.
+    private var retiredBytes = (toUpstream: 0, toClient: 0)
+    private var lastExit: String?
+
+    /// Drops finished relays (or all of them), keeping their totals.
+    private func retireRelays(all: Bool) {
+        for relay in relays where all || relay.isFinished {
+            retiredBytes.toUpstream += relay.bytesToUpstream
+            retiredBytes.toClient += relay.bytesToClient
+            if let exit = relay.exitDescription { lastExit = exit }
+        }
+        relays.removeAll { all || $0.isFinished }
+    }
+
+    private func recordStart(_ login: ClientLogin) -> Int64? {
+        let route = login.link.route
+        do {
+            let id = try audit.recordStart(SessionRecord(
+                login: route.login, clientAddress: clientHost, clientPort: clientPort, upstreamHost: route.upstreamHost,
+                upstreamPort: route.upstreamPort, upstreamUser: route.effectiveUpstreamUser, authMethod: login.method))
+            logger[metadataKey: "audit.id"] = "\(id)"
+            return id
+        } catch {
+            logger.error("cannot record session start", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    private func recordEnd(_ id: Int64?, reason: String) {
+        guard let id else { return }
+        retireRelays(all: true)
+        do {
+            try audit.recordEnd(id: id, SessionEnd(
+                bytesToUpstream: retiredBytes.toUpstream, bytesToClient: retiredBytes.toClient, exitStatus: lastExit, reason: reason))
+        } catch {
+            logger.error("cannot record session end", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Requests the upstream makes of us: agent connections (when the client forwards its

@@ -9,6 +9,7 @@ import Synchronization
 public final class ProxyServer: Sendable {
     private let configuration: ProxyConfiguration
     private let store: any RouteStore
+    private let audit: any SessionAudit
     private let server: SSHServer
     private let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
@@ -19,9 +20,11 @@ public final class ProxyServer: Sendable {
     private let penalties: SourcePenalties
 
     /// Loads (or on first start generates) the host key and prepares the SSH server.
-    public init(configuration: ProxyConfiguration, store: any RouteStore, logger: Logger) throws {
+    /// `store` is read at every login; every session that logs in is recorded in `audit`.
+    public init(configuration: ProxyConfiguration, store: any RouteStore, audit: any SessionAudit, logger: Logger) throws {
         self.configuration = configuration
         self.store = store
+        self.audit = audit
         self.logger = logger
         penalties = SourcePenalties(settings: .init(
             limit: configuration.banAfter, window: .seconds(configuration.banWindowSeconds),
@@ -95,6 +98,7 @@ public final class ProxyServer: Sendable {
         connectionLogger[metadataKey: "session.id"] = "\(number)"
         connectionLogger[metadataKey: "client.addr"] = "\(peer)"
         let clientHost = peer.host
+        let clientPort = peer.port
         activeConnections.add(1, ordering: .relaxed)
         connectionsPerSource.withLock { $0[clientHost, default: 0] += 1 }
         let thread = Thread { [self, connectionLogger] in
@@ -109,8 +113,8 @@ public final class ProxyServer: Sendable {
             do {
                 let session = try server.accept(fd: fd)
                 ProxyConnection(
-                    client: session, clientHost: clientHost, store: store, configuration: configuration,
-                    penalties: penalties, shutdown: shutdown, logger: connectionLogger
+                    client: session, clientHost: clientHost, clientPort: clientPort, store: store, audit: audit,
+                    configuration: configuration, penalties: penalties, shutdown: shutdown, logger: connectionLogger
                 ).run()
             } catch {
                 connectionLogger.warning("cannot start session", metadata: ["error": "\(error)"])

@@ -12,6 +12,7 @@ struct SocketAddress: CustomStringConvertible {
 
     /// The address without the port, e.g. "192.0.2.7" or "2001:db8::1".
     var host: String { numeric().host }
+    var port: Int { Int(numeric().port) ?? 0 }
 
     /// `host:port`, IPv6 in brackets.
     var description: String {

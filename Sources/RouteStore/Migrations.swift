@@ -14,6 +14,7 @@ struct Migration: Sendable {
             ("0001_create_routes.sql", PackageResources._001_create_routes_sql),
             ("0002_upstream_host_keys.sql", PackageResources._002_upstream_host_keys_sql),
             ("0003_client_keys.sql", PackageResources._003_client_keys_sql),
+            ("0004_session_audit.sql", PackageResources._004_session_audit_sql),
         ]
         return files.map { file, bytes in
             let version = Int(file.prefix { $0.isNumber }) ?? 0

@@ -90,6 +90,13 @@ final class SQLiteDatabase: @unchecked Sendable {
         return Int(sqlite3_changes(handle))
     }
 
+    /// The rowid of the last INSERT on this connection.
+    var lastInsertedRowID: Int64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return sqlite3_last_insert_rowid(handle)
+    }
+
     private var lastError: String { String(cString: sqlite3_errmsg(handle)) }
 }
 

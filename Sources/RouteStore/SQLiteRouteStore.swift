@@ -2,7 +2,7 @@ import Foundation
 
 /// The routing table in SQLite. Opening it applies any pending migrations.
 public final class SQLiteRouteStore: RouteStore {
-    private let database: SQLiteDatabase
+    let database: SQLiteDatabase
 
     /// Opens the database in `directory` (creating both if needed) and migrates it.
     public convenience init(directory: DataDirectory) throws(RouteStoreError) {

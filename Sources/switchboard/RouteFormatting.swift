@@ -45,6 +45,11 @@ enum RouteFormatting {
         let rows = routes.map {
             [$0.login, $0.upstreamAddress, $0.effectiveUpstreamUser, $0.enabled ? "yes" : "no", $0.hostKeyFingerprint ?? "-"]
         }
+        return columns(header: header, rows: rows)
+    }
+
+    /// Aligns `rows` under `header` in space-separated columns.
+    static func columns(header: [String], rows: [[String]]) -> String {
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         return ([header] + rows).map { row in
             row.enumerated().map { column, cell in

@@ -85,7 +85,7 @@ struct Serve: ParsableCommand {
 
         try runReportingErrors {
             let store = try SQLiteRouteStore(directory: configuration.dataDirectory)
-            let server = try ProxyServer(configuration: configuration, store: store, logger: logger)
+            let server = try ProxyServer(configuration: configuration, store: store, audit: store, logger: logger)
             let signalCount = Atomic<Int>(0)
             let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { signal in
                 if signalCount.add(1, ordering: .relaxed).newValue > 1 {

@@ -12,7 +12,7 @@ struct Switchboard: ParsableCommand {
             Clients log in with `ssh USER@gateway -p 2222`; Switchboard looks USER up in its routing \
             table and relays the session to that user's upstream host.
             """,
-        subcommands: [Serve.self, RouteCommand.self, KeyCommand.self, HostKeyCommand.self]
+        subcommands: [Serve.self, RouteCommand.self, KeyCommand.self, HostKeyCommand.self, SessionsCommand.self]
     )
 }
 

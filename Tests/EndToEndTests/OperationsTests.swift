@@ -99,6 +99,38 @@ final class OperationsTests: XCTestCase {
         XCTAssertEqual(busy.out, "tick\ntick\ntick\ntick\n")
     }
 
+    func testSessionsAreAuditedWithBytesExitStatusAndReason() throws {
+        let proxy = try routedProxy([])
+        let clients = Clients(port: proxy.port)
+        let finished = try clients.ssh(TestUsers.alice.name, TestUsers.alice.password, "cat > /dev/null; head -c 5000 /dev/zero; exit 7",
+                                       stdin: Data(repeating: 1, count: 3000))
+        XCTAssertEqual(finished.status, 7, finished.err)
+        let running = try clients.startSSH(TestUsers.alice.name, TestUsers.alice.password, "sleep 3")
+        defer { running.terminate() }
+        Thread.sleep(forTimeInterval: 1.5)
+
+        func sessions(_ arguments: [String]) throws -> [[String: Any]] {
+            let out = try proxy.mustAdmin(["sessions", "--json"] + arguments)
+            return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]])
+        }
+        let all = try sessions(["--user", TestUsers.alice.name, "--since", "10m"])
+        XCTAssertEqual(all.count, 2)
+        let done = try XCTUnwrap(all.first { $0["ended_at"] != nil })
+        XCTAssertEqual(done["exit_status"] as? String, "7")
+        XCTAssertEqual(done["end_reason"] as? String, "client-closed")
+        XCTAssertEqual(done["bytes_to_upstream"] as? Int, 3000)
+        XCTAssertEqual(done["bytes_to_client"] as? Int, 5000)
+        XCTAssertEqual(done["client_address"] as? String, "127.0.0.1")
+        XCTAssertEqual(done["upstream_port"] as? Int, lab.upstreamA.port)
+        XCTAssertEqual(done["auth_method"] as? String, "password")
+        let active = try sessions(["--active"])
+        XCTAssertEqual(active.count, 1)
+        XCTAssertNil(active.first?["ended_at"])
+        XCTAssertEqual(try sessions(["--user", "nobody"]).count, 0)
+        XCTAssertTrue(try proxy.mustAdmin(["sessions"]).contains("client-closed"))
+        XCTAssertNotEqual(try proxy.admin(["sessions", "--since", "yesterday"]).status, 0)
+    }
+
     func testConnectionLimitsRefuseAtAccept() throws {
         let proxy = try routedProxy(["--max-connections-per-source", "1"])
         let holder = try Clients(port: proxy.port).startSSH(TestUsers.alice.name, TestUsers.alice.password, "sleep 5")

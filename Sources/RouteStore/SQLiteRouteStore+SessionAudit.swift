@@ -1,0 +1,59 @@
+import Foundation
+
+extension SQLiteRouteStore: SessionAudit {
+    public func recordStart(_ session: SessionRecord) throws(RouteStoreError) -> Int64 {
+        try database.transaction { () throws(RouteStoreError) in
+            try database.query(
+                """
+                INSERT INTO sessions (login, client_addr, client_port, upstream_host, upstream_port, upstream_user,
+                                      auth_method, started_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [.text(session.login), .text(session.clientAddress), .integer(session.clientPort), .text(session.upstreamHost),
+                 .integer(session.upstreamPort), .text(session.upstreamUser), .text(session.authMethod),
+                 .text(Timestamp.format(session.startedAt))])
+            return database.lastInsertedRowID
+        }
+    }
+
+    public func recordEnd(id: Int64, _ end: SessionEnd) throws(RouteStoreError) {
+        try database.query(
+            """
+            UPDATE sessions SET ended_at = ?, bytes_to_upstream = ?, bytes_to_client = ?, exit_status = ?, end_reason = ?
+            WHERE id = ?
+            """,
+            [.text(Timestamp.format(Date())), .integer(end.bytesToUpstream), .integer(end.bytesToClient),
+             .optionalText(end.exitStatus), .text(end.reason), .integer(Int(id))])
+    }
+
+    public func sessions(matching filter: SessionFilter) throws(RouteStoreError) -> [SessionRecord] {
+        var conditions: [String] = []
+        var bindings: [SQLiteValue] = []
+        if filter.activeOnly { conditions.append("ended_at IS NULL") }
+        if let since = filter.since {
+            conditions.append("(started_at >= ? OR ended_at IS NULL OR ended_at >= ?)")
+            bindings += [.text(Timestamp.format(since)), .text(Timestamp.format(since))]
+        }
+        if let login = filter.login {
+            conditions.append("login = ?")
+            bindings.append(.text(login))
+        }
+        var records: [SessionRecord] = []
+        try database.query(
+            """
+            SELECT id, login, client_addr, client_port, upstream_host, upstream_port, upstream_user, auth_method,
+                   started_at, ended_at, bytes_to_upstream, bytes_to_client, exit_status, end_reason
+            FROM sessions \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+            ORDER BY id DESC
+            """, bindings
+        ) { row in
+            records.append(SessionRecord(
+                id: Int64(row.integer(0)), login: row.text(1) ?? "", clientAddress: row.text(2) ?? "", clientPort: row.integer(3),
+                upstreamHost: row.text(4) ?? "", upstreamPort: row.integer(5), upstreamUser: row.text(6) ?? "",
+                authMethod: row.text(7) ?? "", startedAt: Timestamp.parse(row.text(8) ?? ""),
+                endedAt: row.text(9).map(Timestamp.parse), bytesToUpstream: row.integer(10), bytesToClient: row.integer(11),
+                exitStatus: row.text(12), endReason: row.text(13)))
+        }
+        return records
+    }
+}
