@@ -21,6 +21,10 @@ public struct ProxyConfiguration: Sendable {
     /// TCP keepalive toward clients and upstreams: idle seconds before the first probe (0: off).
     /// Dead peers are found by the kernel, without waking the proxy.
     public var tcpKeepaliveSeconds: Int = 60
+    /// Require a PROXY protocol (v1 or v2) header on every connection, from `trustedProxies` only.
+    public var proxyProtocol = false
+    /// Addresses or CIDR ranges allowed to send PROXY headers (e.g. "10.0.0.0/8").
+    public var trustedProxies: [String] = []
     /// Failed logins from one address within `banWindowSeconds` that get it banned; 0 disables.
     public var banAfter: Int = 10
     public var banWindowSeconds: Int = 60
@@ -35,4 +39,27 @@ public struct ProxyConfiguration: Sendable {
     public init(dataDirectory: DataDirectory) {
         self.dataDirectory = dataDirectory
     }
+
+    /// Checks what the type system cannot; throws a message naming the first problem.
+    public func validate() throws {
+        _ = try parsedTrustedProxies()
+        if proxyProtocol && trustedProxies.isEmpty {
+            throw ConfigurationError("--proxy-protocol needs --trusted-proxies (the load balancers' addresses)")
+        }
+    }
+
+    func parsedTrustedProxies() throws -> [AddressRange] {
+        try trustedProxies.map { text in
+            guard let range = AddressRange(text) else {
+                throw ConfigurationError("invalid trusted proxy \"\(text)\": expected an address or CIDR such as 10.0.0.0/8")
+            }
+            return range
+        }
+    }
+}
+
+/// A setting that cannot work, with a message for the operator.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -15,6 +15,7 @@ public final class ProxyServer: Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let shutdown = ShutdownNotice()
     private let connectionsPerSource = Mutex<[String: Int]>([:])
+    private let trustedProxies: [AddressRange]
     private let activeConnections = Atomic<Int>(0)
     private let connectionCounter = Atomic<Int>(0)
     private let penalties: SourcePenalties
@@ -26,6 +27,7 @@ public final class ProxyServer: Sendable {
         self.store = store
         self.audit = audit
         self.logger = logger
+        trustedProxies = try configuration.parsedTrustedProxies()
         penalties = SourcePenalties(settings: .init(
             limit: configuration.banAfter, window: .seconds(configuration.banWindowSeconds),
             banDuration: .seconds(configuration.banTimeSeconds)))
@@ -45,11 +47,14 @@ public final class ProxyServer: Sendable {
     public func run() throws {
         let address = try UpstreamAddress(parsing: configuration.listen, defaultPort: 2222, allowedPorts: 0...65535)
         let listener = try TCPListener(host: address.host, port: address.port)
-        logger.info("listening", metadata: ["listen.addr": "\(listener.localAddress)", "libssh": "\(SSHLibrary.version)"])
+        logger.info("listening", metadata: [
+            "listen.addr": "\(listener.localAddress)", "libssh": "\(SSHLibrary.version)",
+            "proxy_protocol": "\(configuration.proxyProtocol ? "required" : "off")",
+        ])
         while !stopRequested.load(ordering: .relaxed) {
             guard let (fd, peer) = listener.accept(timeoutMilliseconds: 500) else { continue }
             // Refused before any thread or SSH state exists: a refused connection costs nothing.
-            if let reason = refusal(for: peer) {
+            if let reason = refusalAtAccept(peer) {
                 close(fd)
                 logger.info("connection refused", metadata: ["client.addr": "\(peer)", "reason": "\(reason)"])
                 continue
@@ -81,48 +86,89 @@ public final class ProxyServer: Sendable {
         shutdown.request()
     }
 
-    /// Why a new connection from `peer` must be refused, if it must.
-    private func refusal(for peer: SocketAddress) -> String? {
-        if penalties.isBanned(peer.host) { return "banned" }
+    /// Why a new TCP connection must be refused at once, if it must. Behind a load balancer
+    /// the peer is the balancer, so the per-client checks wait for the PROXY header.
+    private func refusalAtAccept(_ peer: SocketAddress) -> String? {
         if connectionCount >= configuration.maxConnections { return "max-connections" }
+        if configuration.proxyProtocol {
+            return trustedProxies.contains(where: { $0.contains(peer.host) }) ? nil : "untrusted-proxy"
+        }
+        return refusal(forClient: peer.host)
+    }
+
+    /// Why connections from a client address must be refused, if they must.
+    private func refusal(forClient host: String) -> String? {
+        if penalties.isBanned(host) { return "banned" }
         let limit = configuration.maxConnectionsPerSource
-        if limit > 0 && connectionsPerSource.withLock({ $0[peer.host, default: 0] }) >= limit {
+        if limit > 0 && connectionsPerSource.withLock({ $0[host, default: 0] }) >= limit {
             return "max-connections-per-source"
         }
         return nil
     }
+
+    /// The client's real address: from the PROXY header when one is required, else the peer.
+    private func identifyClient(fd: Int32, peer: SocketAddress, logger: Logger) -> (host: String, port: Int)? {
+        guard configuration.proxyProtocol else { return (peer.host, peer.port) }
+        do {
+            let header = try ProxyProtocol.readHeader(from: fd, deadline: Date().addingTimeInterval(Self.proxyHeaderTimeout))
+            return (header.clientHost ?? peer.host, header.clientPort ?? peer.port)
+        } catch {
+            logger.info("connection refused", metadata: ["reason": "proxy-protocol", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Seconds a connection has to send its PROXY protocol header.
+    static let proxyHeaderTimeout: TimeInterval = 5
 
     private func startConnection(fd: Int32, peer: SocketAddress) {
         let number = connectionCounter.add(1, ordering: .relaxed).newValue
         var connectionLogger = logger
         connectionLogger[metadataKey: "session.id"] = "\(number)"
         connectionLogger[metadataKey: "client.addr"] = "\(peer)"
-        let clientHost = peer.host
-        let clientPort = peer.port
         activeConnections.add(1, ordering: .relaxed)
-        connectionsPerSource.withLock { $0[clientHost, default: 0] += 1 }
         let thread = Thread { [self, connectionLogger] in
-            defer {
-                connectionsPerSource.withLock { counts in
-                    counts[clientHost, default: 1] -= 1
-                    if counts[clientHost] == 0 { counts[clientHost] = nil }
-                }
-                activeConnections.subtract(1, ordering: .relaxed)
-            }
-            connectionLogger.debug("connection accepted")
-            do {
-                let session = try server.accept(fd: fd)
-                ProxyConnection(
-                    client: session, clientHost: clientHost, clientPort: clientPort, store: store, audit: audit,
-                    configuration: configuration, penalties: penalties, shutdown: shutdown, logger: connectionLogger
-                ).run()
-            } catch {
-                connectionLogger.warning("cannot start session", metadata: ["error": "\(error)"])
-            }
-            connectionLogger.debug("connection closed")
+            defer { activeConnections.subtract(1, ordering: .relaxed) }
+            serveConnection(fd: fd, peer: peer, logger: connectionLogger)
         }
         thread.name = "switchboard-conn-\(number)"
         thread.stackSize = 1 << 20
         thread.start()
+    }
+
+    /// Everything one connection's thread does, from the PROXY header to the last byte.
+    private func serveConnection(fd: Int32, peer: SocketAddress, logger: Logger) {
+        var logger = logger
+        guard let client = identifyClient(fd: fd, peer: peer, logger: logger) else {
+            close(fd)
+            return
+        }
+        if configuration.proxyProtocol {
+            logger[metadataKey: "client.addr"] = "\(UpstreamAddress(host: client.host, port: client.port))"
+            logger[metadataKey: "proxy.addr"] = "\(peer)"
+            if let reason = refusal(forClient: client.host) {
+                close(fd)
+                logger.info("connection refused", metadata: ["reason": "\(reason)"])
+                return
+            }
+        }
+        connectionsPerSource.withLock { $0[client.host, default: 0] += 1 }
+        defer {
+            connectionsPerSource.withLock { counts in
+                counts[client.host, default: 1] -= 1
+                if counts[client.host] == 0 { counts[client.host] = nil }
+            }
+        }
+        logger.debug("connection accepted")
+        do {
+            let session = try server.accept(fd: fd)
+            ProxyConnection(
+                client: session, clientHost: client.host, clientPort: client.port, store: store, audit: audit,
+                configuration: configuration, penalties: penalties, shutdown: shutdown, logger: logger
+            ).run()
+        } catch {
+            logger.warning("cannot start session", metadata: ["error": "\(error)"])
+        }
+        logger.debug("connection closed")
     }
 }

@@ -28,6 +28,10 @@ struct Serve: ParsableCommand {
     var maxConnectionsPerSource = 256
     @Option(help: ArgumentHelp("TCP keepalive toward clients and upstreams: idle seconds before probing (0: off).", valueName: "SECONDS"))
     var tcpKeepalive = 60
+    @Flag(help: "Require a PROXY protocol v1/v2 header (from --trusted-proxies) on every connection.")
+    var proxyProtocol = false
+    @Option(help: ArgumentHelp("Comma-separated addresses or CIDR ranges of the load balancers.", valueName: "CIDR,..."))
+    var trustedProxies: String?
     @Option(help: ArgumentHelp("Failed logins from one address that ban it (0: never ban).", valueName: "N"))
     var banAfter = 10
     @Option(help: ArgumentHelp("Seconds within which --ban-after failures must happen.", valueName: "SECONDS"))
@@ -79,11 +83,14 @@ struct Serve: ParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.maxConnectionsPerSource = maxConnectionsPerSource
         configuration.tcpKeepaliveSeconds = tcpKeepalive
+        configuration.proxyProtocol = proxyProtocol
+        configuration.trustedProxies = trustedProxies.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
         configuration.banAfter = banAfter
         configuration.banWindowSeconds = banWindow
         configuration.banTimeSeconds = banTime
 
         try runReportingErrors {
+            try configuration.validate()
             let store = try SQLiteRouteStore(directory: configuration.dataDirectory)
             let server = try ProxyServer(configuration: configuration, store: store, audit: store, logger: logger)
             let signalCount = Atomic<Int>(0)

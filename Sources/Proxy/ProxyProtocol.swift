@@ -1,0 +1,152 @@
+import Foundation
+
+/// The PROXY protocol (v1 text and v2 binary) that load balancers put in front of a
+/// connection to tell the real client address. Read before SSH sees the socket.
+enum ProxyProtocol {
+    /// What the header said: the client's address, or nil for a LOCAL/UNKNOWN connection
+    /// (a health check from the balancer itself), which keeps the socket's own peer address.
+    struct Header: Equatable {
+        var clientHost: String?
+        var clientPort: Int?
+    }
+
+    enum Failure: Error, Equatable, CustomStringConvertible {
+        case timeout
+        case closed
+        case malformed(String)
+
+        var description: String {
+            switch self {
+            case .timeout: "no PROXY protocol header in time"
+            case .closed: "connection closed before the PROXY protocol header"
+            case .malformed(let why): "malformed PROXY protocol header: \(why)"
+            }
+        }
+    }
+
+    private static let v2Signature: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A]
+
+    /// Reads exactly the header from `fd` (never a byte of what follows) by `deadline`.
+    static func readHeader(from fd: Int32, deadline: Date) throws(Failure) -> Header {
+        let first = try read(1, from: fd, deadline: deadline)
+        switch first[0] {
+        case UInt8(ascii: "P"): return try readVersion1(from: fd, deadline: deadline)
+        case v2Signature[0]: return try readVersion2(from: fd, deadline: deadline)
+        default: throw .malformed("does not start with PROXY or the v2 signature")
+        }
+    }
+
+    /// `PROXY TCP4|TCP6|UNKNOWN src dst srcport dstport\r\n`, at most 107 bytes.
+    private static func readVersion1(from fd: Int32, deadline: Date) throws(Failure) -> Header {
+        var line: [UInt8] = [UInt8(ascii: "P")]
+        while !(line.count >= 2 && line[line.count - 2] == 0x0D && line[line.count - 1] == 0x0A) {
+            guard line.count < 107 else { throw .malformed("v1 line longer than 107 bytes") }
+            line += try read(1, from: fd, deadline: deadline)
+        }
+        let fields = String(decoding: line.dropLast(2), as: UTF8.self).split(separator: " ").map(String.init)
+        guard fields.first == "PROXY", fields.count >= 2 else { throw .malformed("v1 line does not start with PROXY") }
+        if fields[1] == "UNKNOWN" { return Header() }
+        guard fields.count == 6, fields[1] == "TCP4" || fields[1] == "TCP6",
+              let port = Int(fields[4]), (0...65535).contains(port), Int(fields[5]) != nil,
+              isAddress(fields[2], v6: fields[1] == "TCP6")
+        else { throw .malformed("v1 line is not `PROXY TCP4|TCP6 src dst sport dport`") }
+        return Header(clientHost: fields[2], clientPort: port)
+    }
+
+    /// 12-byte signature, version/command, family/transport, length, address block.
+    private static func readVersion2(from fd: Int32, deadline: Date) throws(Failure) -> Header {
+        let rest = try read(15, from: fd, deadline: deadline)
+        guard Array([v2Signature[0]] + rest[0..<11]) == v2Signature else { throw .malformed("bad v2 signature") }
+        let versionCommand = rest[11]
+        let family = rest[12]
+        let length = Int(rest[13]) << 8 | Int(rest[14])
+        guard versionCommand >> 4 == 2 else { throw .malformed("unsupported v2 version") }
+        let block = length > 0 ? try read(length, from: fd, deadline: deadline) : []
+        switch versionCommand & 0x0F {
+        case 0x0: return Header()  // LOCAL
+        case 0x1: break  // PROXY
+        default: throw .malformed("unknown v2 command")
+        }
+        switch family >> 4 {
+        case 0x1 where block.count >= 12:
+            let host = block[0..<4].map(String.init).joined(separator: ".")
+            return Header(clientHost: host, clientPort: Int(block[8]) << 8 | Int(block[9]))
+        case 0x2 where block.count >= 36:
+            var address = in6_addr()
+            withUnsafeMutableBytes(of: &address) { $0.copyBytes(from: block[0..<16]) }
+            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+            guard inet_ntop(AF_INET6, &address, &text, socklen_t(text.count)) != nil else { throw .malformed("bad IPv6 source") }
+            let host = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return Header(clientHost: host, clientPort: Int(block[32]) << 8 | Int(block[33]))
+        case 0x0:
+            return Header()  // UNSPEC
+        default:
+            throw .malformed("unsupported v2 address family")
+        }
+    }
+
+    private static func isAddress(_ text: String, v6: Bool) -> Bool {
+        var buffer = in6_addr()
+        return inet_pton(v6 ? AF_INET6 : AF_INET, text, &buffer) == 1
+    }
+
+    /// Reads exactly `count` bytes, waiting at most until `deadline`.
+    private static func read(_ count: Int, from fd: Int32, deadline: Date) throws(Failure) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else { throw .timeout }
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, Int32(remaining * 1000) + 1) > 0 else { throw .timeout }
+            let received = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + filled, count - filled, 0) }
+            if received == 0 { throw .closed }
+            if received < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                throw .closed
+            }
+            filled += received
+        }
+        return bytes
+    }
+}
+
+/// An address range such as `10.0.0.0/8` or `2001:db8::/32` (a bare address is a single host).
+struct AddressRange: Equatable, CustomStringConvertible {
+    private let bytes: [UInt8]
+    private let prefix: Int
+    let description: String
+
+    init?(_ text: String) {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let address = parts.first.flatMap(AddressRange.bytes(of:)) else { return nil }
+        let maximum = address.count * 8
+        let prefix = parts.count == 2 ? Int(parts[1]) : maximum
+        guard let prefix, (0...maximum).contains(prefix) else { return nil }
+        self.bytes = address
+        self.prefix = prefix
+        self.description = text
+    }
+
+    /// True if `host` (an IPv4 or IPv6 address; IPv4-mapped IPv6 counts as IPv4) is inside.
+    func contains(_ host: String) -> Bool {
+        guard let candidate = AddressRange.bytes(of: host), candidate.count == bytes.count else { return false }
+        var bitsLeft = prefix
+        for index in bytes.indices where bitsLeft > 0 {
+            let mask: UInt8 = bitsLeft >= 8 ? 0xFF : ~(0xFF >> UInt8(bitsLeft))
+            if candidate[index] & mask != bytes[index] & mask { return false }
+            bitsLeft -= 8
+        }
+        return true
+    }
+
+    private static func bytes(of text: String) -> [UInt8]? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
+        let raw = withUnsafeBytes(of: &v6) { Array($0) }
+        let mappedPrefix: [UInt8] = Array(repeating: 0, count: 10) + [0xFF, 0xFF]
+        return Array(raw.prefix(12)) == mappedPrefix ? Array(raw.suffix(4)) : raw
+    }
+}

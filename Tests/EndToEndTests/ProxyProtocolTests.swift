@@ -1,0 +1,96 @@
+import Foundation
+import XCTest
+
+/// Behind a load balancer: the PROXY protocol header gives the real client address, which
+/// reaches the logs and the audit; headers from untrusted sources, or missing headers, are refused.
+final class ProxyProtocolTests: XCTestCase {
+    private var lab: Lab!
+    private var script: String!
+
+    /// An ssh ProxyCommand that plays the load balancer: it connects to the proxy, sends a
+    /// PROXY header (v1, v2 or none) claiming 203.0.113.9:51000, then copies bytes both ways.
+    private static let balancer = """
+        import socket, struct, sys, threading
+        mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+        s = socket.create_connection((host, port))
+        if mode == "v1":
+            s.sendall(b"PROXY TCP4 203.0.113.9 198.51.100.1 51000 2222\\r\\n")
+        elif mode == "v2":
+            sig = b"\\r\\n\\r\\n\\x00\\r\\nQUIT\\n"
+            block = socket.inet_aton("203.0.113.9") + socket.inet_aton("198.51.100.1") + struct.pack("!HH", 51000, 2222)
+            s.sendall(sig + bytes([0x21, 0x11]) + struct.pack("!H", len(block)) + block)
+        def up():
+            while True:
+                data = sys.stdin.buffer.read1(65536)
+                if not data:
+                    s.shutdown(socket.SHUT_WR)
+                    return
+                s.sendall(data)
+        threading.Thread(target=up, daemon=True).start()
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        """
+
+    override func setUpWithError() throws {
+        lab = try Lab.shared()
+        script = FileManager.default.temporaryDirectory.appendingPathComponent("sb-balancer-\(UUID().uuidString).py").path
+        try Self.balancer.write(toFile: script, atomically: true, encoding: .utf8)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: script)
+    }
+
+    private func login(through proxy: ProxyProcess, header mode: String) throws -> CommandResult {
+        try Clients(port: proxy.port).ssh(
+            TestUsers.alice.name, TestUsers.alice.password, "echo in",
+            options: ["-o", "ProxyCommand=/usr/bin/env python3 \(script!) \(mode) 127.0.0.1 %p"], timeout: 30)
+    }
+
+    private func routedProxy(trusted: String) throws -> ProxyProcess {
+        let proxy = try ProxyProcess(arguments: ["--proxy-protocol", "--trusted-proxies", trusted, "--ban-after", "0"])
+        try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(lab.upstreamA.port)"])
+        return proxy
+    }
+
+    func testVersion1AndVersion2AddressesReachTheAudit() throws {
+        let proxy = try routedProxy(trusted: "127.0.0.0/8,::1")
+        for mode in ["v1", "v2"] {
+            let result = try login(through: proxy, header: mode)
+            XCTAssertEqual(result.out, "in\n", "\(mode): \(result.err)")
+        }
+        let out = try proxy.mustAdmin(["sessions", "--json"])
+        let sessions = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]])
+        XCTAssertEqual(sessions.count, 2)
+        for session in sessions {
+            XCTAssertEqual(session["client_address"] as? String, "203.0.113.9")
+            XCTAssertEqual(session["client_port"] as? Int, 51000)
+        }
+        XCTAssertTrue(proxy.log.contains("client.addr=203.0.113.9:51000"))
+    }
+
+    func testMissingHeaderAndUntrustedSourcesAreRefused() throws {
+        let trusting = try routedProxy(trusted: "127.0.0.1/32")
+        let bare = try login(through: trusting, header: "none")
+        XCTAssertNotEqual(bare.status, 0)
+        XCTAssertEqual(bare.out, "")
+        XCTAssertTrue(trusting.log.contains("reason=proxy-protocol"))
+
+        let distrusting = try routedProxy(trusted: "10.0.0.0/8")
+        let untrusted = try login(through: distrusting, header: "v1")
+        XCTAssertNotEqual(untrusted.status, 0)
+        XCTAssertEqual(untrusted.out, "")
+        XCTAssertTrue(distrusting.log.contains("reason=untrusted-proxy"))
+    }
+
+    func testProxyProtocolNeedsTrustedProxies() throws {
+        let result = try Command.run(Programs.switchboard, ["serve", "--listen", "127.0.0.1:0", "--proxy-protocol",
+                                                            "--data-dir", NSTemporaryDirectory() + "sb-pp-\(UUID().uuidString)"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.err.contains("--trusted-proxies"), result.err)
+    }
+}

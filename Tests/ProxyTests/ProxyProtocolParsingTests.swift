@@ -1,0 +1,56 @@
+import Foundation
+import XCTest
+
+@testable import Proxy
+
+final class ProxyProtocolParsingTests: XCTestCase {
+    /// Writes `bytes` into one end of a socketpair and parses the header from the other.
+    private func parse(_ bytes: [UInt8], then trailer: [UInt8] = Array("SSH-2.0-x\r\n".utf8)) throws -> (ProxyProtocol.Header, [UInt8]) {
+        var ends: [Int32] = [-1, -1]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends), 0)
+        defer { close(ends[0]); close(ends[1]) }
+        let all = bytes + trailer
+        XCTAssertEqual(all.withUnsafeBytes { write(ends[1], $0.baseAddress, $0.count) }, all.count)
+        let header = try ProxyProtocol.readHeader(from: ends[0], deadline: Date().addingTimeInterval(2))
+        var rest = [UInt8](repeating: 0, count: trailer.count)
+        XCTAssertEqual(read(ends[0], &rest, rest.count), trailer.count)
+        return (header, rest)
+    }
+
+    func testVersion1LeavesTheSSHBannerUnread() throws {
+        let (header, rest) = try parse(Array("PROXY TCP4 192.0.2.7 198.51.100.1 40000 2222\r\n".utf8))
+        XCTAssertEqual(header, .init(clientHost: "192.0.2.7", clientPort: 40000))
+        XCTAssertEqual(rest, Array("SSH-2.0-x\r\n".utf8))
+        XCTAssertEqual(try parse(Array("PROXY TCP6 2001:db8::5 2001:db8::1 40001 22\r\n".utf8)).0,
+                       .init(clientHost: "2001:db8::5", clientPort: 40001))
+        XCTAssertEqual(try parse(Array("PROXY UNKNOWN\r\n".utf8)).0, .init())
+    }
+
+    func testVersion2() throws {
+        let signature: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A]
+        let v4Block: [UInt8] = [192, 0, 2, 9, 198, 51, 100, 1, 0x9C, 0x40, 0x08, 0xAE]
+        let (header, rest) = try parse(signature + [0x21, 0x11, 0, 12] + v4Block)
+        XCTAssertEqual(header, .init(clientHost: "192.0.2.9", clientPort: 40000))
+        XCTAssertEqual(rest, Array("SSH-2.0-x\r\n".utf8))
+        XCTAssertEqual(try parse(signature + [0x20, 0x00, 0, 0]).0, .init(), "LOCAL keeps the peer address")
+    }
+
+    func testMalformedHeadersAreRefused() {
+        for bad in ["SSH-2.0-OpenSSH\r\n", "PROXY TCP4 not-an-ip 1.2.3.4 1 2\r\n", "PROXY TCP4 1.2.3.4 5.6.7.8 99999 2\r\n"] {
+            XCTAssertThrowsError(try parse(Array(bad.utf8)), bad)
+        }
+    }
+
+    func testAddressRanges() throws {
+        let v4 = try XCTUnwrap(AddressRange("10.0.0.0/8"))
+        XCTAssertTrue(v4.contains("10.200.3.4"))
+        XCTAssertTrue(v4.contains("::ffff:10.1.1.1"), "IPv4-mapped IPv6 counts as IPv4")
+        XCTAssertFalse(v4.contains("11.0.0.1"))
+        let v6 = try XCTUnwrap(AddressRange("2001:db8::/32"))
+        XCTAssertTrue(v6.contains("2001:db8:1::7"))
+        XCTAssertFalse(v6.contains("2001:db9::1"))
+        XCTAssertTrue(try XCTUnwrap(AddressRange("192.0.2.1")).contains("192.0.2.1"))
+        XCTAssertFalse(try XCTUnwrap(AddressRange("192.0.2.1")).contains("192.0.2.2"))
+        for bad in ["10.0.0.0/33", "nonsense", "10.0.0.0/x", ""] { XCTAssertNil(AddressRange(bad), bad) }
+    }
+}
