@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(libssh-dev libsqlite3-dev pkg-config)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(openssh-server openssh-client sshpass rsync tmux procps)
+  packages+=(openssh-server openssh-client sshpass rsync tmux procps curl python3)
 fi
 
 need_audit=false

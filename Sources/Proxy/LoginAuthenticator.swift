@@ -84,6 +84,7 @@ final class LoginAuthenticator {
     /// Records the result of a login made through the client's agent; true if it succeeded.
     func finishAgentLogin(_ link: UpstreamLink, verdict: HostKeyVerifier.Verdict, result: SSHSession.AuthResult) -> Bool {
         guard case .success = result else {
+            ProxyMetrics.upstreamConnectFailed(reason: "authentication")
             logger.info("login refused", metadata: ["auth.method": "agent", "reason": "\(RejectReason.upstreamDenied.rawValue)"])
             return false
         }
@@ -182,6 +183,7 @@ final class LoginAuthenticator {
             if case .pinOnSuccess(let fingerprint) = verdict { pinOnFirstUse(route, fingerprint) }
             return .accepted(UpstreamLink(route: route, session: session))
         case .denied, .partial:
+            ProxyMetrics.upstreamConnectFailed(reason: "authentication")
             return .rejected(.upstreamDenied)
         case .error(let text):
             pending = nil
@@ -225,6 +227,17 @@ final class LoginAuthenticator {
             }
         } catch {
             logger.error("cannot pin upstream host key", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+extension LoginAuthenticator.Outcome {
+    /// The `result` label of the authentications metric.
+    var metricResult: String {
+        switch self {
+        case .accepted, .acceptedPendingAgent: "accepted"
+        case .rejected: "rejected"
+        case .upstreamUnavailable: "upstream-unavailable"
         }
     }
 }

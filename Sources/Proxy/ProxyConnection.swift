@@ -65,6 +65,7 @@ final class ProxyConnection {
             try client.handleKeyExchange()
         } catch {
             logger.info("handshake failed", metadata: ["reason": "\(error.code.rawValue)", "error": "\(error.message)"])
+            ProxyMetrics.handshakeFailed(reason: error.code.rawValue)
             return
         }
         logger.debug("handshake done", metadata: ["client.version": "\(client.peerBanner ?? "?")"])
@@ -80,6 +81,8 @@ final class ProxyConnection {
             }
             phase = .relaying(login.link)
             let auditID = recordStart(login)
+            ProxyMetrics.sessionStarted()
+            defer { ProxyMetrics.sessionEnded() }
             let reason: String
             do {
                 reason = try relay(login, event: event)
@@ -193,6 +196,7 @@ final class ProxyConnection {
             message.refuseAuthentication(offering: Self.offeredMethods)
             return .failure(.tryAgain)
         }
+        ProxyMetrics.authentication(method: "\(method)", result: outcome.metricResult)
         switch outcome {
         case .accepted(let link):
             message.acceptAuthentication()
@@ -400,6 +404,7 @@ final class ProxyConnection {
         for relay in relays where all || relay.isFinished {
             retiredBytes.toUpstream += relay.bytesToUpstream
             retiredBytes.toClient += relay.bytesToClient
+            ProxyMetrics.bytesRelayed(toUpstream: relay.bytesToUpstream, toClient: relay.bytesToClient)
             if let exit = relay.exitDescription { lastExit = exit }
         }
         relays.removeAll { all || $0.isFinished }

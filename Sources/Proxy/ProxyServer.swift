@@ -40,6 +40,9 @@ public final class ProxyServer: Sendable {
         server = try SSHServer(hostKeyPaths: keys.map(\.path))
     }
 
+    /// False once the server stops accepting (for health checks: a draining proxy is not ready).
+    public var isAccepting: Bool { !stopRequested.load(ordering: .relaxed) }
+
     /// Number of client connections being served right now.
     public var connectionCount: Int { activeConnections.load(ordering: .relaxed) }
 
@@ -57,6 +60,7 @@ public final class ProxyServer: Sendable {
             if let reason = refusalAtAccept(peer) {
                 close(fd)
                 logger.info("connection refused", metadata: ["client.addr": "\(peer)", "reason": "\(reason)"])
+                ProxyMetrics.connectionRejected(reason: reason)
                 continue
             }
             enableKeepalive(on: fd, idleSeconds: configuration.tcpKeepaliveSeconds)
@@ -114,6 +118,7 @@ public final class ProxyServer: Sendable {
             return (header.clientHost ?? peer.host, header.clientPort ?? peer.port)
         } catch {
             logger.info("connection refused", metadata: ["reason": "proxy-protocol", "error": "\(error)"])
+            ProxyMetrics.connectionRejected(reason: "proxy-protocol")
             return nil
         }
     }
@@ -149,9 +154,11 @@ public final class ProxyServer: Sendable {
             if let reason = refusal(forClient: client.host) {
                 close(fd)
                 logger.info("connection refused", metadata: ["reason": "\(reason)"])
+                ProxyMetrics.connectionRejected(reason: reason)
                 return
             }
         }
+        ProxyMetrics.connectionAccepted()
         connectionsPerSource.withLock { $0[client.host, default: 0] += 1 }
         defer {
             connectionsPerSource.withLock { counts in

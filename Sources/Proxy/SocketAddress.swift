@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// A resolved IPv4 or IPv6 socket address.
-struct SocketAddress: CustomStringConvertible {
+struct SocketAddress: CustomStringConvertible, Sendable {
     var storage = sockaddr_storage()
     var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
 

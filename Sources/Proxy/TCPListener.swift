@@ -6,7 +6,7 @@ import Glibc
 /// The proxy's listening socket, owned directly (not by libssh) so that it can use
 /// SO_REUSEPORT for restarts without dropping users, and so accepted sockets can be
 /// inspected before the SSH layer sees them.
-final class TCPListener {
+final class TCPListener: Sendable {
     let fd: Int32
     /// The address actually bound (useful with port 0).
     let localAddress: SocketAddress

@@ -56,7 +56,19 @@ struct UpstreamConnector {
     /// TCP connect, SSH handshake and host key check, within the timeout. Authentication is
     /// left to the caller, who pins the key on success when the verdict says so.
     func connect(to route: Route, logger: Logger) throws(UpstreamFailure) -> (SSHSession, HostKeyVerifier.Verdict) {
+        ProxyMetrics.upstreamConnectAttempt()
+        do {
+            return try verifiedHandshake(with: route, logger: logger)
+        } catch {
+            ProxyMetrics.upstreamConnectFailed(reason: error.reason)
+            throw error
+        }
+    }
+
+    private func verifiedHandshake(with route: Route, logger: Logger) throws(UpstreamFailure) -> (SSHSession, HostKeyVerifier.Verdict) {
+        let started = ContinuousClock.now
         let session = try handshake(with: route)
+        ProxyMetrics.upstreamConnected(after: .now - started)
         let fingerprint: String
         do {
             fingerprint = try session.serverKeyFingerprint()

@@ -2,6 +2,8 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import Proxy
 import RouteStore
 import Synchronization
@@ -28,6 +30,8 @@ struct Serve: ParsableCommand {
     var maxConnectionsPerSource = 256
     @Option(help: ArgumentHelp("TCP keepalive toward clients and upstreams: idle seconds before probing (0: off).", valueName: "SECONDS"))
     var tcpKeepalive = 60
+    @Option(help: ArgumentHelp("Serve /metrics (Prometheus) and /healthz over HTTP on this address (default: off).", valueName: "HOST:PORT"))
+    var metricsListen: String?
     @Flag(help: "Require a PROXY protocol v1/v2 header (from --trusted-proxies) on every connection.")
     var proxyProtocol = false
     @Option(help: ArgumentHelp("Comma-separated addresses or CIDR ranges of the load balancers.", valueName: "CIDR,..."))
@@ -92,7 +96,15 @@ struct Serve: ParsableCommand {
         try runReportingErrors {
             try configuration.validate()
             let store = try SQLiteRouteStore(directory: configuration.dataDirectory)
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            ProxyMetrics.registerFamilies()
             let server = try ProxyServer(configuration: configuration, store: store, audit: store, logger: logger)
+            let metricsServer = try metricsListen.map { address in
+                try MetricsServer(listen: address, metrics: { registry.emitToBuffer() }, healthy: { server.isAccepting }, logger: logger)
+            }
+            metricsServer?.start()
+            defer { metricsServer?.stop() }
             let signalCount = Atomic<Int>(0)
             let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { signal in
                 if signalCount.add(1, ordering: .relaxed).newValue > 1 {

@@ -131,6 +131,52 @@ final class OperationsTests: XCTestCase {
         XCTAssertNotEqual(try proxy.admin(["sessions", "--since", "yesterday"]).status, 0)
     }
 
+    func testMetricsEndpointReportsTheFamiliesAndChangesWithSessions() throws {
+        let metricsPort = try FreePort.pick()
+        let proxy = try routedProxy(["--metrics-listen", "127.0.0.1:\(metricsPort)"])
+        try FreePort.waitUntilListening(port: metricsPort, timeout: 10)
+        func scrape(_ path: String = "/metrics") throws -> CommandResult {
+            try Command.run("/usr/bin/curl", ["-s", "-w", "\n%{http_code}", "http://127.0.0.1:\(metricsPort)\(path)"], timeout: 10)
+        }
+        func value(_ line: String, in text: String) -> Double? {
+            text.split(separator: "\n").first { $0.hasPrefix(line + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+        }
+        let before = try scrape().out
+        XCTAssertTrue(before.hasSuffix("\n200"), before)
+        XCTAssertEqual(value("switchboard_sessions_active", in: before), 0)
+
+        let clients = Clients(port: proxy.port)
+        XCTAssertEqual(try clients.ssh(TestUsers.alice.name, TestUsers.alice.password, "head -c 1000 /dev/zero").status, 0)
+        XCTAssertNotEqual(try clients.ssh(TestUsers.alice.name, "wrong", "true").status, 0)
+        try proxy.mustAdmin(["route", "add", "sbt-refused", "127.0.0.1:\(try FreePort.pick())"])
+        XCTAssertNotEqual(try clients.ssh("sbt-refused", "x", "true").status, 0)
+        let running = try clients.startSSH(TestUsers.alice.name, TestUsers.alice.password, "sleep 3")
+        defer { running.terminate() }
+        Thread.sleep(forTimeInterval: 1.5)
+
+        let after = try scrape().out
+        for family in ["switchboard_connections_accepted_total", "switchboard_authentications_total",
+                       "switchboard_sessions_active", "switchboard_upstream_connect_attempts_total",
+                       "switchboard_upstream_connect_failures_total", "switchboard_upstream_connect_duration_seconds",
+                       "switchboard_bytes_relayed_total"] {
+            XCTAssertTrue(after.contains("# TYPE \(family)"), "missing \(family):\n\(after)")
+        }
+        XCTAssertEqual(value("switchboard_sessions_active", in: after), 1)
+        XCTAssertEqual(value("switchboard_connections_accepted_total", in: after), 4)
+        XCTAssertEqual(value(#"switchboard_authentications_total{method="password",result="accepted"}"#, in: after), 2)
+        XCTAssertEqual(value(#"switchboard_authentications_total{method="password",result="rejected"}"#, in: after), 1)
+        XCTAssertEqual(value(#"switchboard_upstream_connect_failures_total{reason="connection-refused"}"#, in: after), 1)
+        XCTAssertEqual(value(#"switchboard_upstream_connect_failures_total{reason="authentication"}"#, in: after), 1)
+        XCTAssertEqual(value(#"switchboard_bytes_relayed_total{direction="to_client"}"#, in: after), 1000)
+        XCTAssertFalse(after.contains(TestUsers.alice.name) || after.contains("127.0.0.1"), "a user or address became a label")
+
+        XCTAssertTrue(try scrape("/healthz").out.hasSuffix("ok\n\n200"))
+        XCTAssertTrue(try scrape("/nope").out.hasSuffix("404"))
+        proxy.send(SIGTERM)
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertTrue(try scrape("/healthz").out.hasSuffix("503"), "a draining proxy still reports healthy")
+    }
+
     func testConnectionLimitsRefuseAtAccept() throws {
         let proxy = try routedProxy(["--max-connections-per-source", "1"])
         let holder = try Clients(port: proxy.port).startSSH(TestUsers.alice.name, TestUsers.alice.password, "sleep 5")

@@ -1,0 +1,76 @@
+import Metrics
+import Synchronization
+
+/// Every metric the proxy reports, through swift-metrics (the executable picks the backend:
+/// Prometheus). Names start with `switchboard_`; labels are small fixed sets (reasons,
+/// methods, directions), never a user name or an address.
+public enum ProxyMetrics {
+    /// Creates the families that have no event yet, so a scrape shows them from the start.
+    public static func registerFamilies() {
+        Counter(label: "switchboard_connections_accepted_total").increment(by: 0)
+        Counter(label: "switchboard_upstream_connect_attempts_total").increment(by: 0)
+        Gauge(label: "switchboard_sessions_active").record(0)
+        bytesRelayed(toUpstream: 0, toClient: 0)
+        for direction in ["to_upstream", "to_client"] {
+            Counter(label: "switchboard_bytes_relayed_total", dimensions: [("direction", direction)]).increment(by: 0)
+        }
+    }
+
+    static func connectionAccepted() {
+        Counter(label: "switchboard_connections_accepted_total").increment()
+    }
+
+    /// `reason`: banned, max-connections, max-connections-per-source, untrusted-proxy, proxy-protocol.
+    static func connectionRejected(reason: String) {
+        Counter(label: "switchboard_connections_rejected_total", dimensions: [("reason", reason)]).increment()
+    }
+
+    /// `reason`: the SSH error code (key-exchange, timeout, …).
+    static func handshakeFailed(reason: String) {
+        Counter(label: "switchboard_handshakes_failed_total", dimensions: [("reason", reason)]).increment()
+    }
+
+    /// `method`: password, publickey, keyboard-interactive; `result`: accepted, rejected, upstream-unavailable.
+    static func authentication(method: String, result: String) {
+        Counter(label: "switchboard_authentications_total", dimensions: [("method", method), ("result", result)]).increment()
+    }
+
+    static func sessionStarted() { Gauge(label: "switchboard_sessions_active").record(activeSessions.add(1)) }
+    static func sessionEnded() { Gauge(label: "switchboard_sessions_active").record(activeSessions.add(-1)) }
+
+    static func upstreamConnectAttempt() {
+        Counter(label: "switchboard_upstream_connect_attempts_total").increment()
+    }
+
+    /// `reason`: connection-refused, timeout, unreachable, name-resolution, host-key-mismatch,
+    /// host-key-not-pinned, handshake-failed, authentication.
+    static func upstreamConnectFailed(reason: String) {
+        Counter(label: "switchboard_upstream_connect_failures_total", dimensions: [("reason", reason)]).increment()
+    }
+
+    /// Time from the start of the TCP connect to the end of the upstream's key exchange.
+    static func upstreamConnected(after duration: Duration) {
+        Timer(label: "switchboard_upstream_connect_duration_seconds", preferredDisplayUnit: .seconds).recordNanoseconds(
+            duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+
+    static func bytesRelayed(toUpstream: Int, toClient: Int) {
+        if toUpstream > 0 { Counter(label: "switchboard_bytes_relayed_total", dimensions: [("direction", "to_upstream")]).increment(by: toUpstream) }
+        if toClient > 0 { Counter(label: "switchboard_bytes_relayed_total", dimensions: [("direction", "to_client")]).increment(by: toClient) }
+    }
+
+    /// The gauge's value lives here: swift-metrics gauges record values, they do not count.
+    private static let activeSessions = SessionCount()
+}
+
+/// A thread-safe running count for the active sessions gauge.
+private final class SessionCount: Sendable {
+    private let value = Mutex<Int>(0)
+
+    func add(_ delta: Int) -> Int {
+        value.withLock { count in
+            count += delta
+            return count
+        }
+    }
+}
