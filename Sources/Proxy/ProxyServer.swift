@@ -7,7 +7,10 @@ import Synchronization
 /// The listening proxy: accepts TCP connections and gives each one its own thread running a
 /// `ProxyConnection`. A failing connection only ever ends its own thread.
 public final class ProxyServer: Sendable {
-    private let configuration: ProxyConfiguration
+    /// The settings in force; a reload replaces the live ones, and each new connection takes
+    /// the values current when it starts.
+    private let liveConfiguration: Mutex<ProxyConfiguration>
+    private var configuration: ProxyConfiguration { liveConfiguration.withLock { $0 } }
     private let store: any RouteStore
     private let audit: any SessionAudit
     private let server: SSHServer
@@ -23,7 +26,7 @@ public final class ProxyServer: Sendable {
     /// Loads (or on first start generates) the host key and prepares the SSH server.
     /// `store` is read at every login; every session that logs in is recorded in `audit`.
     public init(configuration: ProxyConfiguration, store: any RouteStore, audit: any SessionAudit, logger: Logger) throws {
-        self.configuration = configuration
+        self.liveConfiguration = Mutex(configuration)
         self.store = store
         self.audit = audit
         self.logger = logger
@@ -38,6 +41,38 @@ public final class ProxyServer: Sendable {
             ])
         }
         server = try SSHServer(hostKeyPaths: keys.map(\.path))
+    }
+
+    /// Applies the settings that can change while running (timeouts, limits, host key policy)
+    /// and returns the names of those that changed. Address, data directory, PROXY protocol and
+    /// ban settings need a restart; `ignored` lists those that differ.
+    public func reload(_ new: ProxyConfiguration) -> (applied: [String], ignored: [String]) {
+        liveConfiguration.withLock { current in
+            var applied: [String] = []
+            func update<T: Equatable>(_ name: String, _ keyPath: WritableKeyPath<ProxyConfiguration, T>) {
+                guard current[keyPath: keyPath] != new[keyPath: keyPath] else { return }
+                current[keyPath: keyPath] = new[keyPath: keyPath]
+                applied.append(name)
+            }
+            update("login_grace_time", \.loginGraceSeconds)
+            update("max_auth_tries", \.maxAuthTries)
+            update("upstream_connect_timeout", \.upstreamConnectTimeoutSeconds)
+            update("host_key_policy", \.defaultHostKeyPolicy)
+            update("idle_timeout", \.idleTimeoutSeconds)
+            update("max_connections", \.maxConnections)
+            update("max_connections_per_source", \.maxConnectionsPerSource)
+            update("tcp_keepalive", \.tcpKeepaliveSeconds)
+            var ignored: [String] = []
+            if current.listen != new.listen { ignored.append("listen") }
+            if current.dataDirectory.path != new.dataDirectory.path { ignored.append("data_dir") }
+            if current.proxyProtocol != new.proxyProtocol || current.trustedProxies != new.trustedProxies {
+                ignored.append("proxy_protocol/trusted_proxies")
+            }
+            if (current.banAfter, current.banWindowSeconds, current.banTimeSeconds) != (new.banAfter, new.banWindowSeconds, new.banTimeSeconds) {
+                ignored.append("ban_after/ban_window/ban_time")
+            }
+            return (applied, ignored)
+        }
     }
 
     /// False once the server stops accepting (for health checks: a draining proxy is not ready).

@@ -16,7 +16,7 @@ final class ProxyProcess {
         daemon = process
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            if let match = process.stderrSoFar.firstMatch(of: /listen\.addr=127\.0\.0\.1:(\d+)/), let port = Int(match.1) {
+            if let match = process.stderrSoFar.firstMatch(of: /listen\.addr"?[=:]"?127\.0\.0\.1:(\d+)/), let port = Int(match.1) {
                 self.port = port
                 return
             }
