@@ -64,6 +64,56 @@ final class ResourceTests: XCTestCase {
         XCTAssertTrue(FreePort.isListening(port: lab.proxy.port))
     }
 
+    func testStormOfBadConnectionsAlongsideRealSessions() throws {
+        let lab = try Lab.shared()
+        let proxy = try ProxyProcess(arguments: ["--login-grace-time", "3", "--max-connections-per-source", "0", "--ban-after", "0"])
+        try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(lab.upstreamA.port)"])
+        let clients = Clients(port: proxy.port)
+        _ = try clients.ssh(TestUsers.alice.name, TestUsers.alice.password, "true")
+        let baseline = try settled { (proxy.openDescriptors, proxy.threads) }
+
+        let junk: [[UInt8]] = [
+            Array("GET / HTTP/1.1\r\nHost: gateway\r\n\r\n".utf8),
+            Array("SSH-2.0-storm\r\n".utf8) + (0..<2000).map { UInt8(truncatingIfNeeded: $0 &* 7) },
+            Array("SSH-2.0-trunc".utf8),
+            [],
+        ]
+        var sockets: [Int32] = []
+        defer { sockets.forEach { close($0) } }
+        for index in 0..<300 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = in_port_t(UInt16(proxy.port).bigEndian)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            XCTAssertEqual(connected, 0)
+            let bytes = junk[index % junk.count]
+            if !bytes.isEmpty { _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+            // Every fourth one hangs up at once; the silent ones stay until the grace time.
+            if index % 4 == 2 {
+                close(fd)
+            } else {
+                sockets.append(fd)
+            }
+        }
+        for round in 0..<5 {
+            let start = Date()
+            let result = try clients.ssh(TestUsers.alice.name, TestUsers.alice.password, "echo real-\(round)")
+            XCTAssertEqual(result.out, "real-\(round)\n", result.err)
+            XCTAssertLessThan(Date().timeIntervalSince(start), 10, "a real login took too long during the storm")
+        }
+        XCTAssertTrue(FreePort.isListening(port: proxy.port))
+        sockets.forEach { close($0) }
+        sockets.removeAll()
+        Thread.sleep(forTimeInterval: 4)
+        let after = try settled { (proxy.openDescriptors, proxy.threads) }
+        XCTAssertEqual(after.0, baseline.0, "open descriptors before \(baseline.0), after \(after.0)")
+        XCTAssertEqual(after.1, baseline.1, "threads before \(baseline.1), after \(after.1)")
+    }
+
     func testAnIdleSessionCostsNoCPU() throws {
         let lab = try Lab.shared()
         let idle = try lab.clients.startSSH(TestUsers.alice.name, TestUsers.alice.password, "echo ready; sleep 4")
