@@ -40,15 +40,7 @@ final class ResourceTests: XCTestCase {
         var sockets: [Int32] = []
         defer { sockets.forEach { close($0) } }
         for index in 0..<30 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = in_port_t(UInt16(lab.proxy.port).bigEndian)
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            XCTAssertEqual(connected, 0)
+            let fd = try XCTUnwrap(FreePort.connectRaw(port: lab.proxy.port))
             let junk: String = switch index % 3 {
             case 0: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
             case 1: "SSH-2.0-fake\r\n\u{0}\u{0}\u{0}\u{ff}garbage-garbage"
@@ -81,15 +73,7 @@ final class ResourceTests: XCTestCase {
         var sockets: [Int32] = []
         defer { sockets.forEach { close($0) } }
         for index in 0..<300 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = in_port_t(UInt16(proxy.port).bigEndian)
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            XCTAssertEqual(connected, 0)
+            let fd = try XCTUnwrap(FreePort.connectRaw(port: proxy.port))
             let bytes = junk[index % junk.count]
             if !bytes.isEmpty { _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
             // Every fourth one hangs up at once; the silent ones stay until the grace time.
@@ -150,16 +134,8 @@ final class ResourceTests: XCTestCase {
 
     func testSilentClientsAreCutAtTheLoginGraceTime() throws {
         let proxy = try ProxyProcess(arguments: ["--login-grace-time", "2"])
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try XCTUnwrap(FreePort.connectRaw(port: proxy.port))
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = in_port_t(UInt16(proxy.port).bigEndian)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        XCTAssertEqual(connected, 0)
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let start = Date()

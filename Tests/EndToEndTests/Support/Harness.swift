@@ -41,15 +41,26 @@ enum FreePort {
     }
 
     static func isListening(port: Int) -> Bool {
+        guard let fd = connectRaw(port: port) else { return false }
+        close(fd)
+        return true
+    }
+
+    /// A plain TCP connection to 127.0.0.1:`port` (the caller closes it), or nil if refused.
+    static func connectRaw(port: Int) -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = in_port_t(UInt16(port).bigEndian)
-        return withUnsafePointer(to: &address) {
+        let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
+        }
+        guard connected == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
     }
 
     static func waitUntilListening(port: Int, timeout: TimeInterval) throws {
