@@ -16,6 +16,8 @@ public final class ProxyServer: Sendable {
     private let server: SSHServer
     private let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
+    /// The listening socket while `run()` accepts (-1 otherwise), so `stopAccepting` can shut it.
+    private let listeningSocket = Atomic<Int32>(-1)
     private let shutdown = ShutdownNotice()
     private let connectionsPerSource = Mutex<[String: Int]>([:])
     private let trustedProxies: [AddressRange]
@@ -85,6 +87,8 @@ public final class ProxyServer: Sendable {
     public func run() throws {
         let address = try UpstreamAddress(parsing: configuration.listen, defaultPort: 2222, allowedPorts: 0...65535)
         let listener = try TCPListener(host: address.host, port: address.port)
+        listeningSocket.store(listener.fd, ordering: .relaxed)
+        defer { listeningSocket.store(-1, ordering: .relaxed) }
         logger.info("listening", metadata: [
             "listen.addr": "\(listener.localAddress)", "libssh": "\(SSHLibrary.version)",
             "proxy_protocol": "\(configuration.proxyProtocol ? "required" : "off")",
@@ -108,6 +112,10 @@ public final class ProxyServer: Sendable {
     /// not interrupted.
     public func stopAccepting() {
         stopRequested.store(true, ordering: .relaxed)
+        // Shutting the socket refuses new connections at once and wakes the accept loop; the
+        // loop closes it when it returns.
+        let fd = listeningSocket.load(ordering: .relaxed)
+        if fd >= 0 { Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
     /// Waits until no connection is left or `timeout` passes; true if none is left.

@@ -24,8 +24,9 @@ final class OperationsTests: XCTestCase {
         let running = try clients.startSSH(TestUsers.alice.name, TestUsers.alice.password, "sleep 2; echo finished")
         Thread.sleep(forTimeInterval: 1)
         proxy.send(SIGTERM)
-        Thread.sleep(forTimeInterval: 0.3)
-        XCTAssertFalse(FreePort.isListening(port: proxy.port), "still accepting after SIGTERM")
+        let deadline = Date().addingTimeInterval(1)
+        while FreePort.isListening(port: proxy.port) && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        XCTAssertFalse(FreePort.isListening(port: proxy.port), "still accepting a second after SIGTERM")
         let session = try running.wait(timeout: 30)
         XCTAssertEqual(session.status, 0, session.err)
         XCTAssertEqual(session.out, "finished\n")
