@@ -2,7 +2,8 @@ import Logging
 import SSH
 
 /// Relays a plain data channel that one side asked for and the proxy opens on the other side:
-/// agent connections (the upstream asks, the client's agent answers). Data flows both ways
+/// agent connections (the upstream asks, the client's agent answers) and port forwards (the
+/// client asks, the upstream connects). Data flows both ways
 /// with EOF per direction; when either side closes, the rest is delivered and both are closed.
 final class ChannelPipe {
     /// The life of a pipe.

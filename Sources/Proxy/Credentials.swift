@@ -39,10 +39,11 @@ public enum Credentials {
     /// Creates an ed25519 key pair for a route in `<data dir>/route-keys/` and returns the
     /// private key's path and the public line to install on the upstream.
     public static func generateRouteKey(for login: String, in directory: DataDirectory) throws -> (path: String, publicLine: String) {
-        let login = try RouteValidation.login(login)
+        let login = try RouteValidation.routeLogin(login)
+        let fileName = login == Route.catchAllLogin ? "catch-all" : login
         let folder = directory.path + "/route-keys"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let path = "\(folder)/\(login)_ed25519"
+        let path = "\(folder)/\(fileName)_ed25519"
         do {
             let key = try PrivateKeyFile.generateEd25519(at: path, comment: "switchboard-route-\(login)")
             return (path, key.authorizedKeysLine)

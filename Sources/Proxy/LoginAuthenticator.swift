@@ -57,8 +57,8 @@ final class LoginAuthenticator {
     /// Whether a public key probe should be answered "yes, sign with it": the route exists, is
     /// enabled, and lists the key. Reveals nothing to a client that does not hold a listed key.
     func wouldAccept(login: String, key: PublicKey) -> Bool {
-        guard case .success = lookUp(login) else { return false }
-        return (try? store.isKeyListed(key.fingerprint, for: login)) ?? false
+        guard case .success(let route) = lookUp(login) else { return false }
+        return (try? store.isKeyListed(key.fingerprint, for: route.login)) ?? false
     }
 
     /// A client that proved it holds a listed key logs in upstream with the route's mapped key.
@@ -68,7 +68,7 @@ final class LoginAuthenticator {
         case .success(let found): route = found
         case .failure(let reason): return .rejected(reason)
         }
-        guard (try? store.isKeyListed(key.fingerprint, for: login)) == true else { return .rejected(.keyNotListed) }
+        guard (try? store.isKeyListed(key.fingerprint, for: route.login)) == true else { return .rejected(.keyNotListed) }
         if let identity = route.identityFile {
             return loginUpstream(route) { $0.authenticate(privateKeyAt: identity) }
         }
@@ -192,10 +192,18 @@ final class LoginAuthenticator {
     }
 
     /// Reads the route at each attempt, so edits apply to the next login without a restart.
+    /// The login's own route, else the catch-all route ("*") serving it, if the name is one a
+    /// client may use upstream.
     private func lookUp(_ login: String) -> Result<Route, RejectReason> {
         let route: Route?
         do {
-            route = try store.route(for: login)
+            if let own = try store.route(for: login) {
+                route = own
+            } else if (try? RouteValidation.login(login)) != nil, let catchAll = try store.route(for: Route.catchAllLogin) {
+                route = catchAll.servingCatchAll(for: login)
+            } else {
+                route = nil
+            }
         } catch {
             logger.error("route lookup failed", metadata: ["error": "\(error)"])
             return .failure(.storeUnavailable)

@@ -32,6 +32,8 @@ final class ProxyConnection {
     private(set) var phase: Phase = .handshake
     private let deadline: Date
     private var relays: [ChannelRelay] = []
+    /// What port forwarding the route allows.
+    private var forwarding = ForwardingPolicy.all
     private var pipes: [ChannelPipe] = []
 
     init(
@@ -103,6 +105,8 @@ final class ProxyConnection {
     /// A client that is in, and whether its upstream still has to log in through its agent.
     private struct ClientLogin {
         let link: UpstreamLink
+        /// The name the client logged in with (differs from the route's for the catch-all route).
+        let user: String
         /// How the client logged in: "password", "publickey", "keyboard-interactive".
         let method: String
         /// Set when the upstream login waits for the client's forwarded agent.
@@ -162,7 +166,12 @@ final class ProxyConnection {
         case giveUp
     }
 
+    /// The name of the login in progress (keyboard-interactive answers carry none).
+    private var loginName = ""
+
     private func attemptLogin(user: String, method: SSHRequest.AuthAttempt, message: SSHMessage) -> Result<ClientLogin, LoginFailure> {
+        if !user.isEmpty { loginName = user }
+        let user = loginName
         // The name comes from the client: log it only if it could be a route name at all, so a
         // crafted name cannot forge log lines.
         logger[metadataKey: "route.user"] = "\((try? RouteValidation.login(user)) ?? "(invalid name)")"
@@ -202,12 +211,12 @@ final class ProxyConnection {
             message.acceptAuthentication()
             logger[metadataKey: "upstream.addr"] = "\(link.route.upstreamAddress)"
             logger.info("login accepted", metadata: ["auth.method": "\(method)", "upstream.user": "\(link.route.effectiveUpstreamUser)"])
-            return .success(ClientLogin(link: link, method: "\(method)", pendingAgentVerdict: nil))
+            return .success(ClientLogin(link: link, user: user, method: "\(method)", pendingAgentVerdict: nil))
         case .acceptedPendingAgent(let link, let verdict):
             message.acceptAuthentication()
             logger[metadataKey: "upstream.addr"] = "\(link.route.upstreamAddress)"
             logger.info("login accepted; upstream login waits for the client's agent", metadata: ["auth.method": "\(method)"])
-            return .success(ClientLogin(link: link, method: "\(method)", pendingAgentVerdict: verdict))
+            return .success(ClientLogin(link: link, user: user, method: "\(method)", pendingAgentVerdict: verdict))
         case .rejected(let reason):
             logger.info("login refused", metadata: ["auth.method": "\(method)", "reason": "\(reason.rawValue)"])
             if penalties.recordFailure(from: clientHost) {
@@ -245,6 +254,7 @@ final class ProxyConnection {
     /// Relays until the connection ends; returns why it ended (for the audit trail).
     private func relay(_ login: ClientLogin, event: SSHEvent) throws(SSHError) -> String {
         let upstream = login.link.session
+        forwarding = login.link.route.forwarding ?? .all
         var upstreamLoggedIn = login.pendingAgentVerdict == nil
         if upstreamLoggedIn { try attach(upstream, to: event) }
         var moved = true
@@ -414,7 +424,7 @@ final class ProxyConnection {
         let route = login.link.route
         do {
             let id = try audit.recordStart(SessionRecord(
-                login: route.login, clientAddress: clientHost, clientPort: clientPort, upstreamHost: route.upstreamHost,
+                login: login.user, clientAddress: clientHost, clientPort: clientPort, upstreamHost: route.upstreamHost,
                 upstreamPort: route.upstreamPort, upstreamUser: route.effectiveUpstreamUser, authMethod: login.method))
             logger[metadataKey: "audit.id"] = "\(id)"
             return id
@@ -462,6 +472,21 @@ final class ProxyConnection {
                     // which the upstream login needs: accept now, open upstream later.
                     relays.append(ChannelRelay(acceptedDownstream: try message.acceptChannelOpen(), logger: logger))
                 }
+            } catch {
+                logger.warning("cannot create upstream channel", metadata: ["error": "\(error)"])
+                message.refuse()
+            }
+        case .channelOpen(.directTCPIP(let host, let port, let originHost, let originPort)):
+            guard upstreamLoggedIn, forwarding.allowsLocal else {
+                logger.info("forwarding refused", metadata: ["reason": "\(upstreamLoggedIn ? "policy" : "upstream-not-ready")", "forward.kind": "local"])
+                message.refuse()
+                return
+            }
+            do {
+                let channel = try SSHChannel.make(on: upstream)
+                pipes.append(ChannelPipe(request: message, opened: channel, logger: logger) {
+                    $0.openForward(host: host, port: port, originHost: originHost, originPort: originPort)
+                })
             } catch {
                 logger.warning("cannot create upstream channel", metadata: ["error": "\(error)"])
                 message.refuse()

@@ -15,6 +15,7 @@ struct Migration: Sendable {
             ("0002_upstream_host_keys.sql", PackageResources._002_upstream_host_keys_sql),
             ("0003_client_keys.sql", PackageResources._003_client_keys_sql),
             ("0004_session_audit.sql", PackageResources._004_session_audit_sql),
+            ("0005_forwarding_policy.sql", PackageResources._005_forwarding_policy_sql),
         ]
         return files.map { file, bytes in
             let version = Int(file.prefix { $0.isNumber }) ?? 0

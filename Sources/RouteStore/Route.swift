@@ -18,15 +18,18 @@ public struct Route: Sendable, Equatable, Codable {
     public var hostKeyPolicy: HostKeyPolicy?
     /// Private key the proxy logs in upstream with when the client used a public key.
     public var identityFile: String?
+    /// Which port forwarding clients may use; `nil` means all.
+    public var forwarding: ForwardingPolicy?
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(
         login: String, upstreamHost: String, upstreamPort: Int = 22, upstreamUser: String? = nil,
         enabled: Bool = true, hostKeyFingerprint: String? = nil, hostKeyPolicy: HostKeyPolicy? = nil,
-        identityFile: String? = nil, createdAt: Date = Date(), updatedAt: Date = Date()
+        identityFile: String? = nil, forwarding: ForwardingPolicy? = nil, createdAt: Date = Date(), updatedAt: Date = Date()
     ) {
         self.identityFile = identityFile
+        self.forwarding = forwarding
         self.login = login
         self.upstreamHost = upstreamHost
         self.upstreamPort = upstreamPort
@@ -41,6 +44,19 @@ public struct Route: Sendable, Equatable, Codable {
     /// The user name presented to the upstream server.
     public var effectiveUpstreamUser: String { upstreamUser ?? login }
 
+    /// The login name of the catch-all route, which serves every login without a route of its own.
+    public static let catchAllLogin = "*"
+
+    public var isCatchAll: Bool { login == Route.catchAllLogin }
+
+    /// The catch-all route as it serves `login`: the upstream user defaults to that login.
+    /// The stored login stays "*", so pins and keys are the catch-all route's.
+    public func servingCatchAll(for login: String) -> Route {
+        var route = self
+        route.upstreamUser = upstreamUser ?? login
+        return route
+    }
+
     /// `host:port`, with IPv6 hosts in brackets, as operators write it.
     public var upstreamAddress: String { UpstreamAddress(host: upstreamHost, port: upstreamPort).description }
 }
@@ -53,6 +69,19 @@ public enum HostKeyPolicy: String, Sendable, Codable, CaseIterable {
     case acceptNew = "accept-new"
     /// Keys are not checked; every login logs a warning.
     case off
+}
+
+/// Which port forwarding a route allows.
+public enum ForwardingPolicy: String, Sendable, Codable, CaseIterable {
+    case all
+    /// `ssh -L`, `-D`, `-W` (the upstream connects out).
+    case local
+    /// `ssh -R` (the upstream listens).
+    case remote
+    case none
+
+    public var allowsLocal: Bool { self == .all || self == .local }
+    public var allowsRemote: Bool { self == .all || self == .remote }
 }
 
 /// Changes to apply to an existing route; `nil` fields stay as they are.
@@ -69,12 +98,15 @@ public struct RouteChanges: Sendable, Equatable {
     public var hostKeyPolicy: HostKeyPolicy??
     /// `.some(nil)` removes the mapped identity.
     public var identityFile: String??
+    public var forwarding: ForwardingPolicy?
 
     public init(
         upstreamHost: String? = nil, upstreamPort: Int? = nil, upstreamUser: String?? = nil, enabled: Bool? = nil,
-        hostKeyFingerprint: String?? = nil, hostKeyPolicy: HostKeyPolicy?? = nil, identityFile: String?? = nil
+        hostKeyFingerprint: String?? = nil, hostKeyPolicy: HostKeyPolicy?? = nil, identityFile: String?? = nil,
+        forwarding: ForwardingPolicy? = nil
     ) {
         self.identityFile = identityFile
+        self.forwarding = forwarding
         self.upstreamHost = upstreamHost
         self.upstreamPort = upstreamPort
         self.upstreamUser = upstreamUser
@@ -85,6 +117,6 @@ public struct RouteChanges: Sendable, Equatable {
 
     public var isEmpty: Bool {
         upstreamHost == nil && upstreamPort == nil && upstreamUser == nil && enabled == nil
-            && hostKeyFingerprint == nil && hostKeyPolicy == nil && identityFile == nil
+            && hostKeyFingerprint == nil && hostKeyPolicy == nil && identityFile == nil && forwarding == nil
     }
 }

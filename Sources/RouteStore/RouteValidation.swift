@@ -56,7 +56,12 @@ public enum RouteValidation {
     /// Longest accepted login or upstream user name.
     public static let maximumNameLength = 64
 
-    /// Validates a login name at the gateway.
+    /// Validates a login name at the gateway; "*" names the catch-all route.
+    public static func routeLogin(_ name: String) throws(RouteStoreError) -> String {
+        name == Route.catchAllLogin ? name : try login(name)
+    }
+
+    /// Validates a login name a client can use.
     public static func login(_ name: String) throws(RouteStoreError) -> String {
         if let reason = userNameProblem(name) { throw .invalidLogin(name, reason: reason) }
         return name

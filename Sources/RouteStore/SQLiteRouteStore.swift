@@ -38,13 +38,13 @@ public final class SQLiteRouteStore: RouteStore {
             try database.query(
                 """
                 INSERT INTO routes (login, upstream_host, upstream_port, upstream_user, enabled,
-                                    host_key_fingerprint, host_key_policy, identity_file, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    host_key_fingerprint, host_key_policy, identity_file, forwarding, forwarding, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [.text(route.login), .text(route.upstreamHost), .integer(route.upstreamPort),
                  .optionalText(route.upstreamUser), .integer(route.enabled ? 1 : 0),
                  .optionalText(route.hostKeyFingerprint), .optionalText(route.hostKeyPolicy?.rawValue),
-                 .optionalText(route.identityFile),
+                 .optionalText(route.identityFile), .optionalText(route.forwarding?.rawValue),
                  .text(Timestamp.format(route.createdAt)), .text(Timestamp.format(route.updatedAt))])
             guard let stored = try self.route(for: route.login) else { throw .database("route vanished after insert") }
             return stored
@@ -62,6 +62,7 @@ public final class SQLiteRouteStore: RouteStore {
             if let enabled = changes.enabled { route.enabled = enabled }
             if let policy = changes.hostKeyPolicy { route.hostKeyPolicy = policy }
             if let identity = changes.identityFile { route.identityFile = identity }
+            if let forwarding = changes.forwarding { route.forwarding = forwarding }
             if let fingerprint = changes.hostKeyFingerprint {
                 route.hostKeyFingerprint = fingerprint
             } else if route.upstreamHost != original.upstreamHost || route.upstreamPort != original.upstreamPort {
@@ -72,13 +73,13 @@ public final class SQLiteRouteStore: RouteStore {
             try database.query(
                 """
                 UPDATE routes SET upstream_host = ?, upstream_port = ?, upstream_user = ?, enabled = ?,
-                                  host_key_fingerprint = ?, host_key_policy = ?, identity_file = ?, updated_at = ?
+                                  host_key_fingerprint = ?, host_key_policy = ?, identity_file = ?, forwarding = ?, updated_at = ?
                 WHERE login = ?
                 """,
                 [.text(route.upstreamHost), .integer(route.upstreamPort), .optionalText(route.upstreamUser),
                  .integer(route.enabled ? 1 : 0), .optionalText(route.hostKeyFingerprint),
                  .optionalText(route.hostKeyPolicy?.rawValue), .optionalText(route.identityFile),
-                 .text(Timestamp.format(route.updatedAt)), .text(login)])
+                 .optionalText(route.forwarding?.rawValue), .text(Timestamp.format(route.updatedAt)), .text(login)])
             guard let stored = try self.route(for: login) else { throw .database("route vanished after update") }
             return stored
         }
@@ -151,7 +152,7 @@ public final class SQLiteRouteStore: RouteStore {
 
     private func validated(_ route: Route) throws(RouteStoreError) -> Route {
         var route = route
-        route.login = try RouteValidation.login(route.login)
+        route.login = try RouteValidation.routeLogin(route.login)
         route.upstreamHost = try RouteValidation.host(route.upstreamHost)
         route.upstreamPort = try RouteValidation.port(route.upstreamPort)
         route.upstreamUser = try route.upstreamUser.map { name throws(RouteStoreError) in try RouteValidation.upstreamUser(name) }
@@ -169,7 +170,7 @@ public final class SQLiteRouteStore: RouteStore {
         try database.query(
             """
             SELECT login, upstream_host, upstream_port, upstream_user, enabled, created_at, updated_at,
-                   host_key_fingerprint, host_key_policy, identity_file
+                   host_key_fingerprint, host_key_policy, identity_file, forwarding
             FROM routes WHERE \(condition) ORDER BY login
             """, bindings
         ) { row in
@@ -177,7 +178,7 @@ public final class SQLiteRouteStore: RouteStore {
                 login: row.text(0) ?? "", upstreamHost: row.text(1) ?? "", upstreamPort: row.integer(2),
                 upstreamUser: row.text(3), enabled: row.integer(4) != 0,
                 hostKeyFingerprint: row.text(7), hostKeyPolicy: row.text(8).flatMap(HostKeyPolicy.init(rawValue:)),
-                identityFile: row.text(9),
+                identityFile: row.text(9), forwarding: row.text(10).flatMap(ForwardingPolicy.init(rawValue:)),
                 createdAt: Timestamp.parse(row.text(5) ?? ""), updatedAt: Timestamp.parse(row.text(6) ?? "")))
         }
         return routes

@@ -145,6 +145,11 @@ public final class SSHChannel {
     /// Opens a `session` channel.
     public func openSession() -> RequestProgress { progress(ssh_channel_open_session(handle)) }
 
+    /// Opens a `direct-tcpip` channel: the peer connects to `host:port` for us (`ssh -L/-D/-W`).
+    public func openForward(host: String, port: Int, originHost: String, originPort: Int) -> RequestProgress {
+        progress(ssh_channel_open_forward(handle, host, Int32(clamping: port), originHost, Int32(clamping: originPort)))
+    }
+
     /// Opens an `auth-agent@openssh.com` channel toward a client that forwards its agent.
     public func openAuthAgent() -> RequestProgress { progress(ssh_channel_open_auth_agent(handle)) }
 
