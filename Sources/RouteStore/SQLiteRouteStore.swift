@@ -38,7 +38,7 @@ public final class SQLiteRouteStore: RouteStore {
             try database.query(
                 """
                 INSERT INTO routes (login, upstream_host, upstream_port, upstream_user, enabled,
-                                    host_key_fingerprint, host_key_policy, identity_file, forwarding, forwarding, created_at, updated_at)
+                                    host_key_fingerprint, host_key_policy, identity_file, forwarding, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [.text(route.login), .text(route.upstreamHost), .integer(route.upstreamPort),

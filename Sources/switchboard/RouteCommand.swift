@@ -14,7 +14,8 @@ struct RouteCommand: ParsableCommand {
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Route a login name to an upstream host.")
 
-        @Argument(help: "The login name clients use at the gateway.") var user: String
+        @Argument(help: "The login name clients use at the gateway; '*' is the catch-all route for every login without one.")
+        var user: String
         @Argument(help: ArgumentHelp("Upstream address; IPv6 in brackets, e.g. [::1]:22. Port defaults to 22.", valueName: "HOST[:PORT]"))
         var address: String
         @Option(help: ArgumentHelp("User name on the upstream host (default: the login name).", valueName: "NAME"))
@@ -22,6 +23,8 @@ struct RouteCommand: ParsableCommand {
         @OptionGroup var hostKey: HostKeyOptions
         @Option(help: ArgumentHelp("Private key to log in upstream with when the client uses a public key.", valueName: "PATH"))
         var identityFile: String?
+        @Option(help: ArgumentHelp("Port forwarding allowed: all (default), local (-L/-D/-W), remote (-R) or none.", valueName: "POLICY"))
+        var forwarding: ForwardingPolicy?
         @OptionGroup var dataDirectory: DataDirectoryOption
 
         func run() throws {
@@ -31,7 +34,8 @@ struct RouteCommand: ParsableCommand {
                 let store = try dataDirectory.openStore()
                 let route = try store.add(Route(
                     login: user, upstreamHost: upstream.host, upstreamPort: upstream.port, upstreamUser: upstreamUser,
-                    hostKeyFingerprint: hostKey.hostKey, hostKeyPolicy: hostKey.hostKeyPolicy, identityFile: identity))
+                    hostKeyFingerprint: hostKey.hostKey, hostKeyPolicy: hostKey.hostKeyPolicy, identityFile: identity,
+                    forwarding: forwarding))
                 print("added route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)")
             }
         }
@@ -88,6 +92,8 @@ struct RouteCommand: ParsableCommand {
         var identityFile: String?
         @Flag(help: "Stop using a mapped private key for this route.")
         var clearIdentityFile = false
+        @Option(help: ArgumentHelp("Port forwarding allowed: all, local (-L/-D/-W), remote (-R) or none.", valueName: "POLICY"))
+        var forwarding: ForwardingPolicy?
         @OptionGroup var dataDirectory: DataDirectoryOption
 
         func validate() throws {
@@ -109,7 +115,8 @@ struct RouteCommand: ParsableCommand {
                     enabled: state.map { $0 == .enable },
                     hostKeyFingerprint: forgetHostKey ? .some(nil) : hostKey.hostKey.map { .some($0) },
                     hostKeyPolicy: defaultHostKeyPolicy ? .some(nil) : hostKey.hostKeyPolicy.map { .some($0) },
-                    identityFile: clearIdentityFile ? .some(nil) : try identityFile.map { .some(try Credentials.validatedIdentityFile($0)) })
+                    identityFile: clearIdentityFile ? .some(nil) : try identityFile.map { .some(try Credentials.validatedIdentityFile($0)) },
+                    forwarding: forwarding)
                 let route = try dataDirectory.openStore().update(login: user, with: changes)
                 print("updated route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)\(route.enabled ? "" : " (disabled)")")
             }
@@ -188,3 +195,4 @@ struct HostKeyOptions: ParsableArguments {
 }
 
 extension HostKeyPolicy: ExpressibleByArgument {}
+extension ForwardingPolicy: ExpressibleByArgument {}

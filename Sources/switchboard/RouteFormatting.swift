@@ -12,6 +12,8 @@ struct RouteRecord: Encodable {
     let hostKeyFingerprint: String?
     let hostKeyPolicy: String?
     let identityFile: String?
+    let forwarding: String
+    let catchAll: Bool
     let createdAt: Date
     let updatedAt: Date
 
@@ -25,6 +27,8 @@ struct RouteRecord: Encodable {
         hostKeyFingerprint = route.hostKeyFingerprint
         hostKeyPolicy = route.hostKeyPolicy?.rawValue
         identityFile = route.identityFile
+        forwarding = (route.forwarding ?? .all).rawValue
+        catchAll = route.isCatchAll
         createdAt = route.createdAt
         updatedAt = route.updatedAt
     }
@@ -43,7 +47,9 @@ enum RouteFormatting {
     static func table(_ routes: [Route]) -> String {
         let header = ["LOGIN", "UPSTREAM", "UPSTREAM USER", "ENABLED", "HOST KEY"]
         let rows = routes.map {
-            [$0.login, $0.upstreamAddress, $0.effectiveUpstreamUser, $0.enabled ? "yes" : "no", $0.hostKeyFingerprint ?? "-"]
+            [$0.isCatchAll ? "* (catch-all)" : $0.login, $0.upstreamAddress,
+             $0.isCatchAll && $0.upstreamUser == nil ? "(the login name)" : $0.effectiveUpstreamUser,
+             $0.enabled ? "yes" : "no", $0.hostKeyFingerprint ?? "-"]
         }
         return columns(header: header, rows: rows)
     }
@@ -61,13 +67,14 @@ enum RouteFormatting {
     static func details(_ route: Route) -> String {
         let dates = ISO8601DateFormatter()
         return """
-            login:           \(route.login)
+            login:           \(route.isCatchAll ? "* (catch-all: every login without a route of its own)" : route.login)
             upstream:        \(route.upstreamAddress)
             upstream user:   \(route.effectiveUpstreamUser)\(route.upstreamUser == nil ? " (same as login)" : "")
             enabled:         \(route.enabled ? "yes" : "no")
             host key:        \(route.hostKeyFingerprint ?? "not pinned")
             host key policy: \(route.hostKeyPolicy?.rawValue ?? "proxy default")
-            identity file:   \(route.identityFile ?? "none (public-key clients cannot log in upstream)")
+            identity file:   \(route.identityFile ?? "none (public-key clients log in upstream through their agent)")
+            forwarding:      \((route.forwarding ?? .all).rawValue)
             created:         \(dates.string(from: route.createdAt))
             updated:         \(dates.string(from: route.updatedAt))
             """
