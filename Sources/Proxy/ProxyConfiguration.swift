@@ -21,6 +21,10 @@ public struct ProxyConfiguration: Sendable {
     /// TCP keepalive toward clients and upstreams: idle seconds before the first probe (0: off).
     /// Dead peers are found by the kernel, without waking the proxy.
     public var tcpKeepaliveSeconds: Int = 60
+    /// Directory for asciicast recordings of terminal sessions; `nil` records nothing.
+    public var recordDirectory: String?
+    /// Also record what the user types (passwords typed at prompts included).
+    public var recordInput = false
     /// Require a PROXY protocol (v1 or v2) header on every connection, from `trustedProxies` only.
     public var proxyProtocol = false
     /// Addresses or CIDR ranges allowed to send PROXY headers (e.g. "10.0.0.0/8").

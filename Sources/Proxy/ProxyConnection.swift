@@ -34,6 +34,8 @@ final class ProxyConnection {
     private var relays: [ChannelRelay] = []
     /// What port forwarding the route allows.
     private var forwarding = ForwardingPolicy.all
+    /// Where terminals are recorded, when recording is on for this session.
+    private var recording: RecordingPlan?
     private var pipes: [ChannelPipe] = []
 
     init(
@@ -83,6 +85,7 @@ final class ProxyConnection {
             }
             phase = .relaying(login.link)
             let auditID = recordStart(login)
+            recording = recordingPlan(for: login.link.route, auditID: auditID)
             ProxyMetrics.sessionStarted()
             defer { ProxyMetrics.sessionEnded() }
             let reason: String
@@ -434,6 +437,24 @@ final class ProxyConnection {
         }
     }
 
+    /// Recording is on when the proxy has a record directory and the route does not turn it off
+    /// (a route can also turn it on, which needs the directory too); it needs an audit id.
+    private func recordingPlan(for route: Route, auditID: Int64?) -> RecordingPlan? {
+        guard let auditID, route.record ?? true, let directory = configuration.recordDirectory else {
+            if route.record == true && configuration.recordDirectory == nil {
+                logger.warning("route asks for recording but the proxy has no --record-dir")
+            }
+            return nil
+        }
+        return RecordingPlan(directory: directory, auditID: auditID, recordsInput: configuration.recordInput) { [audit, logger] path in
+            do {
+                try audit.recordRecording(id: auditID, path: path)
+            } catch {
+                logger.error("cannot note the recording in the audit", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
     private func recordEnd(_ id: Int64?, reason: String) {
         guard let id else { return }
         retireRelays(all: true)
@@ -466,11 +487,12 @@ final class ProxyConnection {
         case .channelOpen(.session):
             do {
                 if upstreamLoggedIn {
-                    relays.append(ChannelRelay(openRequest: message, upstream: try SSHChannel.make(on: upstream), logger: logger))
+                    relays.append(ChannelRelay(
+                        openRequest: message, upstream: try SSHChannel.make(on: upstream), recording: recording, logger: logger))
                 } else {
                     // The client's channel must be open for it to ask for agent forwarding,
                     // which the upstream login needs: accept now, open upstream later.
-                    relays.append(ChannelRelay(acceptedDownstream: try message.acceptChannelOpen(), logger: logger))
+                    relays.append(ChannelRelay(acceptedDownstream: try message.acceptChannelOpen(), recording: recording, logger: logger))
                 }
             } catch {
                 logger.warning("cannot create upstream channel", metadata: ["error": "\(error)"])

@@ -16,6 +16,7 @@ struct Migration: Sendable {
             ("0003_client_keys.sql", PackageResources._003_client_keys_sql),
             ("0004_session_audit.sql", PackageResources._004_session_audit_sql),
             ("0005_forwarding_policy.sql", PackageResources._005_forwarding_policy_sql),
+            ("0006_session_recording.sql", PackageResources._006_session_recording_sql),
         ]
         return files.map { file, bytes in
             let version = Int(file.prefix { $0.isNumber }) ?? 0

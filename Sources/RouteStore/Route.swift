@@ -20,14 +20,18 @@ public struct Route: Sendable, Equatable, Codable {
     public var identityFile: String?
     /// Which port forwarding clients may use; `nil` means all.
     public var forwarding: ForwardingPolicy?
+    /// Whether interactive sessions are recorded; `nil` means "when the proxy has a record directory".
+    public var record: Bool?
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(
         login: String, upstreamHost: String, upstreamPort: Int = 22, upstreamUser: String? = nil,
         enabled: Bool = true, hostKeyFingerprint: String? = nil, hostKeyPolicy: HostKeyPolicy? = nil,
-        identityFile: String? = nil, forwarding: ForwardingPolicy? = nil, createdAt: Date = Date(), updatedAt: Date = Date()
+        identityFile: String? = nil, forwarding: ForwardingPolicy? = nil, record: Bool? = nil,
+        createdAt: Date = Date(), updatedAt: Date = Date()
     ) {
+        self.record = record
         self.identityFile = identityFile
         self.forwarding = forwarding
         self.login = login
@@ -99,14 +103,17 @@ public struct RouteChanges: Sendable, Equatable {
     /// `.some(nil)` removes the mapped identity.
     public var identityFile: String??
     public var forwarding: ForwardingPolicy?
+    /// `.some(nil)` goes back to the proxy's default.
+    public var record: Bool??
 
     public init(
         upstreamHost: String? = nil, upstreamPort: Int? = nil, upstreamUser: String?? = nil, enabled: Bool? = nil,
         hostKeyFingerprint: String?? = nil, hostKeyPolicy: HostKeyPolicy?? = nil, identityFile: String?? = nil,
-        forwarding: ForwardingPolicy? = nil
+        forwarding: ForwardingPolicy? = nil, record: Bool?? = nil
     ) {
         self.identityFile = identityFile
         self.forwarding = forwarding
+        self.record = record
         self.upstreamHost = upstreamHost
         self.upstreamPort = upstreamPort
         self.upstreamUser = upstreamUser
@@ -117,6 +124,6 @@ public struct RouteChanges: Sendable, Equatable {
 
     public var isEmpty: Bool {
         upstreamHost == nil && upstreamPort == nil && upstreamUser == nil && enabled == nil
-            && hostKeyFingerprint == nil && hostKeyPolicy == nil && identityFile == nil && forwarding == nil
+            && hostKeyFingerprint == nil && hostKeyPolicy == nil && identityFile == nil && forwarding == nil && record == nil
     }
 }

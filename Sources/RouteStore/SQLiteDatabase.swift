@@ -107,6 +107,7 @@ enum SQLiteValue {
     case null
 
     static func optionalText(_ text: String?) -> SQLiteValue { text.map(SQLiteValue.text) ?? .null }
+    static func optionalFlag(_ flag: Bool?) -> SQLiteValue { flag.map { .integer($0 ? 1 : 0) } ?? .null }
 }
 
 /// One result row; valid only inside the `row` closure of `SQLiteDatabase.query`.

@@ -16,6 +16,10 @@ extension SQLiteRouteStore: SessionAudit {
         }
     }
 
+    public func recordRecording(id: Int64, path: String) throws(RouteStoreError) {
+        try database.query("UPDATE sessions SET recording_path = ? WHERE id = ?", [.text(path), .integer(Int(id))])
+    }
+
     public func recordEnd(id: Int64, _ end: SessionEnd) throws(RouteStoreError) {
         try database.query(
             """
@@ -42,7 +46,7 @@ extension SQLiteRouteStore: SessionAudit {
         try database.query(
             """
             SELECT id, login, client_addr, client_port, upstream_host, upstream_port, upstream_user, auth_method,
-                   started_at, ended_at, bytes_to_upstream, bytes_to_client, exit_status, end_reason
+                   started_at, ended_at, bytes_to_upstream, bytes_to_client, exit_status, end_reason, recording_path
             FROM sessions \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
             ORDER BY id DESC
             """, bindings
@@ -52,7 +56,7 @@ extension SQLiteRouteStore: SessionAudit {
                 upstreamHost: row.text(4) ?? "", upstreamPort: row.integer(5), upstreamUser: row.text(6) ?? "",
                 authMethod: row.text(7) ?? "", startedAt: Timestamp.parse(row.text(8) ?? ""),
                 endedAt: row.text(9).map(Timestamp.parse), bytesToUpstream: row.integer(10), bytesToClient: row.integer(11),
-                exitStatus: row.text(12), endReason: row.text(13)))
+                exitStatus: row.text(12), endReason: row.text(13), recordingPath: row.text(14)))
         }
         return records
     }

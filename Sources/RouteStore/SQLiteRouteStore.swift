@@ -38,13 +38,14 @@ public final class SQLiteRouteStore: RouteStore {
             try database.query(
                 """
                 INSERT INTO routes (login, upstream_host, upstream_port, upstream_user, enabled,
-                                    host_key_fingerprint, host_key_policy, identity_file, forwarding, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    host_key_fingerprint, host_key_policy, identity_file, forwarding, record,
+                                    created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [.text(route.login), .text(route.upstreamHost), .integer(route.upstreamPort),
                  .optionalText(route.upstreamUser), .integer(route.enabled ? 1 : 0),
                  .optionalText(route.hostKeyFingerprint), .optionalText(route.hostKeyPolicy?.rawValue),
-                 .optionalText(route.identityFile), .optionalText(route.forwarding?.rawValue),
+                 .optionalText(route.identityFile), .optionalText(route.forwarding?.rawValue), .optionalFlag(route.record),
                  .text(Timestamp.format(route.createdAt)), .text(Timestamp.format(route.updatedAt))])
             guard let stored = try self.route(for: route.login) else { throw .database("route vanished after insert") }
             return stored
@@ -63,6 +64,7 @@ public final class SQLiteRouteStore: RouteStore {
             if let policy = changes.hostKeyPolicy { route.hostKeyPolicy = policy }
             if let identity = changes.identityFile { route.identityFile = identity }
             if let forwarding = changes.forwarding { route.forwarding = forwarding }
+            if let record = changes.record { route.record = record }
             if let fingerprint = changes.hostKeyFingerprint {
                 route.hostKeyFingerprint = fingerprint
             } else if route.upstreamHost != original.upstreamHost || route.upstreamPort != original.upstreamPort {
@@ -73,13 +75,15 @@ public final class SQLiteRouteStore: RouteStore {
             try database.query(
                 """
                 UPDATE routes SET upstream_host = ?, upstream_port = ?, upstream_user = ?, enabled = ?,
-                                  host_key_fingerprint = ?, host_key_policy = ?, identity_file = ?, forwarding = ?, updated_at = ?
+                                  host_key_fingerprint = ?, host_key_policy = ?, identity_file = ?, forwarding = ?, record = ?,
+                                  updated_at = ?
                 WHERE login = ?
                 """,
                 [.text(route.upstreamHost), .integer(route.upstreamPort), .optionalText(route.upstreamUser),
                  .integer(route.enabled ? 1 : 0), .optionalText(route.hostKeyFingerprint),
                  .optionalText(route.hostKeyPolicy?.rawValue), .optionalText(route.identityFile),
-                 .optionalText(route.forwarding?.rawValue), .text(Timestamp.format(route.updatedAt)), .text(login)])
+                 .optionalText(route.forwarding?.rawValue), .optionalFlag(route.record), .text(Timestamp.format(route.updatedAt)),
+                 .text(login)])
             guard let stored = try self.route(for: login) else { throw .database("route vanished after update") }
             return stored
         }
@@ -170,7 +174,7 @@ public final class SQLiteRouteStore: RouteStore {
         try database.query(
             """
             SELECT login, upstream_host, upstream_port, upstream_user, enabled, created_at, updated_at,
-                   host_key_fingerprint, host_key_policy, identity_file, forwarding
+                   host_key_fingerprint, host_key_policy, identity_file, forwarding, record
             FROM routes WHERE \(condition) ORDER BY login
             """, bindings
         ) { row in
@@ -179,6 +183,7 @@ public final class SQLiteRouteStore: RouteStore {
                 upstreamUser: row.text(3), enabled: row.integer(4) != 0,
                 hostKeyFingerprint: row.text(7), hostKeyPolicy: row.text(8).flatMap(HostKeyPolicy.init(rawValue:)),
                 identityFile: row.text(9), forwarding: row.text(10).flatMap(ForwardingPolicy.init(rawValue:)),
+                record: row.text(11).map { $0 == "1" },
                 createdAt: Timestamp.parse(row.text(5) ?? ""), updatedAt: Timestamp.parse(row.text(6) ?? "")))
         }
         return routes

@@ -21,12 +21,16 @@ public struct SessionRecord: Sendable, Equatable, Codable {
     public var exitStatus: String?
     /// Why the session ended: "client-closed", "upstream-closed", "idle-timeout", "shutdown", …
     public var endReason: String?
+    /// The asciicast file of the session's terminal, if it was recorded.
+    public var recordingPath: String?
 
     public init(
         id: Int64 = 0, login: String, clientAddress: String, clientPort: Int, upstreamHost: String, upstreamPort: Int,
         upstreamUser: String, authMethod: String, startedAt: Date = Date(), endedAt: Date? = nil,
-        bytesToUpstream: Int = 0, bytesToClient: Int = 0, exitStatus: String? = nil, endReason: String? = nil
+        bytesToUpstream: Int = 0, bytesToClient: Int = 0, exitStatus: String? = nil, endReason: String? = nil,
+        recordingPath: String? = nil
     ) {
+        self.recordingPath = recordingPath
         self.id = id
         self.login = login
         self.clientAddress = clientAddress
@@ -76,6 +80,8 @@ public struct SessionFilter: Sendable {
 public protocol SessionAudit: Sendable {
     /// Records a session that just logged in and returns its audit id.
     func recordStart(_ session: SessionRecord) throws(RouteStoreError) -> Int64
+    /// Notes the recording file of session `id`.
+    func recordRecording(id: Int64, path: String) throws(RouteStoreError)
     /// Records how session `id` ended.
     func recordEnd(id: Int64, _ end: SessionEnd) throws(RouteStoreError)
     /// Sessions matching `filter`, newest first.

@@ -25,6 +25,8 @@ struct RouteCommand: ParsableCommand {
         var identityFile: String?
         @Option(help: ArgumentHelp("Port forwarding allowed: all (default), local (-L/-D/-W), remote (-R) or none.", valueName: "POLICY"))
         var forwarding: ForwardingPolicy?
+        @Option(help: ArgumentHelp("Record terminal sessions: on, off, or default (when serve has --record-dir).", valueName: "on|off|default"))
+        var record: RecordSetting?
         @OptionGroup var dataDirectory: DataDirectoryOption
 
         func run() throws {
@@ -35,7 +37,7 @@ struct RouteCommand: ParsableCommand {
                 let route = try store.add(Route(
                     login: user, upstreamHost: upstream.host, upstreamPort: upstream.port, upstreamUser: upstreamUser,
                     hostKeyFingerprint: hostKey.hostKey, hostKeyPolicy: hostKey.hostKeyPolicy, identityFile: identity,
-                    forwarding: forwarding))
+                    forwarding: forwarding, record: record?.flag))
                 print("added route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)")
             }
         }
@@ -94,6 +96,8 @@ struct RouteCommand: ParsableCommand {
         var clearIdentityFile = false
         @Option(help: ArgumentHelp("Port forwarding allowed: all, local (-L/-D/-W), remote (-R) or none.", valueName: "POLICY"))
         var forwarding: ForwardingPolicy?
+        @Option(help: ArgumentHelp("Record terminal sessions: on, off, or default (when serve has --record-dir).", valueName: "on|off|default"))
+        var record: RecordSetting?
         @OptionGroup var dataDirectory: DataDirectoryOption
 
         func validate() throws {
@@ -116,7 +120,7 @@ struct RouteCommand: ParsableCommand {
                     hostKeyFingerprint: forgetHostKey ? .some(nil) : hostKey.hostKey.map { .some($0) },
                     hostKeyPolicy: defaultHostKeyPolicy ? .some(nil) : hostKey.hostKeyPolicy.map { .some($0) },
                     identityFile: clearIdentityFile ? .some(nil) : try identityFile.map { .some(try Credentials.validatedIdentityFile($0)) },
-                    forwarding: forwarding)
+                    forwarding: forwarding, record: record.map(\.flag))
                 let route = try dataDirectory.openStore().update(login: user, with: changes)
                 print("updated route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)\(route.enabled ? "" : " (disabled)")")
             }
@@ -196,3 +200,16 @@ struct HostKeyOptions: ParsableArguments {
 
 extension HostKeyPolicy: ExpressibleByArgument {}
 extension ForwardingPolicy: ExpressibleByArgument {}
+
+/// `--record on|off|default` on `route add` and `route set`.
+enum RecordSetting: String, ExpressibleByArgument {
+    case on, off, `default`
+
+    var flag: Bool? {
+        switch self {
+        case .on: true
+        case .off: false
+        case .default: nil
+        }
+    }
+}

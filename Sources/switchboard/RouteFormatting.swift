@@ -75,6 +75,7 @@ enum RouteFormatting {
             host key policy: \(route.hostKeyPolicy?.rawValue ?? "proxy default")
             identity file:   \(route.identityFile ?? "none (public-key clients log in upstream through their agent)")
             forwarding:      \((route.forwarding ?? .all).rawValue)
+            recording:       \(route.record.map { $0 ? "on" : "off" } ?? "default (when serve has --record-dir)")
             created:         \(dates.string(from: route.createdAt))
             updated:         \(dates.string(from: route.updatedAt))
             """

@@ -54,6 +54,10 @@ struct Serve: ParsableCommand {
     var banTime: Int?
     @Option(help: ArgumentHelp("Upstream host key policy for routes without their own: strict, accept-new (default) or off.", valueName: "POLICY"))
     var hostKeyPolicy: HostKeyPolicy?
+    @Option(help: ArgumentHelp("Record terminal sessions as asciicast files in this directory. Default off.", valueName: "DIR"))
+    var recordDir: String?
+    @Flag(help: "Also record what users type (passwords typed at prompts included).")
+    var recordInput = false
     @Option(help: ArgumentHelp("trace, debug, info (default), notice, warning, error or critical.", valueName: "LEVEL"))
     var logLevel: String?
     @Option(help: ArgumentHelp("text (default) or json.", valueName: "FORMAT"))
@@ -69,7 +73,7 @@ struct Serve: ParsableCommand {
             metricsListen: metricsListen, proxyProtocol: proxyProtocol ? true : nil,
             trustedProxies: trustedProxies.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } },
             banAfter: banAfter, banWindow: banWindow, banTime: banTime, hostKeyPolicy: hostKeyPolicy, logLevel: logLevel,
-            logFormat: logFormat)
+            logFormat: logFormat, recordDir: recordDir, recordInput: recordInput ? true : nil)
     }
 
     /// File, then environment, then flags.

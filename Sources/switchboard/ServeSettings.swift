@@ -27,6 +27,8 @@ struct ServeSettings: Codable, Equatable {
     var hostKeyPolicy: HostKeyPolicy?
     var logLevel: String?
     var logFormat: String?
+    var recordDir: String?
+    var recordInput: Bool?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, dataDir = "data_dir", loginGraceTime = "login_grace_time", maxAuthTries = "max_auth_tries"
@@ -35,13 +37,14 @@ struct ServeSettings: Codable, Equatable {
         case tcpKeepalive = "tcp_keepalive", metricsListen = "metrics_listen", proxyProtocol = "proxy_protocol"
         case trustedProxies = "trusted_proxies", banAfter = "ban_after", banWindow = "ban_window", banTime = "ban_time"
         case hostKeyPolicy = "host_key_policy", logLevel = "log_level", logFormat = "log_format"
+        case recordDir = "record_dir", recordInput = "record_input"
     }
 
     static let defaults = ServeSettings(
         listen: "0.0.0.0:2222", loginGraceTime: 30, maxAuthTries: 6, upstreamConnectTimeout: 10, drainTimeout: 30,
         idleTimeout: 0, maxConnections: 4096, maxConnectionsPerSource: 256, tcpKeepalive: 60, proxyProtocol: false,
         trustedProxies: [], banAfter: 10, banWindow: 60, banTime: 300, hostKeyPolicy: .acceptNew, logLevel: "info",
-        logFormat: "text")
+        logFormat: "text", recordInput: false)
 
     /// This layer with every setting `other` has replaced by `other`'s.
     func overridden(by other: ServeSettings) -> ServeSettings {
@@ -56,7 +59,8 @@ struct ServeSettings: Codable, Equatable {
             proxyProtocol: other.proxyProtocol ?? proxyProtocol, trustedProxies: other.trustedProxies ?? trustedProxies,
             banAfter: other.banAfter ?? banAfter, banWindow: other.banWindow ?? banWindow, banTime: other.banTime ?? banTime,
             hostKeyPolicy: other.hostKeyPolicy ?? hostKeyPolicy, logLevel: other.logLevel ?? logLevel,
-            logFormat: other.logFormat ?? logFormat)
+            logFormat: other.logFormat ?? logFormat, recordDir: other.recordDir ?? recordDir,
+            recordInput: other.recordInput ?? recordInput)
     }
 
     /// Reads a YAML configuration file; unknown keys are errors (a typo must not pass silently).
@@ -93,14 +97,14 @@ struct ServeSettings: Codable, Equatable {
         for key in CodingKeys.allCases {
             guard let value = environment["SWITCHBOARD_" + key.rawValue.uppercased()], !value.isEmpty else { continue }
             switch key {
-            case .proxyProtocol:
+            case .proxyProtocol, .recordInput:
                 guard let flag = ["true": true, "1": true, "yes": true, "false": false, "0": false, "no": false][value.lowercased()] else {
                     throw ConfigurationError("SWITCHBOARD_\(key.rawValue.uppercased()): expected true or false")
                 }
                 object[key.rawValue] = flag
             case .trustedProxies:
                 object[key.rawValue] = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            case .listen, .dataDir, .metricsListen, .hostKeyPolicy, .logLevel, .logFormat:
+            case .listen, .dataDir, .metricsListen, .hostKeyPolicy, .logLevel, .logFormat, .recordDir:
                 object[key.rawValue] = value
             default:
                 guard let number = Int(value) else { throw ConfigurationError("SWITCHBOARD_\(key.rawValue.uppercased()): expected a number") }
@@ -155,6 +159,8 @@ struct ServeSettings: Codable, Equatable {
         configuration.banAfter = resolved.banAfter!
         configuration.banWindowSeconds = resolved.banWindow!
         configuration.banTimeSeconds = resolved.banTime!
+        configuration.recordDirectory = resolved.recordDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        configuration.recordInput = resolved.recordInput!
         try configuration.validate()
         return configuration
     }

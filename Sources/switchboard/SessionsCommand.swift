@@ -2,12 +2,19 @@ import ArgumentParser
 import Foundation
 import RouteStore
 
-/// `switchboard sessions`: the audit trail of sessions that logged in.
+/// `switchboard sessions`: the audit trail of sessions that logged in, and their recordings.
 struct SessionsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sessions",
-        abstract: "List audited sessions, newest first."
+        abstract: "List audited sessions, show one, or replay its recording.",
+        subcommands: [SessionList.self, SessionShow.self, SessionReplay.self],
+        defaultSubcommand: SessionList.self
     )
+}
+
+/// `switchboard sessions [list]`.
+struct SessionList: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List audited sessions, newest first.")
 
     @Flag(help: "Only sessions still running.") var active = false
     @Option(help: ArgumentHelp("Only sessions running within this long ago, e.g. 30m, 2h, 7d.", valueName: "DURATION"))
@@ -17,7 +24,7 @@ struct SessionsCommand: ParsableCommand {
     @OptionGroup var dataDirectory: DataDirectoryOption
 
     func validate() throws {
-        if let since, SessionsCommand.seconds(in: since) == nil {
+        if let since, SessionList.seconds(in: since) == nil {
             throw ValidationError("--since takes a number and a unit (s, m, h, d), e.g. 30m")
         }
     }
@@ -53,5 +60,77 @@ struct SessionsCommand: ParsableCommand {
              String(record.bytesToUpstream), String(record.bytesToClient), record.exitStatus ?? "-", record.endReason ?? "-"]
         }
         return RouteFormatting.columns(header: header, rows: rows)
+    }
+}
+
+/// Finds one audited session by id.
+private func session(_ id: Int64, in dataDirectory: DataDirectoryOption) throws -> SessionRecord {
+    guard let record = try dataDirectory.openStore().sessions(matching: SessionFilter()).first(where: { $0.id == id }) else {
+        throw CommandFailure(description: "no session with id \(id)")
+    }
+    return record
+}
+
+/// `switchboard sessions show ID`.
+struct SessionShow: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one session and its recording path.")
+
+    @Argument(help: "The session's audit id.") var id: Int64
+    @Flag(help: "Print JSON instead of text.") var json = false
+    @OptionGroup var dataDirectory: DataDirectoryOption
+
+    func run() throws {
+        try runReportingErrors {
+            let record = try session(id, in: dataDirectory)
+            if json {
+                print(try RouteFormatting.json(record))
+                return
+            }
+            let dates = ISO8601DateFormatter()
+            print("""
+                id:         \(record.id)
+                login:      \(record.login) (\(record.authMethod)) from \(record.clientAddress):\(record.clientPort)
+                upstream:   \(record.upstreamUser)@\(UpstreamAddress(host: record.upstreamHost, port: record.upstreamPort))
+                started:    \(dates.string(from: record.startedAt))
+                ended:      \(record.endedAt.map(dates.string(from:)) ?? "still running")
+                bytes:      \(record.bytesToUpstream) to upstream, \(record.bytesToClient) to client
+                exit:       \(record.exitStatus ?? "-") (\(record.endReason ?? "-"))
+                recording:  \(record.recordingPath ?? "none")
+                """)
+        }
+    }
+}
+
+/// `switchboard sessions replay ID`: plays an asciicast recording in this terminal.
+struct SessionReplay: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "replay", abstract: "Play a session's recording in the terminal.")
+
+    @Argument(help: "The session's audit id.") var id: Int64
+    @Option(help: ArgumentHelp("Playback speed: 1 is real time, 2 twice as fast.", valueName: "FACTOR")) var speed = 1.0
+    @Option(help: ArgumentHelp("Longest pause kept, in seconds.", valueName: "SECONDS")) var maxWait = 2.0
+    @OptionGroup var dataDirectory: DataDirectoryOption
+
+    func validate() throws {
+        guard speed > 0, maxWait >= 0 else { throw ValidationError("--speed must be above 0 and --max-wait 0 or more") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            guard let path = try session(id, in: dataDirectory).recordingPath else {
+                throw CommandFailure(description: "session \(id) has no recording")
+            }
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw CommandFailure(description: "cannot read \(path)")
+            }
+            var previous = 0.0
+            for line in text.split(separator: "\n").dropFirst() {
+                guard let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [Any], event.count == 3,
+                      let time = (event[0] as? NSNumber)?.doubleValue, event[1] as? String == "o", let data = event[2] as? String
+                else { continue }
+                Thread.sleep(forTimeInterval: min(max(time - previous, 0), maxWait) / speed)
+                previous = time
+                FileHandle.standardOutput.write(Data(data.utf8))
+            }
+        }
     }
 }
