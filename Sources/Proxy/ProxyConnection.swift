@@ -469,15 +469,45 @@ final class ProxyConnection {
     /// Requests the upstream makes of us: agent connections (when the client forwards its
     /// agent) are relayed to the client; anything else is refused, as the client would.
     private func handleUpstreamMessage(_ message: SSHMessage) {
-        guard case .channelOpen(.authAgent) = message.request, relays.contains(where: \.clientForwardsAgent) else {
+        let open: (SSHChannel) -> RequestProgress
+        switch message.request {
+        case .channelOpen(.authAgent) where relays.contains(where: \.clientForwardsAgent):
+            open = { $0.openAuthAgent() }
+        case .channelOpen(.forwardedTCPIP(let host, let port, let originHost, let originPort)) where forwarding.allowsRemote:
+            open = { $0.openReverseForward(host: host, port: port, originHost: originHost, originPort: originPort) }
+        default:
             message.refuse()
             return
         }
         do {
-            let toClient = try SSHChannel.make(on: client)
-            pipes.append(ChannelPipe(request: message, opened: toClient, logger: logger) { $0.openAuthAgent() })
+            pipes.append(ChannelPipe(request: message, opened: try SSHChannel.make(on: client), logger: logger, open: open))
         } catch {
-            logger.warning("cannot open agent channel to the client", metadata: ["error": "\(error)"])
+            logger.warning("cannot open a channel to the client", metadata: ["error": "\(error)"])
+            message.refuse()
+        }
+    }
+
+    /// `ssh -R`: the client's tcpip-forward and cancel-tcpip-forward requests go upstream, and
+    /// their answers come back in the order asked (global replies carry no id).
+    private func handleGlobalRequest(_ message: SSHMessage, _ kind: SSHRequest.GlobalRequestKind, upstream: SSHSession, upstreamLoggedIn: Bool) {
+        switch kind {
+        case .tcpipForward(let address, let port):
+            guard upstreamLoggedIn, forwarding.allowsRemote else {
+                logger.info("forwarding refused", metadata: ["reason": "\(upstreamLoggedIn ? "policy" : "upstream-not-ready")", "forward.kind": "remote"])
+                message.refuse()
+                return
+            }
+            if let bound = upstream.listenForward(address: address, port: port) {
+                logger.info("remote forward opened upstream", metadata: ["forward.port": "\(bound)"])
+                message.acceptForward(boundPort: bound)
+            } else {
+                logger.info("upstream refused remote forward", metadata: ["error": "\(upstream.lastError)"])
+                message.refuse()
+            }
+        case .cancelTCPIPForward(let address, let port):
+            if upstreamLoggedIn && upstream.cancelForward(address: address, port: port) { message.accept() } else { message.refuse() }
+        case .keepalive, .other:
+            // Refusing answers keepalive@openssh.com as OpenSSH itself does.
             message.refuse()
         }
     }
@@ -519,9 +549,10 @@ final class ProxyConnection {
                 return
             }
             relay.enqueue(request, message: message)
+        case .global(let kind):
+            handleGlobalRequest(message, kind, upstream: upstream, upstreamLoggedIn: upstreamLoggedIn)
         default:
-            // Forwarding channels and global requests are not relayed yet; refusing answers
-            // keepalive@openssh.com as OpenSSH itself does.
+            // X11, Unix-socket forwarding and anything else unknown is refused.
             message.refuse()
         }
     }

@@ -150,6 +150,12 @@ public final class SSHChannel {
         progress(ssh_channel_open_forward(handle, host, Int32(clamping: port), originHost, Int32(clamping: originPort)))
     }
 
+    /// Opens a `forwarded-tcpip` channel toward a client: a connection arrived on a port it asked
+    /// the server to listen on (`ssh -R`).
+    public func openReverseForward(host: String, port: Int, originHost: String, originPort: Int) -> RequestProgress {
+        progress(ssh_channel_open_reverse_forward(handle, host, Int32(clamping: port), originHost, Int32(clamping: originPort)))
+    }
+
     /// Opens an `auth-agent@openssh.com` channel toward a client that forwards its agent.
     public func openAuthAgent() -> RequestProgress { progress(ssh_channel_open_auth_agent(handle)) }
 

@@ -34,6 +34,12 @@ public final class SSHMessage {
         replied = true
     }
 
+    /// Accepts a `tcpip-forward` request; `boundPort` is sent when the client asked for port 0.
+    public func acceptForward(boundPort: Int) {
+        guard markReplied() else { return }
+        _ = ssh_message_global_request_reply_success(handle, UInt16(clamping: boundPort))
+    }
+
     /// Accepts a service, channel or global request.
     public func accept() {
         guard markReplied() else { return }
@@ -122,6 +128,8 @@ public enum SSHRequest: Equatable, Sendable {
     public enum ChannelOpenKind: Equatable, Sendable {
         case session
         case directTCPIP(host: String, port: Int, originHost: String, originPort: Int)
+        /// A connection to a port the server listens on for us (after `tcpip-forward`).
+        case forwardedTCPIP(host: String, port: Int, originHost: String, originPort: Int)
         /// An agent connection (the server side of an agent-forwarding session asks for it).
         case authAgent
         case other
@@ -170,6 +178,12 @@ public enum SSHRequest: Equatable, Sendable {
                 self = .channelOpen(.session)
             case Int(SSH_CHANNEL_DIRECT_TCPIP.rawValue):
                 self = .channelOpen(.directTCPIP(
+                    host: string(ssh_message_channel_request_open_destination(message)),
+                    port: Int(ssh_message_channel_request_open_destination_port(message)),
+                    originHost: string(ssh_message_channel_request_open_originator(message)),
+                    originPort: Int(ssh_message_channel_request_open_originator_port(message))))
+            case Int(SSH_CHANNEL_FORWARDED_TCPIP.rawValue):
+                self = .channelOpen(.forwardedTCPIP(
                     host: string(ssh_message_channel_request_open_destination(message)),
                     port: Int(ssh_message_channel_request_open_destination_port(message)),
                     originHost: string(ssh_message_channel_request_open_originator(message)),

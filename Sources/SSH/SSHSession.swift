@@ -193,6 +193,27 @@ public final class SSHSession {
             prompts: prompts))
     }
 
+    /// Asks the server to listen on `address:port` and forward connections to us (`tcpip-forward`),
+    /// waiting for the answer (up to the session timeout). Returns the port it bound (the
+    /// allocated one when `port` is 0), or nil if refused. libssh 0.10.6 reads the allocated port
+    /// from the last packet it received, which is why this waits here rather than in the relay.
+    public func listenForward(address: String, port: Int) -> Int? {
+        let wasBlocking = isBlocking
+        isBlocking = true
+        defer { isBlocking = wasBlocking }
+        var bound: Int32 = 0
+        guard ssh_channel_listen_forward(handle, address, Int32(clamping: port), &bound) == SSH_OK else { return nil }
+        return port == 0 ? Int(bound) : port
+    }
+
+    /// Cancels a `tcpip-forward` (waiting for the answer); true if the server agreed.
+    public func cancelForward(address: String, port: Int) -> Bool {
+        let wasBlocking = isBlocking
+        isBlocking = true
+        defer { isBlocking = wasBlocking }
+        return ssh_channel_cancel_forward(handle, address, Int32(clamping: port)) == SSH_OK
+    }
+
     /// Tries public key authentication upstream with every key of an SSH agent reachable through
     /// the connected Unix socket `agentSocket` (blocking). libssh owns the socket afterwards.
     public func authenticateWithAgent(socket agentSocket: Int32) -> AuthResult {

@@ -48,6 +48,43 @@ final class ForwardingTests: XCTestCase {
                        "hello through the tunnel\n")
     }
 
+    func testRemoteForwardsWithAFixedPortAndWithPortZero() throws {
+        let (web, webPort) = try startWebServer()
+        defer { web.terminate() }
+        // Fixed port: the upstream listens, a connection there reaches the client's web server.
+        let fixedPort = try FreePort.pick()
+        let fixed = try lab.clients.ssh(TestUsers.alice.name, TestUsers.alice.password,
+                                        "curl -s --max-time 5 http://127.0.0.1:\(fixedPort)/index.txt",
+                                        options: ["-o", "ExitOnForwardFailure=yes", "-R", "\(fixedPort):127.0.0.1:\(webPort)"])
+        XCTAssertEqual(fixed.out, "hello through the tunnel\n", fixed.err)
+
+        // Port 0: the client is told the port the upstream allocated, and it works.
+        let tunnel = try lab.clients.startSSH(TestUsers.alice.name, TestUsers.alice.password, "", options: [
+            "-N", "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=INFO", "-R", "0:127.0.0.1:\(webPort)",
+        ])
+        defer { tunnel.terminate() }
+        var allocated: Int?
+        let deadline = Date().addingTimeInterval(15)
+        while allocated == nil && Date() < deadline {
+            if let match = tunnel.stderrSoFar.firstMatch(of: /Allocated port (\d+) for remote forward/) { allocated = Int(match.1) }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let port = try XCTUnwrap(allocated, tunnel.stderrSoFar)
+        XCTAssertEqual(try curl(["http://127.0.0.1:\(port)/index.txt"]).out, "hello through the tunnel\n")
+    }
+
+    func testRemoteForwardRefusedByPolicy() throws {
+        try lab.proxy.mustAdmin(["route", "add", "sbt-localonly", "127.0.0.1:\(lab.upstreamA.port)",
+                                 "--upstream-user", TestUsers.alice.name, "--forwarding", "local"])
+        defer { _ = try? lab.proxy.admin(["route", "remove", "sbt-localonly"]) }
+        let start = Date()
+        let refused = try lab.clients.ssh("sbt-localonly", TestUsers.alice.password, "true",
+                                          options: ["-o", "ExitOnForwardFailure=yes", "-R", "\(try FreePort.pick()):127.0.0.1:9"])
+        XCTAssertLessThan(Date().timeIntervalSince(start), 8)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.err.contains("remote port forwarding failed"), refused.err)
+    }
+
     func testSwitchboardAsAProxyJumpHop() throws {
         let passwordFile = scratch.appendingPathComponent("alice-password").path
         try TestUsers.alice.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
