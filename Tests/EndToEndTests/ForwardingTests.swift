@@ -85,6 +85,17 @@ final class ForwardingTests: XCTestCase {
         XCTAssertTrue(refused.err.contains("remote port forwarding failed"), refused.err)
     }
 
+    func testUnixSocketForwardingIsRefusedCleanly() throws {
+        let socket = "/tmp/sb-fwd-\(UUID().uuidString.prefix(8)).sock"
+        let start = Date()
+        let refused = try lab.clients.ssh(TestUsers.alice.name, TestUsers.alice.password, "true",
+                                          options: ["-o", "ExitOnForwardFailure=yes", "-R", "\(socket):127.0.0.1:9"])
+        XCTAssertLessThan(Date().timeIntervalSince(start), 8)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.err.contains("forwarding failed"), refused.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: socket))
+    }
+
     func testSwitchboardAsAProxyJumpHop() throws {
         let passwordFile = scratch.appendingPathComponent("alice-password").path
         try TestUsers.alice.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
