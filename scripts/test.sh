@@ -3,7 +3,8 @@
 #   1. swift test: unit tests, and end-to-end tests that start real OpenSSH sshd upstreams on
 #      loopback and drive ssh, scp, sftp, rsync, tmux, ssh-agent and ssh-audit through the proxy;
 #   2. docker/netns-lab.sh: the multi-host lab in network namespaces;
-#   3. scripts/check-docker.sh: docker-compose and Dockerfile validation.
+#   3. scripts/check-docker.sh: docker-compose and Dockerfile validation;
+#   4. bench/bench.py --smoke: a short run of the benchmark (its mechanics, not its targets).
 # The end-to-end tests and the lab create local users (sbt-*, sblab-*) and network namespaces,
 # so they must run as root (CI does).
 set -uo pipefail
@@ -19,7 +20,7 @@ passed=$(grep -cE "^Test Case '.*' passed" "$log")
 failed=$(grep -cE "^Test Case '.*' failed" "$log")
 if [[ $swift_status -ne 0 && $failed -eq 0 ]]; then failed=1; fi
 
-for suite in docker/netns-lab.sh scripts/check-docker.sh; do
+for suite in docker/netns-lab.sh scripts/check-docker.sh scripts/bench-smoke.sh; do
   if [[ $# -gt 0 ]]; then break; fi   # a filtered run (arguments for swift test) runs only those tests
   echo "== $suite"
   "$suite" | tee "$log"
