@@ -106,6 +106,8 @@ class Lab:
         d = os.path.join(self.work, name)
         os.makedirs(d)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/host_key"])
+        # Newer OpenSSH limits unauthenticated connections per source; the load test needs many.
+        per_source = "PerSourceMaxStartups none\n" if self.supports_per_source() else ""
         with open(f"{d}/sshd_config", "w") as f:
             f.write(f"""Port {port}
 ListenAddress 127.0.0.1
@@ -117,18 +119,7 @@ PubkeyAuthentication yes
 StrictModes no
 MaxStartups 2000
 MaxSessions 100
-PerSourceMaxStartups none
-""" if self.supports_per_source() else f"""Port {port}
-ListenAddress 127.0.0.1
-HostKey {d}/host_key
-PidFile {d}/pid
-UsePAM no
-PasswordAuthentication no
-PubkeyAuthentication yes
-StrictModes no
-MaxStartups 2000
-MaxSessions 100
-""")
+{per_source}""")
         self.procs.append(subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", f"{d}/sshd_config", "-E", f"{d}/log"]))
         wait_port(port)
         return port

@@ -38,6 +38,10 @@ extension SQLiteRouteStore: SessionAudit {
             conditions.append("(started_at >= ? OR ended_at IS NULL OR ended_at >= ?)")
             bindings += [.text(Timestamp.format(since)), .text(Timestamp.format(since))]
         }
+        if let id = filter.id {
+            conditions.append("id = ?")
+            bindings.append(.integer(Int(id)))
+        }
         if let login = filter.login {
             conditions.append("login = ?")
             bindings.append(.text(login))

@@ -68,11 +68,14 @@ public struct SessionFilter: Sendable {
     public var activeOnly = false
     public var since: Date?
     public var login: String?
+    /// Just the session with this audit id.
+    public var id: Int64?
 
-    public init(activeOnly: Bool = false, since: Date? = nil, login: String? = nil) {
+    public init(activeOnly: Bool = false, since: Date? = nil, login: String? = nil, id: Int64? = nil) {
         self.activeOnly = activeOnly
         self.since = since
         self.login = login
+        self.id = id
     }
 }
 

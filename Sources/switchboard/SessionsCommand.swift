@@ -65,7 +65,7 @@ struct SessionList: ParsableCommand {
 
 /// Finds one audited session by id.
 private func session(_ id: Int64, in dataDirectory: DataDirectoryOption) throws -> SessionRecord {
-    guard let record = try dataDirectory.openStore().sessions(matching: SessionFilter()).first(where: { $0.id == id }) else {
+    guard let record = try dataDirectory.openStore().sessions(matching: SessionFilter(id: id)).first else {
         throw CommandFailure(description: "no session with id \(id)")
     }
     return record
