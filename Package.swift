@@ -25,11 +25,8 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(
-            name: "CSocketStats"
-        ),
-        .target(
             name: "SSH",
-            dependencies: ["CLibSSH", "CSocketStats"]
+            dependencies: ["CLibSSH"]
         ),
         .target(
             name: "RouteStore",

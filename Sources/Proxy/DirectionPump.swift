@@ -3,6 +3,9 @@ import SSH
 /// Moves data one way between two channels, for stdout and stderr separately, never reading
 /// more than the receiving side's window allows, keeping what could not be written, and
 /// sending EOF only after everything before it has been delivered.
+///
+/// An idle pump holds no buffer: data is read into a transient buffer sized to what is
+/// waiting and written on from there; only bytes the sink did not take are kept.
 struct DirectionPump {
     /// Largest read per step; also libssh's channel packet size.
     static let chunkSize = 32 * 1024
@@ -17,9 +20,8 @@ struct DirectionPump {
     private var pending: [[UInt8]] = [[], []]
     private var ends: [StreamEnd] = [.open, .open]
     /// Sees every byte delivered (both streams), e.g. a session recorder.
-    var observer: ((ArraySlice<UInt8>) -> Void)?
+    var observer: ((UnsafeRawBufferPointer) -> Void)?
     private var eofSent = false
-    private var scratch = [UInt8](repeating: 0, count: chunkSize)
     private(set) var bytesMoved = 0
 
     /// True when the source has sent EOF and all its data has been delivered.
@@ -41,44 +43,75 @@ struct DirectionPump {
     private mutating func pumpStream(_ stream: Int, from source: SSHChannel, to sink: SSHChannel) -> Bool {
         let isStderr = stream == 1
         var moved = false
-        while true {
-            if !pending[stream].isEmpty {
-                let written: Int
-                do {
-                    written = try pending[stream].withUnsafeBytes { try sink.write($0, stderr: isStderr) }
-                } catch {
-                    // The sink is gone; nothing sent to it can arrive any more.
-                    pending[stream].removeAll()
-                    ends[stream] = .failed
-                    return true
-                }
-                guard written > 0 else { return moved }
-                observer?(pending[stream][0..<written])
-                bytesMoved += written
-                pending[stream].removeFirst(written)
-                moved = true
-                if !pending[stream].isEmpty { return moved }
-                continue
+        if !pending[stream].isEmpty {
+            let waiting = pending[stream]
+            guard let written = waiting.withUnsafeBytes({ deliver($0, stream: stream, to: sink) }) else { return true }
+            guard written > 0 else { return false }
+            pending[stream].removeFirst(written)
+            guard pending[stream].isEmpty else { return true }
+            moved = true
+        }
+        while ends[stream] == .open {
+            let waiting = source.bufferedByteCount(stderr: isStderr)
+            // With nothing waiting, an empty read still tells whether the stream has ended.
+            let limit = min(waiting, sink.sendWindow, Self.chunkSize)
+            if waiting > 0 && limit == 0 { return moved }
+            let step = withUnsafeTemporaryAllocation(byteCount: limit, alignment: 16) { buffer in
+                relayChunk(stream, from: source, through: buffer, to: sink)
             }
-            guard ends[stream] == .open else { return moved }
-            let window = sink.sendWindow
-            guard window > 0 else { return moved }
-            let limit = min(window, Self.chunkSize)
-            let result = scratch.withUnsafeMutableBytes { buffer in
-                source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<limit]), stderr: isStderr)
-            }
-            switch result {
-            case .bytes(let count):
-                pending[stream] = Array(scratch[0..<count])
-            case .empty:
-                return moved
-            case .endOfFile:
-                ends[stream] = .endOfFile
-                return true
-            case .failed:
-                ends[stream] = .failed
-                return true
+            switch step {
+            case .moved: moved = true
+            case .stalled: return true
+            case .idle: return moved
+            case .ended: return true
             }
         }
+        return moved
+    }
+
+    private enum Step {
+        /// A chunk went through whole.
+        case moved
+        /// The sink took only part; the rest is pending.
+        case stalled
+        /// Nothing waiting.
+        case idle
+        /// The stream ended (EOF or failure).
+        case ended
+    }
+
+    /// Reads one chunk into `buffer` (empty when only EOF can be waiting) and writes it on.
+    private mutating func relayChunk(_ stream: Int, from source: SSHChannel, through buffer: UnsafeMutableRawBufferPointer, to sink: SSHChannel) -> Step {
+        switch source.read(into: buffer, stderr: stream == 1) {
+        case .bytes(let count):
+            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+            guard let written = deliver(chunk, stream: stream, to: sink) else { return .ended }
+            guard written < count else { return .moved }
+            pending[stream] = Array(chunk[written...])
+            return .stalled
+        case .empty:
+            return .idle
+        case .endOfFile:
+            ends[stream] = .endOfFile
+            return .ended
+        case .failed:
+            ends[stream] = .failed
+            return .ended
+        }
+    }
+
+    /// Writes what the sink takes now; nil if the sink is gone (then nothing more is sent).
+    private mutating func deliver(_ bytes: UnsafeRawBufferPointer, stream: Int, to sink: SSHChannel) -> Int? {
+        let written: Int
+        do {
+            written = try sink.write(bytes, stderr: stream == 1)
+            if written > 0 { observer?(UnsafeRawBufferPointer(rebasing: bytes[0..<written])) }
+        } catch {
+            pending[stream].removeAll()
+            ends[stream] = .failed
+            return nil
+        }
+        bytesMoved += written
+        return written
     }
 }

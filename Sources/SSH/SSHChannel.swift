@@ -98,15 +98,24 @@ public final class SSHChannel {
 
     // MARK: Data
 
-    /// Reads up to `buffer.count` bytes of stdout (or stderr) data without waiting.
+    /// Bytes of stdout (or stderr) data that libssh has taken in and that `read` would return
+    /// now. Costs nothing: counted from libssh's data callbacks.
+    public func bufferedByteCount(stderr: Bool) -> Int { notices.buffered[stderr ? 1 : 0] }
+
+    /// Reads up to `buffer.count` bytes of stdout (or stderr) data without waiting. Only data
+    /// libssh has already taken in is read: this never touches the socket (the connection's
+    /// poll does that), so reading an empty stream costs nothing.
     public func read(into buffer: UnsafeMutableRawBufferPointer, stderr: Bool) -> ReadResult {
+        let stream = stderr ? 1 : 0
+        guard notices.buffered[stream] > 0 else { return notices.receivedEOF ? .endOfFile : .empty }
         guard let base = buffer.baseAddress, buffer.count > 0 else { return .empty }
-        let rc = ssh_channel_read_nonblocking(handle, base, UInt32(buffer.count), stderr ? 1 : 0)
+        let rc = ssh_channel_read_nonblocking(handle, base, UInt32(min(buffer.count, notices.buffered[stream])), Int32(stream))
         switch rc {
         case SSH_EOF: return .endOfFile
-        case 0: return ssh_channel_is_eof(handle) != 0 && !hasBuffered(stderr: stderr) ? .endOfFile : .empty
         case ..<0: return .failed(session.lastError)
-        default: return .bytes(Int(rc))
+        default:
+            notices.buffered[stream] -= Int(rc)
+            return rc == 0 ? .empty : .bytes(Int(rc))
         }
     }
 
@@ -135,10 +144,6 @@ public final class SSHChannel {
 
     /// True once this side has sent CHANNEL_CLOSE.
     public var closeSent: Bool { notices.closeSent }
-
-    private func hasBuffered(stderr: Bool) -> Bool {
-        ssh_channel_poll(handle, stderr ? 1 : 0) > 0
-    }
 
     // MARK: Requests toward the peer (each one non-blocking: call again while `.pending`)
 
@@ -209,6 +214,8 @@ public final class SSHChannel {
 /// What libssh told us about a channel through callbacks. Written only from inside libssh
 /// calls made by the channel's own thread.
 final class ChannelNotices {
+    /// Bytes of stdout and stderr data libssh holds for this channel, not read yet.
+    var buffered = [0, 0]
     var receivedEOF = false
     var receivedClose = false
     var closeSent = false
@@ -223,6 +230,12 @@ final class ChannelNotices {
         // ssh_callbacks_init is a macro; it only sets the struct size.
         callbacks.pointee.size = MemoryLayout<ssh_channel_callbacks_struct>.size
         callbacks.pointee.userdata = Unmanaged.passUnretained(notices).toOpaque()
+        // Told the whole buffered length of a stream whenever data arrives; consumes nothing, so
+        // libssh keeps the data (and withholds window) until it is read.
+        callbacks.pointee.channel_data_function = { _, _, _, length, isStderr, userdata in
+            ChannelNotices.from(userdata)?.buffered[isStderr != 0 ? 1 : 0] = Int(length)
+            return 0
+        }
         callbacks.pointee.channel_eof_function = { _, _, userdata in
             ChannelNotices.from(userdata)?.receivedEOF = true
         }

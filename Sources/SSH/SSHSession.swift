@@ -1,5 +1,4 @@
 import CLibSSH
-import CSocketStats
 import Foundation
 
 /// One SSH connection: either a server session (a client connected to us) or a client session
@@ -21,14 +20,21 @@ public final class SSHSession {
     /// A socket handed over with SSH_OPTIONS_FD: libssh never closes those, so we do.
     private var ownedSocket: Int32?
 
+    /// libssh's byte counts for this session's socket (what it has read and written).
+    private let socketCounter: UnsafeMutablePointer<ssh_counter_struct>
+
     init(handle: ssh_session, role: Role) {
         self.handle = handle
         self.role = role
+        socketCounter = .allocate(capacity: 1)
+        socketCounter.initialize(to: ssh_counter_struct())
+        ssh_set_counters(handle, socketCounter, nil)
     }
 
     deinit {
         disconnect()
         ssh_free(handle)
+        socketCounter.deallocate()
     }
 
     // MARK: Common
@@ -36,8 +42,8 @@ public final class SSHSession {
     /// Bytes libssh has read from this session's socket so far. libssh also reads sockets
     /// inside calls such as a channel write or a message check, so a caller about to sleep in
     /// poll compares this with its value before the last pass to know whether traffic arrived
-    /// that it has not handled yet. -1 if unknown.
-    public var inputConsumed: Int64 { Int64(switchboard_tcp_bytes_consumed(ssh_get_fd(handle))) }
+    /// that it has not handled yet. Counted by libssh itself: costs no system call.
+    public var inputConsumed: UInt64 { socketCounter.pointee.in_bytes }
 
     /// Non-blocking sessions never wait inside libssh; every call returns at once.
     public var isBlocking: Bool {
@@ -115,9 +121,12 @@ public final class SSHSession {
     // MARK: Client role
 
     /// Starts an SSH client session over an already connected TCP socket `fd` (which the session
-    /// then owns) and runs the handshake, blocking for at most `timeoutSeconds`.
-    /// `~/.ssh/config` is never read.
-    public static func connect(fd: Int32, host: String, port: Int, user: String, timeoutSeconds: Int) throws(SSHError) -> SSHSession {
+    /// then owns) and runs the handshake, blocking for at most `timeoutSeconds`. `ciphers` is
+    /// the preference list (comma-separated, libssh names) for both directions; nil keeps
+    /// libssh's default. `~/.ssh/config` is never read.
+    public static func connect(
+        fd: Int32, host: String, port: Int, user: String, timeoutSeconds: Int, ciphers: String? = nil
+    ) throws(SSHError) -> SSHSession {
         SSHLibrary.initialise()
         guard let handle = ssh_new() else {
             close(fd)
@@ -135,6 +144,10 @@ public final class SSHSession {
         try session.check(ssh_options_set(handle, SSH_OPTIONS_USER, user), .setup, "set user")
         try session.check(ssh_options_set(handle, SSH_OPTIONS_TIMEOUT, &timeout), .setup, "set timeout")
         try session.check(ssh_options_set(handle, SSH_OPTIONS_FD, &socket), .setup, "attach socket")
+        if let ciphers {
+            try session.check(ssh_options_set(handle, SSH_OPTIONS_CIPHERS_C_S, ciphers), .setup, "set ciphers")
+            try session.check(ssh_options_set(handle, SSH_OPTIONS_CIPHERS_S_C, ciphers), .setup, "set ciphers")
+        }
         let rc = ssh_connect(handle)
         guard rc == SSH_OK else {
             let error = SSHError.last(.keyExchange, UnsafeMutableRawPointer(handle), context: "SSH handshake with \(host):\(port)")
