@@ -92,6 +92,7 @@ public final class ProxyServer: Sendable {
         logger.info("listening", metadata: [
             "listen.addr": "\(listener.localAddress)", "libssh": "\(SSHLibrary.version)",
             "proxy_protocol": "\(configuration.proxyProtocol ? "required" : "off")",
+            "upstream.ciphers": "\(UpstreamCiphers.preferred.prefix { $0 != "," })-first",
         ])
         while !stopRequested.load(ordering: .relaxed) {
             guard let (fd, peer) = listener.accept(timeoutMilliseconds: 500) else { continue }

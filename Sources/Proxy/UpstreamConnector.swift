@@ -95,7 +95,7 @@ struct UpstreamConnector {
         do {
             session = try SSHSession.connect(
                 fd: fd, host: route.upstreamHost, port: route.upstreamPort, user: route.effectiveUpstreamUser,
-                timeoutSeconds: timeoutSeconds)
+                timeoutSeconds: timeoutSeconds, ciphers: UpstreamCiphers.preferred)
         } catch {
             throw .handshake(error)
         }
