@@ -25,6 +25,9 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(
+            name: "CThreadMemory"
+        ),
+        .target(
             name: "SSH",
             dependencies: ["CLibSSH"]
         ),
@@ -37,6 +40,7 @@ let package = Package(
             name: "Proxy",
             dependencies: [
                 "SSH",
+                "CThreadMemory",
                 "RouteStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -88,6 +88,7 @@ final class ProxyConnection {
             recording = recordingPlan(for: login.link.route, auditID: auditID)
             ProxyMetrics.sessionStarted()
             defer { ProxyMetrics.sessionEnded() }
+            ThreadMemory.releaseAfterLogin()
             let reason: String
             do {
                 reason = try relay(login, event: event)

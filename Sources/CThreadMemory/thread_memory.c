@@ -1,0 +1,29 @@
+#define _GNU_SOURCE
+#include "thread_memory.h"
+
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+void switchboard_release_unused_memory(size_t margin) {
+    pthread_attr_t attributes;
+    if (pthread_getattr_np(pthread_self(), &attributes) == 0) {
+        void *lowest = NULL;
+        size_t size = 0;
+        if (pthread_attr_getstack(&attributes, &lowest, &size) == 0 && lowest != NULL) {
+            uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+            uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+            uintptr_t start = (uintptr_t)lowest;
+            /* Nothing lives below the stack pointer; the kernel hands out zeroed pages again
+               if the stack grows back down. */
+            if (here > start + margin + page) {
+                uintptr_t end = (here - margin) & ~(page - 1);
+                madvise(lowest, end - start, MADV_DONTNEED);
+            }
+        }
+        pthread_attr_destroy(&attributes);
+    }
+    malloc_trim(0);
+}
