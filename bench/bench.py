@@ -11,6 +11,7 @@ results.json and a chart (PNG, needs matplotlib) there. Every path uses the same
 setup times compare like with like. Loops are bounded; everything it starts is stopped at exit.
 """
 import argparse
+import ctypes
 import json
 import os
 import shutil
@@ -57,11 +58,33 @@ def process_cpu_seconds(pid):
     return sum(int(x) for x in fields[11:15]) / CLK
 
 
-def machine_cpu_seconds():
-    with open("/proc/stat") as f:
-        values = [int(x) for x in f.readline().split()[1:]]
-    busy = sum(values) - values[3] - values[4]  # minus idle and iowait
-    return busy / CLK
+def set_child_subreaper(on):
+    """sshd's per-connection processes can outlive their parent; as a subreaper this process
+    inherits them and reaps them itself, so their CPU time can be counted (run_transfer)."""
+    PR_SET_CHILD_SUBREAPER = 36
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0)
+
+
+def children_cpu_seconds(pid):
+    """CPU of the reaped descendants of a process (cutime + cstime)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[13:15]) / CLK
+
+
+def child_pids(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return {int(x) for x in f.read().split()}
+
+
+def shell_times_seconds(text):
+    """Sums the two lines bash's `times` prints (the shell's and its children's user/sys)."""
+    total = 0.0
+    for line in text.strip().splitlines()[-2:]:
+        for part in line.split():
+            minutes, seconds = part.rstrip("s").split("m")
+            total += int(minutes) * 60 + float(seconds)
+    return total
 
 
 def rss_kib(pid):
@@ -70,6 +93,11 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def remote_programs(name):
+    out = subprocess.run(["pgrep", "-c", "-u", USER, "-x", name], capture_output=True, text=True).stdout
+    return int(out.strip() or 0)
 
 
 def threads(pid):
@@ -120,7 +148,10 @@ StrictModes no
 MaxStartups 2000
 MaxSessions 100
 {per_source}""")
-        self.procs.append(subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", f"{d}/sshd_config", "-E", f"{d}/log"]))
+        process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", f"{d}/sshd_config", "-E", f"{d}/log"])
+        self.procs.append(process)
+        self.listeners = getattr(self, "listeners", {})
+        self.listeners[name] = process.pid
         wait_port(port)
         return port
 
@@ -152,7 +183,7 @@ MaxSessions 100
     def ssh(self, path, *remote, extra=()):
         base = ["ssh", "-i", self.key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-                "-o", "Ciphers=aes128-gcm@openssh.com", *extra]
+                "-o", "Ciphers=aes128-gcm@openssh.com", "-o", "KexAlgorithms=curve25519-sha256", *extra]
         if path == "direct":
             return base + ["-p", str(self.upstream), f"{USER}@127.0.0.1", *remote]
         if path == "proxyjump":
@@ -173,30 +204,63 @@ MaxSessions 100
 PATHS = ["direct", "proxyjump", "switchboard"]
 
 
+def run_transfer(lab, path, direction, size, payload):
+    """One transfer; returns (seconds, CPU seconds of: ssh client(s), upstream sshd, Switchboard).
+
+    The remote command ends with bash's `times`, so the program's own CPU (head or cat) can be
+    taken out of the upstream sshd's: what is left is sshd's work alone."""
+    known = child_pids(os.getpid())
+    listeners = list(lab.listeners.values())
+    listeners_before = sum(children_cpu_seconds(pid) for pid in listeners)
+    proxy_before = process_cpu_seconds(lab.proxy.pid)
+    command = "cat > /dev/null" if direction == "upload" else f"head -c {size} /dev/zero"
+    start = time.perf_counter()
+    with open(payload if direction == "upload" else os.devnull, "rb") as source:
+        client = subprocess.Popen(lab.ssh(path, f"{command}; times >&2"), stdin=source,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        report = client.stderr.read()
+        _, status, usage = os.wait4(client.pid, 0)
+        client.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.perf_counter() - start
+    if client.returncode != 0:
+        raise RuntimeError(f"{path} {direction} failed: {report}")
+    client_cpu = usage.ru_utime + usage.ru_stime
+    # Collect sshd's per-connection processes: the monitor is reaped by its listener, the
+    # session process may outlive it and come to us (subreaper).
+    orphans_cpu, deadline = 0.0, time.time() + 10
+    while time.time() < deadline:
+        strays = child_pids(os.getpid()) - known - {client.pid}
+        for pid in list(strays):
+            done, _, usage = os.wait4(pid, os.WNOHANG)
+            if done:
+                orphans_cpu += usage.ru_utime + usage.ru_stime
+                strays.discard(pid)
+        if not strays and not any(child_pids(pid) for pid in listeners):
+            break
+        time.sleep(0.02)
+    sshd_cpu = (sum(children_cpu_seconds(pid) for pid in listeners) - listeners_before + orphans_cpu
+                - shell_times_seconds(report))
+    return elapsed, client_cpu, sshd_cpu, process_cpu_seconds(lab.proxy.pid) - proxy_before
+
+
 def throughput(lab, size_mib, repeats):
     payload = os.path.join(lab.work, "payload")
     with open(payload, "wb") as f:
         f.write(os.urandom(size_mib << 20))
+    gib = size_mib / 1024
     results = {}
+    set_child_subreaper(True)
     for direction in ["upload", "download"]:
-        for path in PATHS:
-            speeds, cpus, machine = [], [], []
-            for _ in range(repeats):
-                proxy_cpu = process_cpu_seconds(lab.proxy.pid)
-                machine_cpu = machine_cpu_seconds()
-                start = time.perf_counter()
-                if direction == "upload":
-                    with open(payload, "rb") as f:
-                        run(lab.ssh(path, "cat > /dev/null"), stdin=f, timeout=600)
-                else:
-                    run(lab.ssh(path, f"head -c {size_mib << 20} /dev/zero"), stdout=subprocess.DEVNULL, timeout=600)
-                elapsed = time.perf_counter() - start
-                speeds.append(size_mib / elapsed)
-                cpus.append((process_cpu_seconds(lab.proxy.pid) - proxy_cpu) / (size_mib / 1024))
-                machine.append((machine_cpu_seconds() - machine_cpu) / (size_mib / 1024))
+        runs = {path: [] for path in PATHS}
+        for _ in range(repeats):
+            for path in PATHS:  # interleaved, so a noisy moment hurts every path alike
+                runs[path].append(run_transfer(lab, path, direction, size_mib << 20, payload))
+        for path, samples in runs.items():
+            median = lambda index: statistics.median(sample[index] for sample in samples)
             results[f"{direction}/{path}"] = {
-                "mib_per_s": statistics.median(speeds), "proxy_cpu_s_per_gib": statistics.median(cpus),
-                "machine_cpu_s_per_gib": statistics.median(machine)}
+                "mib_per_s": size_mib / median(0), "ssh_cpu_s_per_gib": median(1) / gib,
+                "sshd_cpu_s_per_gib": median(2) / gib, "proxy_cpu_s_per_gib": median(3) / gib}
+    set_child_subreaper(False)
     return results
 
 
@@ -216,19 +280,22 @@ def idle_sessions(lab, count, settle):
     before_rss, before_threads = rss_kib(lab.proxy.pid), threads(lab.proxy.pid)
     sessions = []
     for index in range(count):
-        sessions.append(subprocess.Popen(lab.ssh("switchboard", "-N", extra=("-o", "ServerAliveInterval=0")),
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        # An interactive terminal session: a PTY and a channel, the remote end waiting for input.
+        sessions.append(subprocess.Popen(lab.ssh("switchboard", "cat", extra=("-tt", "-o", "ServerAliveInterval=0")),
+                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         if index % 50 == 49:
             time.sleep(1)
-    deadline = time.time() + 120
-    while threads(lab.proxy.pid) < before_threads + count and time.time() < deadline:
+    # Established means the remote `cat` runs: channel, PTY and program are all up.
+    deadline = time.time() + 180
+    while remote_programs("cat") < count and time.time() < deadline:
         time.sleep(0.5)
     time.sleep(settle)
     cpu = process_cpu_seconds(lab.proxy.pid)
     time.sleep(10)
     idle_cpu = (process_cpu_seconds(lab.proxy.pid) - cpu) / 10
     result = {
-        "sessions": count, "open_in_proxy": threads(lab.proxy.pid) - before_threads,
+        "sessions": count, "established": remote_programs("cat"),
+        "open_in_proxy": threads(lab.proxy.pid) - before_threads,
         "rss_kib_per_session": (rss_kib(lab.proxy.pid) - before_rss) / count,
         "threads": threads(lab.proxy.pid), "idle_cpu_percent_of_core": idle_cpu * 100}
     for s in sessions:
@@ -295,14 +362,14 @@ def main():
                      f"{t[f'{direction}/switchboard']['mib_per_s'] / d:.2f}x direct, "
                      f"{t[f'{direction}/switchboard']['mib_per_s'] / t[f'{direction}/proxyjump']['mib_per_s']:.2f}x jump"))
         proxy_cpu = t[f"{direction}/switchboard"]["proxy_cpu_s_per_gib"]
-        direct_cpu = t[f"{direction}/direct"]["machine_cpu_s_per_gib"]
+        direct_cpu = t[f"{direction}/direct"]["ssh_cpu_s_per_gib"] + t[f"{direction}/direct"]["sshd_cpu_s_per_gib"]
         rows.append((f"{direction} CPU s/GiB (switchboard / direct ssh+sshd)", f"{proxy_cpu:.2f} / {direct_cpu:.2f}",
                      f"{proxy_cpu / direct_cpu:.2f}x"))
     s = results["setup_seconds"]
     rows.append(("setup s (direct / jump / switchboard)", f"{s['direct']:.3f} / {s['proxyjump']:.3f} / {s['switchboard']:.3f}",
                  f"{s['switchboard'] / s['direct']:.2f}x direct"))
     i = results["idle"]
-    rows.append((f"{i['sessions']} idle sessions", f"{i['rss_kib_per_session']:.0f} KiB each, {i['threads']} threads",
+    rows.append((f"{i['established']}/{i['sessions']} idle terminal sessions", f"{i['rss_kib_per_session']:.0f} KiB each, {i['threads']} threads",
                  f"{i['idle_cpu_percent_of_core']:.2f}% of a core"))
     r = results["rate"]
     rows.append(("sessions/s (direct / switchboard)", f"{r['direct']['per_second']:.1f} / {r['switchboard']['per_second']:.1f}",
