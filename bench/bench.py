@@ -119,6 +119,7 @@ class Lab:
         self.authorized = [open(self.key + ".pub").read().strip()]
         self.write_authorized()
         os.makedirs("/run/sshd", exist_ok=True)
+        self.listeners = {}  # sshd name -> listener pid, for CPU accounting
         self.upstream = self.sshd("upstream")
         self.bastion = self.sshd("bastion")
 
@@ -150,7 +151,6 @@ MaxSessions 100
 {per_source}""")
         process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", f"{d}/sshd_config", "-E", f"{d}/log"])
         self.procs.append(process)
-        self.listeners = getattr(self, "listeners", {})
         self.listeners[name] = process.pid
         wait_port(port)
         return port

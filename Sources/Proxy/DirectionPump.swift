@@ -44,8 +44,8 @@ struct DirectionPump {
         let isStderr = stream == 1
         var moved = false
         if !pending[stream].isEmpty {
-            let waiting = pending[stream]
-            guard let written = waiting.withUnsafeBytes({ deliver($0, stream: stream, to: sink) }) else { return true }
+            let unsent = pending[stream]
+            guard let written = unsent.withUnsafeBytes({ deliver($0, stream: stream, to: sink) }) else { return true }
             guard written > 0 else { return false }
             pending[stream].removeFirst(written)
             guard pending[stream].isEmpty else { return true }
