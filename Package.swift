@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "Switchboard",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "switchboard", targets: ["switchboard"]),
     ],

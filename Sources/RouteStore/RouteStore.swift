@@ -1,19 +1,26 @@
 import Foundation
 
-/// Reads and writes the routing table. The proxy only reads; the admin CLI writes.
-/// Every write validates its input first and writes nothing if any part is invalid.
-public protocol RouteStore: Sendable {
+/// What a login needs of the routing table: the route, whether a client key is listed, and
+/// trust on first use of an upstream host key. The proxy depends on this much only.
+public protocol RouteLookup: Sendable {
     /// The route for `login`, or `nil` if there is none (disabled routes are returned).
     func route(for login: String) throws(RouteStoreError) -> Route?
+    /// True if `fingerprint` is listed for `login`.
+    func isKeyListed(_ fingerprint: String, for login: String) throws(RouteStoreError) -> Bool
+    /// Trust on first use: records `fingerprint` as the route's upstream host key unless one is
+    /// already pinned. Returns true if it was recorded now.
+    func pinHostKeyIfUnpinned(login: String, fingerprint: String) throws(RouteStoreError) -> Bool
+}
+
+/// Reads and writes the routing table. The proxy only reads; the admin CLI writes.
+/// Every write validates its input first and writes nothing if any part is invalid.
+public protocol RouteStore: RouteLookup {
     /// All routes ordered by login name.
     func allRoutes() throws(RouteStoreError) -> [Route]
     /// Adds a new route; fails with `.routeExists` if the login already has one.
     func add(_ route: Route) throws(RouteStoreError) -> Route
     /// Applies `changes` to an existing route and returns the result.
     func update(login: String, with changes: RouteChanges) throws(RouteStoreError) -> Route
-    /// Trust on first use: records `fingerprint` as the route's upstream host key unless one is
-    /// already pinned. Returns true if it was recorded now.
-    func pinHostKeyIfUnpinned(login: String, fingerprint: String) throws(RouteStoreError) -> Bool
     /// Removes the route for `login` and its keys; fails with `.routeNotFound` if there is none.
     func remove(login: String) throws(RouteStoreError)
 
@@ -22,8 +29,6 @@ public protocol RouteStore: Sendable {
     func addKeys(_ keys: [ClientKey], to login: String) throws(RouteStoreError)
     /// The keys listed for a route (empty if none), oldest first.
     func keys(for login: String) throws(RouteStoreError) -> [ClientKey]
-    /// True if `fingerprint` is listed for `login`.
-    func isKeyListed(_ fingerprint: String, for login: String) throws(RouteStoreError) -> Bool
     /// Removes one key from a route; fails if it is not listed.
     func removeKey(_ fingerprint: String, from login: String) throws(RouteStoreError)
 }

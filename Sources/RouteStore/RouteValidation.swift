@@ -67,6 +67,10 @@ public enum RouteValidation {
         return name
     }
 
+    /// True if a client may log in with `name` (a catch-all route can serve it, and it is safe
+    /// to write to a log).
+    public static func isValidLogin(_ name: String) -> Bool { userNameProblem(name) == nil }
+
     /// Validates the user name used on the upstream host.
     public static func upstreamUser(_ name: String) throws(RouteStoreError) -> String {
         if let reason = userNameProblem(name) { throw .invalidUpstreamUser(name, reason: reason) }

@@ -26,6 +26,12 @@ public enum ReadResult: Equatable, Sendable {
     case failed(String)
 }
 
+/// The two data streams of a channel: ordinary data, and extended data of type stderr.
+public enum ChannelStream: Int, CaseIterable, Sendable {
+    case stdout = 0
+    case stderr = 1
+}
+
 /// How a remote process ended when it was killed by a signal (`exit-signal`).
 public struct ExitSignal: Equatable, Sendable {
     public var signal: String
@@ -70,8 +76,6 @@ public final class SSHChannel {
 
     // MARK: State
 
-    /// True once the channel is open and until either side closed it.
-    public var isOpen: Bool { ssh_channel_is_open(handle) != 0 }
     /// The peer sent EOF (there may still be buffered data to read).
     public var receivedEOF: Bool { notices.receivedEOF }
     /// The peer sent CHANNEL_CLOSE.
@@ -98,32 +102,33 @@ public final class SSHChannel {
 
     // MARK: Data
 
-    /// Bytes of stdout (or stderr) data that libssh has taken in and that `read` would return
-    /// now. Costs nothing: counted from libssh's data callbacks.
-    public func bufferedByteCount(stderr: Bool) -> Int { notices.buffered[stderr ? 1 : 0] }
+    /// Bytes of one stream's data that libssh has taken in and that `read` would return now.
+    /// Costs nothing: counted from libssh's data callbacks.
+    public func bufferedByteCount(_ stream: ChannelStream) -> Int { notices.buffered[stream.rawValue] }
 
-    /// Reads up to `buffer.count` bytes of stdout (or stderr) data without waiting. Only data
-    /// libssh has already taken in is read: this never touches the socket (the connection's
-    /// poll does that), so reading an empty stream costs nothing.
-    public func read(into buffer: UnsafeMutableRawBufferPointer, stderr: Bool) -> ReadResult {
-        let stream = stderr ? 1 : 0
-        guard notices.buffered[stream] > 0 else { return notices.receivedEOF ? .endOfFile : .empty }
+    /// Reads up to `buffer.count` bytes of one stream without waiting. Only data libssh has
+    /// already taken in is read: this never touches the socket (the connection's poll does
+    /// that), so reading an empty stream costs nothing.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, from stream: ChannelStream) -> ReadResult {
+        let buffered = notices.buffered[stream.rawValue]
+        guard buffered > 0 else { return notices.receivedEOF ? .endOfFile : .empty }
         guard let base = buffer.baseAddress, buffer.count > 0 else { return .empty }
-        let rc = ssh_channel_read_nonblocking(handle, base, UInt32(min(buffer.count, notices.buffered[stream])), Int32(stream))
+        let isStderr: Int32 = stream == .stderr ? 1 : 0
+        let rc = ssh_channel_read_nonblocking(handle, base, UInt32(min(buffer.count, buffered)), isStderr)
         switch rc {
         case SSH_EOF: return .endOfFile
         case ..<0: return .failed(session.lastError)
         default:
-            notices.buffered[stream] -= Int(rc)
+            notices.buffered[stream.rawValue] -= Int(rc)
             return rc == 0 ? .empty : .bytes(Int(rc))
         }
     }
 
     /// Writes as much of `bytes` as the peer's window allows right now; returns how many were
     /// taken (0 at a zero window). Never waits for the window to grow.
-    public func write(_ bytes: UnsafeRawBufferPointer, stderr: Bool) throws(SSHError) -> Int {
+    public func write(_ bytes: UnsafeRawBufferPointer, to stream: ChannelStream) throws(SSHError) -> Int {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return 0 }
-        let rc = stderr
+        let rc = stream == .stderr
             ? ssh_channel_write_stderr(handle, base, UInt32(bytes.count))
             : ssh_channel_write(handle, base, UInt32(bytes.count))
         guard rc >= 0 else { throw SSHError(.channel, "write failed: \(session.lastError)") }
@@ -188,10 +193,6 @@ public final class SSHChannel {
 
     public func sendSignal(_ name: String) -> RequestProgress { progress(ssh_channel_request_send_signal(handle, name)) }
 
-    public func sendBreak(milliseconds: UInt32) -> RequestProgress {
-        progress(ssh_channel_request_send_break(handle, milliseconds))
-    }
-
     // MARK: Notices toward a client (server role)
 
     public func sendExitStatus(_ status: UInt32) {
@@ -214,7 +215,8 @@ public final class SSHChannel {
 /// What libssh told us about a channel through callbacks. Written only from inside libssh
 /// calls made by the channel's own thread.
 final class ChannelNotices {
-    /// Bytes of stdout and stderr data libssh holds for this channel, not read yet.
+    /// Bytes of stdout and stderr data libssh holds for this channel, not read yet, indexed by
+    /// `ChannelStream.rawValue`.
     var buffered = [0, 0]
     var receivedEOF = false
     var receivedClose = false
@@ -233,7 +235,8 @@ final class ChannelNotices {
         // Told the whole buffered length of a stream whenever data arrives; consumes nothing, so
         // libssh keeps the data (and withholds window) until it is read.
         callbacks.pointee.channel_data_function = { _, _, _, length, isStderr, userdata in
-            ChannelNotices.from(userdata)?.buffered[isStderr != 0 ? 1 : 0] = Int(length)
+            let stream: ChannelStream = isStderr != 0 ? .stderr : .stdout
+            ChannelNotices.from(userdata)?.buffered[stream.rawValue] = Int(length)
             return 0
         }
         callbacks.pointee.channel_eof_function = { _, _, userdata in

@@ -166,12 +166,6 @@ public final class SSHSession {
         return try HostKey.sha256Fingerprint(of: key)
     }
 
-    /// Authentication methods the upstream server accepts, after a `none` attempt.
-    public func upstreamAuthMethods() -> AuthMethods {
-        _ = ssh_userauth_none(handle, nil)
-        return AuthMethods(rawValue: UInt32(bitPattern: ssh_userauth_list(handle, nil)))
-    }
-
     /// Tries password authentication upstream (blocking).
     public func authenticate(password: String) -> AuthResult {
         authResult(ssh_userauth_password(handle, nil, password))

@@ -1,20 +1,16 @@
 import Foundation
 import Logging
+import Proxy
 import Synchronization
 
 /// The proxy's log lines on stderr, as `text` (timestamp, level, key=value metadata, message)
 /// or one JSON object per line. The level can change while running (SIGHUP).
 struct LogOutput: LogHandler {
-    enum Format: String, CaseIterable {
-        case text
-        case json
-    }
-
     /// The level every handler obeys, changed by configuration reloads.
     static let currentLevel = Atomic<Int>(levelIndex(.info))
 
     let label: String
-    let format: Format
+    let format: LogFormat
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
 

@@ -1,17 +1,18 @@
 import Logging
 import SSH
 
-/// Relays one client channel to its twin on the upstream connection: requests in order with
-/// their replies, data both ways with stderr kept apart, EOF per direction, and exit status or
-/// signal just before the close. Driven by `ProxyConnection` after every poll; never blocks.
-final class ChannelRelay {
+/// Relays one client `session` channel (a shell, a command, sftp) to its twin on the upstream
+/// connection: requests in order with their replies, data both ways with stderr kept apart,
+/// EOF per direction, and exit status or signal just before the close. Driven by the
+/// connection after every poll; never blocks.
+final class SessionChannelRelay {
     /// The two channels of a relay once both exist.
     struct Twins {
         let downstream: SSHChannel
         let upstream: SSHChannel
     }
 
-    /// The life of a relayed channel.
+    /// The life of a relayed session channel.
     enum State {
         /// The upstream channel is being opened; the client's open request waits for the answer.
         case opening(SSHMessage, upstream: SSHChannel)
@@ -30,23 +31,14 @@ final class ChannelRelay {
         case finished
     }
 
-    /// A client request waiting for its turn on the upstream channel (libssh allows one
-    /// outstanding request per channel, and order matters: env before shell).
-    private enum PendingRequest {
-        case client(SSHRequest.ChannelRequest, SSHMessage)
-        case signal(String)
-        /// The client forwards its agent: ask the upstream for agent forwarding too.
-        case agentForwarding
-    }
-
     private(set) var state: State
-    private var requests: [PendingRequest] = []
+    private var requests = ChannelRequestQueue()
     /// Where this relay's terminal is recorded, if recording is on for the session.
     private let recording: RecordingPlan?
     private var recorder: SessionRecorder?
     private var clientToUpstream = DirectionPump()
     private var upstreamToClient = DirectionPump()
-    private var logger: Logger
+    private let logger: Logger
 
     /// True once the client asked for agent forwarding on this channel.
     private(set) var clientForwardsAgent = false
@@ -97,10 +89,7 @@ final class ChannelRelay {
     /// relay's upstream login needs.
     var startsWithoutAgent: Bool {
         guard case .awaitingUpstreamLogin = state, !clientForwardsAgent else { return false }
-        return requests.contains {
-            if case .client(let request, _) = $0, request.startsProgram { return true }
-            return false
-        }
+        return requests.startsProgram
     }
 
     /// True while the relay waits for something that may never arrive, with a time limit.
@@ -129,13 +118,13 @@ final class ChannelRelay {
     /// arrived before it (OpenSSH asks for the agent before the shell, which needs it at start).
     func enqueue(_ request: SSHRequest.ChannelRequest, message: SSHMessage) {
         collectAgentForwardingRequest()
-        requests.append(.client(request, message))
+        requests.append(request, message: message)
     }
 
     private func collectAgentForwardingRequest() {
         guard let downstream, downstream.takeAgentForwardingRequest() else { return }
         clientForwardsAgent = true
-        requests.append(.agentForwarding)
+        requests.appendAgentForwarding()
     }
 
     /// Advances the relay as far as possible without waiting. Returns true if anything moved,
@@ -147,6 +136,7 @@ final class ChannelRelay {
         case .awaitingUpstreamLogin(let downstream):
             collectAgentForwardingRequest()
             guard downstream.receivedClose else { return false }
+            requests.dropAll()
             downstream.close()
             state = .finished
             return true
@@ -189,8 +179,10 @@ final class ChannelRelay {
         state = .finished
     }
 
-    /// The client connection is going away: close the upstream twin.
+    /// The client connection is gone: drop what it asked and close the upstream twin.
     func clientLost() {
+        if case .opening(let openRequest, _) = state { openRequest.dropWithoutReply() }
+        requests.dropAll()
         upstream?.close()
         state = .finished
     }
@@ -199,10 +191,9 @@ final class ChannelRelay {
     /// (so the client reads on instead of stopping at a refused request), the notice goes to
     /// stderr, and the exit status is 255, as ssh itself uses for connection errors.
     private func failClientChannel(_ downstream: SSHChannel, upstream: SSHChannel?, notice: String) {
-        for case .client(_, let message) in requests { message.accept() }
-        requests.removeAll()
+        requests.acceptAll()
         let text = Array("\r\nswitchboard: \(notice)\r\n".utf8)
-        _ = text.withUnsafeBytes { try? downstream.write($0, stderr: true) }
+        _ = text.withUnsafeBytes { try? downstream.write($0, to: .stderr) }
         downstream.sendEOF()
         downstream.sendExitStatus(255)
         downstream.close()
@@ -237,8 +228,8 @@ final class ChannelRelay {
         let downstream = twins.downstream
         let upstream = twins.upstream
         collectAgentForwardingRequest()
-        for signal in downstream.takeSignals() { requests.append(.signal(signal)) }
-        var moved = forwardRequests(to: upstream)
+        for signal in downstream.takeSignals() { requests.appendSignal(signal) }
+        var moved = requests.forward(to: upstream, logger: logger) { record($0) }
         moved = clientToUpstream.pump(from: downstream, to: upstream) || moved
         moved = upstreamToClient.pump(from: upstream, to: downstream) || moved
 
@@ -272,40 +263,10 @@ final class ChannelRelay {
                 "exit.signal": "\(upstream.exitSignal?.signal ?? "none")",
             ])
         }
+        requests.refuseAll()
         twins.downstream.close()
         upstream.close()
         state = .finished
-    }
-
-    /// Sends queued requests upstream one at a time, replying to the client as answers come.
-    private func forwardRequests(to upstream: SSHChannel) -> Bool {
-        var moved = false
-        while let head = requests.first {
-            let progress: RequestProgress
-            switch head {
-            case .client(let request, _):
-                progress = send(request, to: upstream)
-            case .signal(let name):
-                progress = upstream.sendSignal(name)
-            case .agentForwarding:
-                progress = upstream.requestAgentForwarding()
-            }
-            if progress == .pending { break }
-            requests.removeFirst()
-            moved = true
-            guard case .client(let request, let message) = head else { continue }
-            switch progress {
-            case .accepted:
-                message.accept()
-                record(request)
-            case .refused(let why):
-                logger.debug("upstream refused channel request", metadata: ["request": "\(request.name)", "error": "\(why)"])
-                message.refuse()
-            case .pending:
-                break
-            }
-        }
-        return moved
     }
 
     /// Starts recording when the upstream grants a terminal, and notes resizes.
@@ -326,50 +287,6 @@ final class ChannelRelay {
             recorder?.resize(columns: columns, rows: rows)
         default:
             break
-        }
-    }
-
-    private func send(_ request: SSHRequest.ChannelRequest, to upstream: SSHChannel) -> RequestProgress {
-        switch request {
-        case .pty(let terminal, let columns, let rows):
-            upstream.requestPTY(terminal: terminal, columns: columns, rows: rows)
-        case .environment(let name, let value):
-            upstream.requestEnvironment(name: name, value: value)
-        case .shell:
-            upstream.requestShell()
-        case .exec(let command):
-            upstream.requestExec(command: command)
-        case .subsystem(let name):
-            upstream.requestSubsystem(name: name)
-        case .windowChange(let columns, let rows):
-            upstream.changeWindowSize(columns: columns, rows: rows)
-        case .x11, .other:
-            .refused("not supported by the proxy")
-        }
-    }
-}
-
-
-extension SSHRequest.ChannelRequest {
-    /// Requests that start the remote program: the last moment the upstream must be ready.
-    var startsProgram: Bool {
-        switch self {
-        case .shell, .exec, .subsystem: true
-        default: false
-        }
-    }
-
-    /// The request's protocol name, for logs (never its arguments: a command may hold secrets).
-    var name: String {
-        switch self {
-        case .pty: "pty-req"
-        case .environment: "env"
-        case .shell: "shell"
-        case .exec: "exec"
-        case .subsystem: "subsystem"
-        case .windowChange: "window-change"
-        case .x11: "x11-req"
-        case .other: "other"
         }
     }
 }

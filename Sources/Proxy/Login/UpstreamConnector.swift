@@ -53,6 +53,19 @@ struct UpstreamConnector {
     let hostKeys: HostKeyVerifier
     var keepaliveSeconds = 0
 
+    init(timeoutSeconds: Int, hostKeys: HostKeyVerifier, keepaliveSeconds: Int = 0) {
+        self.timeoutSeconds = timeoutSeconds
+        self.hostKeys = hostKeys
+        self.keepaliveSeconds = keepaliveSeconds
+    }
+
+    /// The connector `serve`'s settings describe.
+    init(settings: ProxySettings) {
+        self.init(
+            timeoutSeconds: settings[.upstreamConnectTimeout], hostKeys: HostKeyVerifier(defaultPolicy: settings[.hostKeyPolicy]),
+            keepaliveSeconds: settings[.tcpKeepalive])
+    }
+
     /// TCP connect, SSH handshake and host key check, within the timeout. Authentication is
     /// left to the caller, who pins the key on success when the verdict says so.
     func connect(to route: Route, logger: Logger) throws(UpstreamFailure) -> (SSHSession, HostKeyVerifier.Verdict) {
@@ -107,18 +120,16 @@ struct UpstreamConnector {
 public enum UpstreamProbe {
     /// Connects to the route's upstream, completes the key exchange and returns the host key's
     /// SHA256 fingerprint. Throws a message fit for the operator.
-    public static func hostKeyFingerprint(of route: Route, timeoutSeconds: Int = 10) throws -> String {
+    public static func hostKeyFingerprint(of route: Route, timeoutSeconds: Int = 10) throws(ProxyError) -> String {
         let connector = UpstreamConnector(timeoutSeconds: timeoutSeconds, hostKeys: HostKeyVerifier(defaultPolicy: .off))
         do {
             let session = try connector.handshake(with: route)
             defer { session.disconnect() }
             return try session.serverKeyFingerprint()
         } catch let failure as UpstreamFailure {
-            throw ProbeError(description: "\(route.upstreamAddress): \(failure.clientMessage) (\(failure.description))")
+            throw ProxyError(.upstream, "\(route.upstreamAddress): \(failure.clientMessage) (\(failure.description))")
+        } catch {
+            throw ProxyError(.upstream, "\(route.upstreamAddress): \(error)")
         }
-    }
-
-    struct ProbeError: Error, CustomStringConvertible {
-        let description: String
     }
 }

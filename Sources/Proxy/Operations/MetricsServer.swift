@@ -13,12 +13,16 @@ public final class MetricsServer: Sendable {
     private let logger: Logger
     private let stopped = Atomic<Bool>(false)
 
-    /// Binds `listen` (HOST:PORT) right away, so a wrong address fails at start.
+    /// Binds `listen` (the `metrics_listen` setting) right away, so a wrong address fails at start.
     public init(
-        listen: String, metrics: @escaping @Sendable () -> [UInt8], healthy: @escaping @Sendable () -> Bool, logger: Logger
-    ) throws {
-        let address = try UpstreamAddress(parsing: listen, defaultPort: 9222, allowedPorts: 0...65535)
-        listener = try TCPListener(host: address.host, port: address.port, backlog: 64)
+        listen address: UpstreamAddress, metrics: @escaping @Sendable () -> [UInt8], healthy: @escaping @Sendable () -> Bool,
+        logger: Logger
+    ) throws(ProxyError) {
+        do {
+            listener = try TCPListener(host: address.host, port: address.port, backlog: 64)
+        } catch {
+            throw ProxyError(.network, "metrics_listen: cannot listen on \(address): \(error)")
+        }
         self.metrics = metrics
         self.healthy = healthy
         self.logger = logger

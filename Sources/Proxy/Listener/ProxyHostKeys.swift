@@ -21,11 +21,15 @@ public enum ProxyHostKeys {
     }
 
     /// Loads every host key, generating the missing ones.
-    public static func loadOrGenerate(in directory: DataDirectory) throws -> [Entry] {
-        try directory.create()
-        return try paths(in: directory).map { kind, path in
-            let (key, generated) = try HostKey.loadOrGenerate(kind, at: path)
-            return Entry(typeName: key.typeName, fingerprint: key.fingerprint, path: path, generated: generated)
+    public static func loadOrGenerate(in directory: DataDirectory) throws(ProxyError) -> [Entry] {
+        do {
+            try directory.create()
+            return try paths(in: directory).map { kind, path in
+                let (key, generated) = try HostKey.loadOrGenerate(kind, at: path)
+                return Entry(typeName: key.typeName, fingerprint: key.fingerprint, path: path, generated: generated)
+            }
+        } catch {
+            throw ProxyError(.hostKeys, "host keys in \(directory.path): \(error)")
         }
     }
 }

@@ -1,45 +1,40 @@
-import Foundation
 import Logging
 import RouteStore
 import SSH
 
-/// An authenticated upstream connection for a route: what a successful login produces.
-struct UpstreamLink {
-    let route: Route
-    let session: SSHSession
-}
-
 /// Decides client logins for one connection. A login succeeds only if the routed upstream
 /// accepts the same credential for the route's upstream user. The upstream connection made
 /// for a failed attempt is kept for the next attempt on the same route.
-final class LoginAuthenticator {
+final class LoginAuthenticator<Connector: UpstreamConnecting> {
+    typealias Session = Connector.Session
+
     /// The result of one attempt. The client sees `.rejected` identically whatever its reason.
     enum Outcome {
-        case accepted(UpstreamLink)
+        case accepted(UpstreamLink<Session>)
         /// The client proved it holds a listed key and the route has no mapped key: the
         /// upstream is connected but logs in later, through the client's forwarded agent.
-        case acceptedPendingAgent(UpstreamLink, HostKeyVerifier.Verdict)
-        case rejected(RejectReason)
+        case acceptedPendingAgent(UpstreamLink<Session>, HostKeyVerifier.Verdict)
+        case rejected(LoginRejection)
         case upstreamUnavailable(Route, UpstreamFailure)
+        /// The routing table could not be read: nobody can be let in or refused fairly.
+        case storeUnavailable
     }
 
-    /// Why a login was refused; logged for the operator, never shown to the client.
-    enum RejectReason: String, Error {
-        case noRoute = "no-route"
-        case routeDisabled = "route-disabled"
-        case upstreamDenied = "upstream-denied"
-        case keyNotListed = "key-not-listed"
-        case storeUnavailable = "store-unavailable"
+    /// The answer to a public key probe ("would you accept this key?").
+    enum ProbeAnswer: Equatable {
+        case accept
+        case refuse
+        case storeUnavailable
     }
 
-    private let store: any RouteStore
-    private let connector: UpstreamConnector
-    private var logger: Logger
+    private let routes: any RouteLookup
+    private let connector: Connector
+    private let logger: Logger
     /// A connected, not yet authenticated upstream kept between attempts.
-    private var pending: (link: UpstreamLink, verdict: HostKeyVerifier.Verdict)?
+    private var pending: (link: UpstreamLink<Session>, verdict: HostKeyVerifier.Verdict)?
 
-    init(store: any RouteStore, connector: UpstreamConnector, logger: Logger) {
-        self.store = store
+    init(routes: any RouteLookup, connector: Connector, logger: Logger) {
+        self.routes = routes
         self.connector = connector
         self.logger = logger
     }
@@ -48,27 +43,41 @@ final class LoginAuthenticator {
     func authenticate(login: String, password: String) -> Outcome {
         let route: Route
         switch lookUp(login) {
-        case .success(let found): route = found
-        case .failure(let reason): return .rejected(reason)
+        case .found(let found): route = found
+        case .refused(let reason): return .rejected(reason)
+        case .storeUnavailable: return .storeUnavailable
         }
         return loginUpstream(route) { $0.authenticate(password: password) }
     }
 
     /// Whether a public key probe should be answered "yes, sign with it": the route exists, is
     /// enabled, and lists the key. Reveals nothing to a client that does not hold a listed key.
-    func wouldAccept(login: String, key: PublicKey) -> Bool {
-        guard case .success(let route) = lookUp(login) else { return false }
-        return (try? store.isKeyListed(key.fingerprint, for: route.login)) ?? false
+    func answerProbe(login: String, key: PublicKey) -> ProbeAnswer {
+        switch lookUp(login) {
+        case .found(let route):
+            switch isListed(key, for: route) {
+            case true?: return .accept
+            case false?: return .refuse
+            case nil: return .storeUnavailable
+            }
+        case .refused: return .refuse
+        case .storeUnavailable: return .storeUnavailable
+        }
     }
 
     /// A client that proved it holds a listed key logs in upstream with the route's mapped key.
     func authenticate(login: String, verifiedKey key: PublicKey) -> Outcome {
         let route: Route
         switch lookUp(login) {
-        case .success(let found): route = found
-        case .failure(let reason): return .rejected(reason)
+        case .found(let found): route = found
+        case .refused(let reason): return .rejected(reason)
+        case .storeUnavailable: return .storeUnavailable
         }
-        guard (try? store.isKeyListed(key.fingerprint, for: route.login)) == true else { return .rejected(.keyNotListed) }
+        switch isListed(key, for: route) {
+        case true?: break
+        case false?: return .rejected(.keyNotListed)
+        case nil: return .storeUnavailable
+        }
         if let identity = route.identityFile {
             return loginUpstream(route) { $0.authenticate(privateKeyAt: identity) }
         }
@@ -82,16 +91,18 @@ final class LoginAuthenticator {
     }
 
     /// Records the result of a login made through the client's agent; true if it succeeded.
-    func finishAgentLogin(_ link: UpstreamLink, verdict: HostKeyVerifier.Verdict, result: SSHSession.AuthResult) -> Bool {
+    func finishAgentLogin(_ link: UpstreamLink<Session>, verdict: HostKeyVerifier.Verdict, result: SSHSession.AuthResult) -> Bool {
         guard case .success = result else {
             ProxyMetrics.upstreamConnectFailed(reason: "authentication")
-            logger.info("login refused", metadata: ["auth.method": "agent", "reason": "\(RejectReason.upstreamDenied.rawValue)"])
+            logger.info("login refused", metadata: ["auth.method": "agent", "reason": "\(LoginRejection.upstreamDenied.rawValue)"])
             return false
         }
         if case .pinOnSuccess(let fingerprint) = verdict { pinOnFirstUse(link.route, fingerprint) }
         logger.info("upstream login through the client's agent", metadata: ["upstream.user": "\(link.route.effectiveUpstreamUser)"])
         return true
     }
+
+    // MARK: Keyboard-interactive
 
     /// What comes next in a keyboard-interactive exchange.
     enum KeyboardInteractiveNext {
@@ -106,24 +117,27 @@ final class LoginAuthenticator {
         case upstream(Route)
         /// No usable route: the client is asked for a password like anywhere else and then
         /// refused, so it cannot tell a missing route from a wrong answer.
-        case decoy(RejectReason)
+        case decoy(LoginRejection)
     }
 
     private var conversation: Conversation?
 
     /// What a client sees when its login has no usable route: the prompt OpenSSH's PAM shows.
-    private static let decoyChallenge = KeyboardInteractiveChallenge(
-        name: "", instruction: "", prompts: [KeyboardInteractivePrompt(text: "Password: ", echo: false)])
+    static var decoyChallenge: KeyboardInteractiveChallenge {
+        KeyboardInteractiveChallenge(name: "", instruction: "", prompts: [KeyboardInteractivePrompt(text: "Password: ", echo: false)])
+    }
 
     /// Starts keyboard-interactive passthrough: the upstream's questions go to the client.
     func startKeyboardInteractive(login: String) -> KeyboardInteractiveNext {
         conversation = nil
         let route: Route
         switch lookUp(login) {
-        case .success(let found): route = found
-        case .failure(let reason):
+        case .found(let found): route = found
+        case .refused(let reason):
             conversation = .decoy(reason)
             return .ask(Self.decoyChallenge)
+        case .storeUnavailable:
+            return .done(.storeUnavailable)
         }
         switch upstreamSession(for: route) {
         case .success(let (session, verdict)):
@@ -151,7 +165,7 @@ final class LoginAuthenticator {
     }
 
     private func keyboardInteractiveStep(
-        _ route: Route, _ session: SSHSession, _ verdict: HostKeyVerifier.Verdict, answers: [String]?
+        _ route: Route, _ session: Session, _ verdict: HostKeyVerifier.Verdict, answers: [String]?
     ) -> KeyboardInteractiveNext {
         switch session.keyboardInteractive(answers: answers) {
         case .challenge(let challenge):
@@ -163,8 +177,10 @@ final class LoginAuthenticator {
         }
     }
 
+    // MARK: Upstream
+
     /// Connects (or reuses the connection) to the route's upstream and runs `attempt` on it.
-    private func loginUpstream(_ route: Route, attempt: (SSHSession) -> SSHSession.AuthResult) -> Outcome {
+    private func loginUpstream(_ route: Route, attempt: (Session) -> SSHSession.AuthResult) -> Outcome {
         switch upstreamSession(for: route) {
         case .success(let (session, verdict)):
             return outcome(of: attempt(session), route: route, session: session, verdict: verdict)
@@ -174,9 +190,7 @@ final class LoginAuthenticator {
     }
 
     /// Turns the upstream's answer to a login attempt into the client's outcome.
-    private func outcome(
-        of result: SSHSession.AuthResult, route: Route, session: SSHSession, verdict: HostKeyVerifier.Verdict
-    ) -> Outcome {
+    private func outcome(of result: SSHSession.AuthResult, route: Route, session: Session, verdict: HostKeyVerifier.Verdict) -> Outcome {
         switch result {
         case .success:
             pending = nil
@@ -191,29 +205,7 @@ final class LoginAuthenticator {
         }
     }
 
-    /// Reads the route at each attempt, so edits apply to the next login without a restart.
-    /// The login's own route, else the catch-all route ("*") serving it, if the name is one a
-    /// client may use upstream.
-    private func lookUp(_ login: String) -> Result<Route, RejectReason> {
-        let route: Route?
-        do {
-            if let own = try store.route(for: login) {
-                route = own
-            } else if (try? RouteValidation.login(login)) != nil, let catchAll = try store.route(for: Route.catchAllLogin) {
-                route = catchAll.servingCatchAll(for: login)
-            } else {
-                route = nil
-            }
-        } catch {
-            logger.error("route lookup failed", metadata: ["error": "\(error)"])
-            return .failure(.storeUnavailable)
-        }
-        guard let route else { return .failure(.noRoute) }
-        guard route.enabled else { return .failure(.routeDisabled) }
-        return .success(route)
-    }
-
-    private func upstreamSession(for route: Route) -> Result<(SSHSession, HostKeyVerifier.Verdict), UpstreamFailure> {
+    private func upstreamSession(for route: Route) -> Result<(Session, HostKeyVerifier.Verdict), UpstreamFailure> {
         if let pending, pending.link.route == route, pending.link.session.isAlive {
             return .success((pending.link.session, pending.verdict))
         }
@@ -227,16 +219,64 @@ final class LoginAuthenticator {
         }
     }
 
+    // MARK: Routing table
+
+    private enum Lookup {
+        case found(Route)
+        case refused(LoginRejection)
+        case storeUnavailable
+    }
+
+    /// Reads the route at each attempt, so edits apply to the next login without a restart.
+    /// The login's own route, else the catch-all route ("*") serving it, if the name is one a
+    /// client may use upstream.
+    private func lookUp(_ login: String) -> Lookup {
+        let route: Route?
+        do {
+            if let own = try routes.route(for: login) {
+                route = own
+            } else if RouteValidation.isValidLogin(login), let catchAll = try routes.route(for: Route.catchAllLogin) {
+                route = catchAll.servingCatchAll(for: login)
+            } else {
+                route = nil
+            }
+        } catch {
+            logger.error("route lookup failed", metadata: ["reason": "store-unavailable", "error": "\(error)"])
+            return .storeUnavailable
+        }
+        guard let route else { return .refused(.noRoute) }
+        guard route.enabled else { return .refused(.routeDisabled) }
+        return .found(route)
+    }
+
+    /// Whether the route lists `key`; nil if the store could not say.
+    private func isListed(_ key: PublicKey, for route: Route) -> Bool? {
+        do {
+            return try routes.isKeyListed(key.fingerprint, for: route.login)
+        } catch {
+            logger.error("client key lookup failed", metadata: ["reason": "store-unavailable", "error": "\(error)"])
+            return nil
+        }
+    }
+
     /// Trust on first use: the key seen at the first successful login becomes the route's pin.
     private func pinOnFirstUse(_ route: Route, _ fingerprint: String) {
         do {
-            if try store.pinHostKeyIfUnpinned(login: route.login, fingerprint: fingerprint) {
+            if try routes.pinHostKeyIfUnpinned(login: route.login, fingerprint: fingerprint) {
                 logger.notice("pinned upstream host key (trust on first use)", metadata: ["upstream.hostkey": "\(fingerprint)"])
             }
         } catch {
             logger.error("cannot pin upstream host key", metadata: ["error": "\(error)"])
         }
     }
+}
+
+/// Why a login was refused; logged for the operator, never shown to the client.
+enum LoginRejection: String, Error {
+    case noRoute = "no-route"
+    case routeDisabled = "route-disabled"
+    case upstreamDenied = "upstream-denied"
+    case keyNotListed = "key-not-listed"
 }
 
 extension LoginAuthenticator.Outcome {
@@ -246,6 +286,7 @@ extension LoginAuthenticator.Outcome {
         case .accepted, .acceptedPendingAgent: "accepted"
         case .rejected: "rejected"
         case .upstreamUnavailable: "upstream-unavailable"
+        case .storeUnavailable: "store-unavailable"
         }
     }
 }

@@ -5,8 +5,8 @@ import SSH
 /// agent connections (the upstream asks, the client's agent answers) and port forwards (the
 /// client asks, the upstream connects). Data flows both ways
 /// with EOF per direction; when either side closes, the rest is delivered and both are closed.
-final class ChannelPipe {
-    /// The life of a pipe.
+final class DataChannelRelay {
+    /// The life of a data channel relay.
     enum State {
         /// Waiting for the far side to confirm the channel we opened; the request waits with it.
         case opening(request: SSHMessage)

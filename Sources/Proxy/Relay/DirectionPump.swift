@@ -17,20 +17,27 @@ struct DirectionPump {
         case failed
     }
 
-    private var pending: [[UInt8]] = [[], []]
-    private var ends: [StreamEnd] = [.open, .open]
+    /// One stream's progress: bytes read but not yet taken by the sink, and how it ended.
+    private struct StreamProgress {
+        var unsent: [UInt8] = []
+        var end = StreamEnd.open
+    }
+
+    /// Indexed by `ChannelStream.rawValue`: array elements mutate in place, without copies.
+    private var streams = [StreamProgress(), StreamProgress()]
     /// Sees every byte delivered (both streams), e.g. a session recorder.
     var observer: ((UnsafeRawBufferPointer) -> Void)?
     private var eofSent = false
     private(set) var bytesMoved = 0
 
     /// True when the source has sent EOF and all its data has been delivered.
-    var isDrained: Bool { ends.allSatisfy { $0 == .endOfFile } && pending.allSatisfy(\.isEmpty) }
+    var isDrained: Bool { streams.allSatisfy { $0.end == .endOfFile && $0.unsent.isEmpty } }
 
-    mutating func pump(from source: SSHChannel, to sink: SSHChannel) -> Bool {
+    /// Moves what can move now; returns true if anything did.
+    mutating func pump(from source: some PumpableChannel, to sink: some PumpableChannel) -> Bool {
         var moved = false
-        for stream in 0...1 {
-            moved = pumpStream(stream, from: source, to: sink) || moved
+        for stream in ChannelStream.allCases {
+            moved = pump(stream, from: source, to: sink) || moved
         }
         if isDrained && !eofSent {
             eofSent = true
@@ -40,24 +47,23 @@ struct DirectionPump {
         return moved
     }
 
-    private mutating func pumpStream(_ stream: Int, from source: SSHChannel, to sink: SSHChannel) -> Bool {
-        let isStderr = stream == 1
+    private mutating func pump(_ stream: ChannelStream, from source: some PumpableChannel, to sink: some PumpableChannel) -> Bool {
         var moved = false
-        if !pending[stream].isEmpty {
-            let unsent = pending[stream]
-            guard let written = unsent.withUnsafeBytes({ deliver($0, stream: stream, to: sink) }) else { return true }
+        if !streams[stream.rawValue].unsent.isEmpty {
+            let unsent = streams[stream.rawValue].unsent
+            guard let written = unsent.withUnsafeBytes({ deliver($0, of: stream, to: sink) }) else { return true }
             guard written > 0 else { return false }
-            pending[stream].removeFirst(written)
-            guard pending[stream].isEmpty else { return true }
+            streams[stream.rawValue].unsent.removeFirst(written)
+            guard streams[stream.rawValue].unsent.isEmpty else { return true }
             moved = true
         }
-        while ends[stream] == .open {
-            let waiting = source.bufferedByteCount(stderr: isStderr)
+        while streams[stream.rawValue].end == .open {
+            let waiting = source.bufferedByteCount(stream)
             // With nothing waiting, an empty read still tells whether the stream has ended.
             let limit = min(waiting, sink.sendWindow, Self.chunkSize)
             if waiting > 0 && limit == 0 { return moved }
             let step = withUnsafeTemporaryAllocation(byteCount: limit, alignment: 16) { buffer in
-                relayChunk(stream, from: source, through: buffer, to: sink)
+                relayChunk(of: stream, from: source, through: buffer, to: sink)
             }
             switch step {
             case .moved: moved = true
@@ -72,7 +78,7 @@ struct DirectionPump {
     private enum Step {
         /// A chunk went through whole.
         case moved
-        /// The sink took only part; the rest is pending.
+        /// The sink took only part; the rest is kept as unsent.
         case stalled
         /// Nothing waiting.
         case idle
@@ -81,34 +87,37 @@ struct DirectionPump {
     }
 
     /// Reads one chunk into `buffer` (empty when only EOF can be waiting) and writes it on.
-    private mutating func relayChunk(_ stream: Int, from source: SSHChannel, through buffer: UnsafeMutableRawBufferPointer, to sink: SSHChannel) -> Step {
-        switch source.read(into: buffer, stderr: stream == 1) {
+    private mutating func relayChunk(
+        of stream: ChannelStream, from source: some PumpableChannel, through buffer: UnsafeMutableRawBufferPointer,
+        to sink: some PumpableChannel
+    ) -> Step {
+        switch source.read(into: buffer, from: stream) {
         case .bytes(let count):
             let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-            guard let written = deliver(chunk, stream: stream, to: sink) else { return .ended }
+            guard let written = deliver(chunk, of: stream, to: sink) else { return .ended }
             guard written < count else { return .moved }
-            pending[stream] = Array(chunk[written...])
+            streams[stream.rawValue].unsent = Array(chunk[written...])
             return .stalled
         case .empty:
             return .idle
         case .endOfFile:
-            ends[stream] = .endOfFile
+            streams[stream.rawValue].end = .endOfFile
             return .ended
         case .failed:
-            ends[stream] = .failed
+            streams[stream.rawValue].end = .failed
             return .ended
         }
     }
 
     /// Writes what the sink takes now; nil if the sink is gone (then nothing more is sent).
-    private mutating func deliver(_ bytes: UnsafeRawBufferPointer, stream: Int, to sink: SSHChannel) -> Int? {
+    private mutating func deliver(_ bytes: UnsafeRawBufferPointer, of stream: ChannelStream, to sink: some PumpableChannel) -> Int? {
         let written: Int
         do {
-            written = try sink.write(bytes, stderr: stream == 1)
+            written = try sink.write(bytes, to: stream)
             if written > 0 { observer?(UnsafeRawBufferPointer(rebasing: bytes[0..<written])) }
         } catch {
-            pending[stream].removeAll()
-            ends[stream] = .failed
+            streams[stream.rawValue].unsent.removeAll()
+            streams[stream.rawValue].end = .failed
             return nil
         }
         bytesMoved += written

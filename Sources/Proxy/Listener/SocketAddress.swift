@@ -71,7 +71,7 @@ struct SocketAddress: CustomStringConvertible, Sendable {
 }
 
 /// Why a socket operation failed, sorted the way operators ask about upstream trouble.
-public enum NetworkError: Error, Equatable, CustomStringConvertible {
+enum NetworkError: Error, Equatable, CustomStringConvertible {
     case nameResolution(String)
     case refused(String)
     case timeout(String)
@@ -79,7 +79,7 @@ public enum NetworkError: Error, Equatable, CustomStringConvertible {
     case other(String)
 
     /// A stable short reason, safe as a log field or metric label.
-    public var reason: String {
+    var reason: String {
         switch self {
         case .nameResolution: "name-resolution"
         case .refused: "connection-refused"
@@ -89,7 +89,7 @@ public enum NetworkError: Error, Equatable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    var description: String {
         switch self {
         case .nameResolution(let text), .refused(let text), .timeout(let text), .unreachable(let text), .other(let text): text
         }

@@ -91,7 +91,7 @@ enum AgentBridge {
             while !stop.load(ordering: .relaxed) && Date() < deadline {
                 event.poll(timeoutMilliseconds: 10)
                 if toLibssh.isEmpty {
-                    let result = buffer.withUnsafeMutableBytes { channel.read(into: $0, stderr: false) }
+                    let result = buffer.withUnsafeMutableBytes { channel.read(into: $0, from: .stdout) }
                     switch result {
                     case .bytes(let count): toLibssh = Array(buffer[0..<count])
                     case .empty: break
@@ -108,7 +108,7 @@ enum AgentBridge {
                     if count > 0 { toAgent = Array(buffer[0..<count]) } else if errno != EAGAIN { return }
                 }
                 if !toAgent.isEmpty {
-                    guard let written = try? toAgent.withUnsafeBytes({ try channel.write($0, stderr: false) }) else { return }
+                    guard let written = try? toAgent.withUnsafeBytes({ try channel.write($0, to: .stdout) }) else { return }
                     toAgent.removeFirst(written)
                 }
             }

@@ -10,7 +10,6 @@ public enum ProxyMetrics {
         Counter(label: "switchboard_connections_accepted_total").increment(by: 0)
         Counter(label: "switchboard_upstream_connect_attempts_total").increment(by: 0)
         Gauge(label: "switchboard_sessions_active").record(0)
-        bytesRelayed(toUpstream: 0, toClient: 0)
         for direction in ["to_upstream", "to_client"] {
             Counter(label: "switchboard_bytes_relayed_total", dimensions: [("direction", direction)]).increment(by: 0)
         }
@@ -20,9 +19,13 @@ public enum ProxyMetrics {
         Counter(label: "switchboard_connections_accepted_total").increment()
     }
 
-    /// `reason`: banned, max-connections, max-connections-per-source, untrusted-proxy, proxy-protocol.
-    static func connectionRejected(reason: String) {
-        Counter(label: "switchboard_connections_rejected_total", dimensions: [("reason", reason)]).increment()
+    static func connectionRejected(reason: AdmissionRefusal) {
+        Counter(label: "switchboard_connections_rejected_total", dimensions: [("reason", reason.rawValue)]).increment()
+    }
+
+    /// Every admitted connection ends once, for one of a fixed set of reasons.
+    static func connectionClosed(reason: SessionEndReason) {
+        Counter(label: "switchboard_connections_closed_total", dimensions: [("reason", reason.rawValue)]).increment()
     }
 
     /// `reason`: the SSH error code (key-exchange, timeout, …).

@@ -112,12 +112,12 @@ enum ProxyProtocol {
 }
 
 /// An address range such as `10.0.0.0/8` or `2001:db8::/32` (a bare address is a single host).
-struct AddressRange: Equatable, CustomStringConvertible {
+public struct AddressRange: Equatable, Sendable, CustomStringConvertible {
     private let bytes: [UInt8]
     private let prefix: Int
-    let description: String
+    public let description: String
 
-    init?(_ text: String) {
+    public init?(_ text: String) {
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard let address = parts.first.flatMap(AddressRange.bytes(of:)) else { return nil }
         let maximum = address.count * 8
@@ -129,7 +129,7 @@ struct AddressRange: Equatable, CustomStringConvertible {
     }
 
     /// True if `host` (an IPv4 or IPv6 address; IPv4-mapped IPv6 counts as IPv4) is inside.
-    func contains(_ host: String) -> Bool {
+    public func contains(_ host: String) -> Bool {
         guard let candidate = AddressRange.bytes(of: host), candidate.count == bytes.count else { return false }
         var bitsLeft = prefix
         for index in bytes.indices where bitsLeft > 0 {

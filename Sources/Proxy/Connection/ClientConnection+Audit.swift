@@ -1,0 +1,51 @@
+import Logging
+import RouteStore
+
+/// The session's trace in the audit trail: its start, its recording file, its end.
+extension ClientConnection {
+    func recordStart(of session: LoggedInSession) -> Int64? {
+        let route = session.link.route
+        do {
+            let id = try services.audit.recordStart(SessionRecord(
+                login: session.login, clientAddress: address.host, clientPort: address.port, upstreamHost: route.upstreamHost,
+                upstreamPort: route.upstreamPort, upstreamUser: route.effectiveUpstreamUser, authMethod: session.method))
+            logger[metadataKey: "audit.id"] = "\(id)"
+            return id
+        } catch {
+            logger.error("cannot record session start", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Recording is on when the proxy has a record directory and the route does not turn it off
+    /// (a route can also turn it on, which needs the directory too); it needs an audit id.
+    func recordingPlan(for session: LoggedInSession) -> RecordingPlan? {
+        let route = session.link.route
+        guard let auditID = session.auditID, route.record ?? true, let directory = settings[.recordDir] else {
+            if route.record == true && settings[.recordDir] == nil {
+                logger.warning("route asks for recording but the proxy has no --record-dir")
+            }
+            return nil
+        }
+        return RecordingPlan(directory: directory, auditID: auditID, recordsInput: settings[.recordInput]) { [audit = services.audit, logger] path in
+            do {
+                try audit.recordRecording(id: auditID, path: path)
+            } catch {
+                logger.error("cannot note the recording in the audit", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Writes the session's end: bytes each way, the last exit status, and why it ended.
+    func recordEnd(of session: LoggedInSession, reason: SessionEndReason) {
+        guard let id = session.auditID else { return }
+        let channels = session.channels
+        do {
+            try services.audit.recordEnd(id: id, SessionEnd(
+                bytesToUpstream: channels.retiredBytes.toUpstream, bytesToClient: channels.retiredBytes.toClient,
+                exitStatus: channels.lastExit, reason: reason.rawValue))
+        } catch {
+            logger.error("cannot record session end", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import Logging
+import RouteStore
+import SSH
+
+/// The authenticating phase: each client attempt is tried on the routed upstream, and the
+/// client is in only if the upstream accepts it.
+extension ClientConnection {
+    /// One pass: wait for the client's next requests (up to a second, within the login grace
+    /// time), answer them, and return the next state.
+    func authenticate(_ attempts: LoginAttempts) -> State {
+        var attempts = attempts
+        guard client.isAlive else {
+            logger.info("client left during authentication")
+            return .closing(.loginFailed(.clientLeftDuringLogin), nil)
+        }
+        let remaining = loginDeadline.timeIntervalSinceNow
+        guard remaining > 0 else {
+            logger.info("login grace time expired", metadata: ["reason": "login-timeout"])
+            return .closing(.loginFailed(.loginTimeout), nil)
+        }
+        event.poll(timeoutMilliseconds: Int32(min(remaining * 1000, 1000)))
+        if services.shutdown.isRequested {
+            logger.info("login abandoned: the proxy is shutting down", metadata: ["reason": "shutdown"])
+            return .closing(.loginFailed(.shutdown), nil)
+        }
+        while let message = client.nextMessage() {
+            switch message.request {
+            case .service:
+                message.accept()
+            case .authentication(let user, let method):
+                switch attemptLogin(login: attempts.login(named: user), method: method, message: message) {
+                case .loggedIn(let link, let pendingAgent):
+                    return startSession(link, login: attempts.loginName, method: "\(method)", pendingAgent: pendingAgent)
+                case .challengeSent:
+                    continue
+                case .refused:
+                    if attempts.recordRefusal(of: method) {
+                        logger.info("too many authentication failures", metadata: ["reason": "max-auth-tries"])
+                        return .closing(.loginFailed(.tooManyAuthFailures), nil)
+                    }
+                case .impossible(let end):
+                    return .closing(end, nil)
+                }
+            default:
+                message.refuse()
+            }
+        }
+        return .authenticating(attempts)
+    }
+
+    /// What one authentication request came to.
+    enum AttemptResult {
+        /// The client is in; `pendingAgent` is set when the upstream login waits for its agent.
+        case loggedIn(UpstreamLink<SSHSession>, pendingAgent: HostKeyVerifier.Verdict?)
+        /// A keyboard-interactive round was sent; the client's answers come next.
+        case challengeSent
+        /// Refused (or a key probe answered); the client may try again.
+        case refused
+        /// The login cannot be served at all; the client has been told.
+        case impossible(ConnectionEnd)
+    }
+
+    private func attemptLogin(login: String, method: SSHRequest.AuthAttempt, message: SSHMessage) -> AttemptResult {
+        // The name comes from the client: log it only if it could be a route name at all, so a
+        // crafted name cannot forge log lines.
+        logger[metadataKey: "route.user"] = "\(RouteValidation.isValidLogin(login) ? login : "(invalid name)")"
+        let started = Date()
+        let outcome: LoginAuthenticator<UpstreamConnector>.Outcome
+        switch method {
+        case .password(let password):
+            outcome = authenticator.authenticate(login: login, password: password)
+        case .publicKey(let key?, .probe):
+            switch authenticator.answerProbe(login: login, key: key) {
+            case .accept: message.acceptPublicKeyProbe()
+            case .refuse: message.refuseAuthentication(offering: Self.offeredMethods)
+            case .storeUnavailable:
+                ProxyMetrics.authentication(method: "\(method)", result: "store-unavailable")
+                return refuseForStoreFailure(message)
+            }
+            return .refused
+        case .publicKey(let key?, .verified):
+            outcome = authenticator.authenticate(login: login, verifiedKey: key)
+        case .keyboardInteractive(let answers):
+            let next = answers.map { authenticator.continueKeyboardInteractive(answers: $0) }
+                ?? authenticator.startKeyboardInteractive(login: login)
+            switch next {
+            case .ask(let challenge):
+                message.sendKeyboardInteractiveChallenge(challenge)
+                return .challengeSent
+            case .done(let result):
+                outcome = result
+            }
+        default:
+            // `none` is the client's probe for the list of methods; an invalid signature or a
+            // method not offered is simply refused.
+            message.refuseAuthentication(offering: Self.offeredMethods)
+            return .refused
+        }
+        ProxyMetrics.authentication(method: "\(method)", result: outcome.metricResult)
+        switch outcome {
+        case .accepted(let link):
+            message.acceptAuthentication()
+            logger[metadataKey: "upstream.addr"] = "\(link.route.upstreamAddress)"
+            logger.info("login accepted", metadata: ["auth.method": "\(method)", "upstream.user": "\(link.route.effectiveUpstreamUser)"])
+            return .loggedIn(link, pendingAgent: nil)
+        case .acceptedPendingAgent(let link, let verdict):
+            message.acceptAuthentication()
+            logger[metadataKey: "upstream.addr"] = "\(link.route.upstreamAddress)"
+            logger.info("login accepted; upstream login waits for the client's agent", metadata: ["auth.method": "\(method)"])
+            return .loggedIn(link, pendingAgent: verdict)
+        case .rejected(let reason):
+            logger.info("login refused", metadata: ["auth.method": "\(method)", "reason": "\(reason.rawValue)"])
+            if services.penalties.recordFailure(from: address.host) {
+                logger.warning("source banned after repeated failed logins", metadata: [
+                    "reason": "ban", "ban.seconds": "\(settings[.banTime])",
+                ])
+            }
+            delayFailure(since: started)
+            message.refuseAuthentication(offering: Self.offeredMethods)
+            return .refused
+        case .upstreamUnavailable(let route, let failure):
+            logger.warning("upstream unavailable", metadata: [
+                "upstream.addr": "\(route.upstreamAddress)", "reason": "\(failure.reason)", "error": "\(failure.description)",
+            ])
+            // The notice tells the client the login has a route; it is only sent when the
+            // upstream cannot be used at all, which the user needs to know.
+            return refuse(message, telling: "switchboard: \(failure.clientMessage) (\(route.login)); please try again later.",
+                          reason: .upstreamUnavailable)
+        case .storeUnavailable:
+            return refuseForStoreFailure(message)
+        }
+    }
+
+    /// The routing table could not be read: the client is told the service is unavailable (not
+    /// "permission denied"), and its address is not penalised for the proxy's failure.
+    private func refuseForStoreFailure(_ message: SSHMessage) -> AttemptResult {
+        logger.error("login impossible: the routing table cannot be read", metadata: ["reason": "store-unavailable"])
+        return refuse(message, telling: "switchboard: the service is unavailable; please try again later.", reason: .storeUnavailable)
+    }
+
+    /// Shows `notice` to the client before the connection closes.
+    private func refuse(_ message: SSHMessage, telling notice: String, reason: SessionEndReason) -> AttemptResult {
+        client.sendBanner(notice + "\r\n")
+        message.dropWithoutReply()
+        return .impossible(.loginImpossible(reason, message: notice))
+    }
+
+    /// Makes every refusal take at least `failedLoginDelay`, so timing does not reveal whether
+    /// a route exists.
+    private func delayFailure(since start: Date) {
+        let remaining = Self.failedLoginDelay - Date().timeIntervalSince(start)
+        if remaining > 0 { Thread.sleep(forTimeInterval: remaining) }
+    }
+
+    /// The client is in: record the session, plan its recording, and start relaying (or wait
+    /// for the client's agent first).
+    private func startSession(_ link: UpstreamLink<SSHSession>, login: String, method: String, pendingAgent: HostKeyVerifier.Verdict?) -> State {
+        let session = LoggedInSession(link: link, login: login, method: method)
+        session.auditID = recordStart(of: session)
+        session.recording = recordingPlan(for: session)
+        ProxyMetrics.sessionStarted()
+        ThreadMemory.releaseAfterLogin()
+        if let pendingAgent { return .awaitingAgent(session, pendingAgent) }
+        do {
+            try attachUpstream(of: session)
+        } catch {
+            logger.error("connection failed", metadata: ["error": "\(error)"])
+            return .closing(.internalError, session)
+        }
+        return .relaying(session)
+    }
+
+    /// Puts a logged-in upstream into the connection's event, non-blocking from now on.
+    func attachUpstream(of session: LoggedInSession) throws(SSHError) {
+        session.upstream.isBlocking = false
+        try event.add(session.upstream)
+        session.upstreamAttached = true
+    }
+}

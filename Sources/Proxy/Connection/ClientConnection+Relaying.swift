@@ -1,0 +1,106 @@
+import Foundation
+import Logging
+import SSH
+
+/// The relaying phases: after every poll, each channel moves what it can, new requests from
+/// either side are dispatched, and the connection checks whether it must end.
+extension ClientConnection {
+    /// One pass of the relay. `awaitingAgent` is set while the upstream login still waits for
+    /// the client's forwarded agent (the upstream is not in the event yet).
+    func relay(_ session: LoggedInSession, awaitingAgent verdict: HostKeyVerifier.Verdict?) -> State {
+        let upstreamReady = verdict == nil
+        if !session.movedLastPass {
+            event.poll(timeoutMilliseconds: upstreamReady ? pollTimeoutMilliseconds(session) : 250)
+        }
+        if let end = reasonToEndNow(session) { return .closing(end, session) }
+        // libssh also reads sockets inside our own calls (writes, requests, message checks), so
+        // a pass counts as busy if it took in traffic; sleep only after a quiet one.
+        let upstream = session.upstream
+        let consumedBefore = (client.inputConsumed, upstream.inputConsumed)
+        var moved = session.channels.step()
+        while let message = client.nextMessage() {
+            handleClientMessage(message, session: session, upstreamReady: upstreamReady)
+            moved = true
+        }
+        if upstreamReady {
+            while let message = upstream.nextMessage() {
+                handleUpstreamMessage(message, session: session)
+                moved = true
+            }
+        }
+        if !moved && (client.inputConsumed, upstream.inputConsumed) != consumedBefore { moved = true }
+        session.movedLastPass = moved
+        session.noteTraffic()
+        if !client.isAlive {
+            logger.info("client disconnected", metadata: ["reason": "client-closed"])
+            return .closing(.clientClosed, session)
+        }
+        if let verdict {
+            return continueAgentLogin(session, verdict: verdict)
+        }
+        if !upstream.isAlive {
+            logger.warning("upstream connection lost", metadata: ["reason": "upstream-closed"])
+            return .closing(.upstreamLost, session)
+        }
+        return .relaying(session)
+    }
+
+    /// Logs in upstream through the client's forwarded agent once a session channel asked for
+    /// agent forwarding; fails if the client starts a program without one, or runs out of time.
+    private func continueAgentLogin(_ session: LoggedInSession, verdict: HostKeyVerifier.Verdict) -> State {
+        let needAgent = "this route logs in upstream with your own key: connect with agent forwarding (ssh -A)"
+        guard session.channels.clientForwardsAgent else {
+            if session.channels.startsWithoutAgent || Date() >= loginDeadline {
+                logger.info("no forwarded agent for an agent login", metadata: ["reason": "no-agent"])
+                return .closing(.ended(.agentLoginFailed, notice: needAgent), session)
+            }
+            return .awaitingAgent(session, verdict)
+        }
+        let link = session.link
+        let result = AgentBridge.withClientAgent(client: client, event: event, deadline: loginDeadline, logger: logger) { socket in
+            link.session.authenticateWithAgent(socket: socket)
+        }
+        guard let result else {
+            return .closing(.ended(.agentLoginFailed, notice: "your forwarded agent could not be reached"), session)
+        }
+        guard authenticator.finishAgentLogin(link, verdict: verdict, result: result) else {
+            return .closing(.ended(.agentLoginFailed, notice: "the upstream host accepted none of the keys in your agent"), session)
+        }
+        do {
+            try attachUpstream(of: session)
+        } catch {
+            logger.error("connection failed", metadata: ["error": "\(error)"])
+            return .closing(.internalError, session)
+        }
+        session.channels.upstreamReady(on: session.upstream)
+        session.movedLastPass = true
+        return .relaying(session)
+    }
+
+    /// How long the relay may sleep in poll: forever when idle (traffic wakes it at once, so an
+    /// idle session never wakes up), briefly while a relay waits on a deadline of its own.
+    private func pollTimeoutMilliseconds(_ session: LoggedInSession) -> Int32 {
+        if session.channels.hasDeadline { return 250 }
+        guard let idleDeadline = idleDeadline(session) else { return -1 }
+        return Int32(clamping: max(0, (idleDeadline - .now).components.seconds * 1000 + 50))
+    }
+
+    /// When the session counts as idle, if an idle timeout is set.
+    private func idleDeadline(_ session: LoggedInSession) -> ContinuousClock.Instant? {
+        idleTimeoutSeconds > 0 ? session.lastTraffic + .seconds(idleTimeoutSeconds) : nil
+    }
+
+    /// Why the whole connection must end now, if it must: the proxy is shutting down, or the
+    /// session has been idle for longer than allowed.
+    private func reasonToEndNow(_ session: LoggedInSession) -> ConnectionEnd? {
+        if services.shutdown.isRequested {
+            logger.info("closing session: the proxy is shutting down", metadata: ["reason": "shutdown"])
+            return .shutdown
+        }
+        if let idleDeadline = idleDeadline(session), ContinuousClock.now >= idleDeadline {
+            logger.info("closing idle session", metadata: ["reason": "idle-timeout"])
+            return .idle(afterSeconds: idleTimeoutSeconds)
+        }
+        return nil
+    }
+}

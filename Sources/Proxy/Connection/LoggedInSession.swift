@@ -1,0 +1,44 @@
+import RouteStore
+import SSH
+
+/// What exists once a client is logged in: its upstream, its channels, its audit record and
+/// how recently traffic moved. Lives from the login to the teardown.
+final class LoggedInSession {
+    let link: UpstreamLink<SSHSession>
+    /// The name the client logged in with (differs from the route's for the catch-all route).
+    let login: String
+    /// How the client logged in: "password", "publickey", "keyboard-interactive".
+    let method: String
+    /// What port forwarding the route allows.
+    let forwarding: ForwardingPolicy
+    let channels = ConnectionChannels()
+    /// The session's audit id, if the start could be recorded.
+    var auditID: Int64?
+    /// Where terminals are recorded, when recording is on for this session.
+    var recording: RecordingPlan?
+    /// True once the upstream session is in the connection's event (after its login).
+    var upstreamAttached = false
+    /// False after a relay pass in which nothing moved: the next pass may sleep in poll.
+    var movedLastPass = true
+    /// When channel data last moved either way, and how much had moved by then.
+    private(set) var lastTraffic = ContinuousClock.now
+    private var bytesSeen = 0
+
+    init(link: UpstreamLink<SSHSession>, login: String, method: String) {
+        self.link = link
+        self.login = login
+        self.method = method
+        forwarding = link.route.forwarding ?? .all
+    }
+
+    var upstream: SSHSession { link.session }
+
+    /// Notes whether data moved since the last look (for the idle timeout).
+    func noteTraffic() {
+        let total = channels.bytesMoved
+        if total != bytesSeen {
+            bytesSeen = total
+            lastTraffic = .now
+        }
+    }
+}

@@ -1,0 +1,55 @@
+/// Why a client connection ended. The raw value is stable: the audit trail, the logs and the
+/// `switchboard_connections_closed_total` metric carry it.
+enum SessionEndReason: String, CaseIterable, Sendable {
+    // Before the client is logged in (no audit record exists yet).
+    case handshakeFailed = "handshake-failed"
+    case loginTimeout = "login-timeout"
+    case tooManyAuthFailures = "max-auth-tries"
+    case clientLeftDuringLogin = "client-left-during-login"
+    case upstreamUnavailable = "upstream-unavailable"
+    case storeUnavailable = "store-unavailable"
+    // After the login.
+    case clientClosed = "client-closed"
+    case upstreamClosed = "upstream-closed"
+    case idleTimeout = "idle-timeout"
+    case agentLoginFailed = "agent-login-failed"
+    case error
+    // Either.
+    case shutdown
+}
+
+/// How a connection ends: why, and what the client is told.
+struct ConnectionEnd {
+    let reason: SessionEndReason
+    /// The plain sentence for the user, written to every open terminal or command's stderr;
+    /// nil when there is nothing to tell (the client left).
+    let notice: String?
+    /// The text of the SSH disconnect message, if any.
+    let disconnectMessage: String?
+
+    /// A login that did not happen: the client only learns that it failed.
+    static func loginFailed(_ reason: SessionEndReason) -> ConnectionEnd {
+        ConnectionEnd(reason: reason, notice: nil, disconnectMessage: "switchboard: login failed")
+    }
+
+    /// The login cannot be served at all (upstream or routing table unavailable); `message`
+    /// was already shown to the client as a banner.
+    static func loginImpossible(_ reason: SessionEndReason, message: String) -> ConnectionEnd {
+        ConnectionEnd(reason: reason, notice: nil, disconnectMessage: message)
+    }
+
+    /// The proxy ends a logged-in session and tells the user why.
+    static func ended(_ reason: SessionEndReason, notice: String) -> ConnectionEnd {
+        ConnectionEnd(reason: reason, notice: notice, disconnectMessage: "switchboard: \(notice)")
+    }
+
+    static let handshakeFailed = ConnectionEnd(reason: .handshakeFailed, notice: nil, disconnectMessage: nil)
+    static let clientClosed = ConnectionEnd(reason: .clientClosed, notice: nil, disconnectMessage: nil)
+    static let upstreamLost = ended(.upstreamClosed, notice: "the connection to the upstream host was lost")
+    static let shutdown = ended(.shutdown, notice: "the proxy is shutting down; please reconnect")
+    static let internalError = ended(.error, notice: "the session ended because of an error in the proxy")
+
+    static func idle(afterSeconds seconds: Int) -> ConnectionEnd {
+        ended(.idleTimeout, notice: "closing the session after \(seconds) s without traffic")
+    }
+}

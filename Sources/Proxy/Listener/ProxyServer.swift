@@ -1,0 +1,186 @@
+import Foundation
+import Logging
+import RouteStore
+import SSH
+import Synchronization
+
+/// The listening proxy: accepts TCP connections, admits or refuses them, and gives each
+/// admitted one its own thread running a `ClientConnection`. A failing connection only ever
+/// ends its own thread.
+public final class ProxyServer: Sendable {
+    /// The settings in force; a reload replaces the live ones, and each new connection takes
+    /// the values current when it starts.
+    private let liveSettings: Mutex<ProxySettings>
+    private let routes: any RouteLookup
+    private let audit: any SessionAudit
+    private let server: SSHServer
+    private let logger: Logger
+    private let admission: Admission
+    private let shutdown = ShutdownNotice()
+    private let stopRequested = Atomic<Bool>(false)
+    /// The listening socket while `run()` accepts (-1 otherwise), so `stopAccepting` can shut it.
+    private let listeningSocket = Atomic<Int32>(-1)
+    private let activeConnections = Atomic<Int>(0)
+    private let connectionCounter = Atomic<Int>(0)
+
+    /// Seconds a connection has to send its PROXY protocol header.
+    static let proxyHeaderTimeout: TimeInterval = 5
+
+    /// Loads (or on first start generates) the host keys and prepares the SSH server.
+    /// `routes` is read at every login; every session that logs in is recorded in `audit`.
+    public init(settings: ProxySettings, routes: any RouteLookup, audit: any SessionAudit, logger: Logger) throws(ProxyError) {
+        liveSettings = Mutex(settings)
+        self.routes = routes
+        self.audit = audit
+        self.logger = logger
+        admission = Admission(settings: settings)
+        let keys = try ProxyHostKeys.loadOrGenerate(in: settings.dataDirectory)
+        for key in keys {
+            logger.info(key.generated ? "generated host key" : "loaded host key", metadata: [
+                "hostkey.type": "\(key.typeName)", "hostkey.fingerprint": "\(key.fingerprint)", "hostkey.path": "\(key.path)",
+            ])
+        }
+        do {
+            server = try SSHServer(hostKeyPaths: keys.map(\.path))
+        } catch {
+            throw ProxyError(.hostKeys, "cannot set up the SSH server: \(error)")
+        }
+    }
+
+    /// The settings in force now.
+    public var settings: ProxySettings { liveSettings.withLock { $0 } }
+
+    /// SIGHUP: applies every changed setting that can change while running and names those
+    /// that need a restart (see `ProxySettings.reloaded(with:)`).
+    public func reload(_ new: ProxySettings) -> (applied: [String], needsRestart: [String]) {
+        liveSettings.withLock { current in
+            let result = current.reloaded(with: new)
+            current = result.settings
+            return (result.applied, result.needsRestart)
+        }
+    }
+
+    /// False once the server stops accepting (for health checks: a draining proxy is not ready).
+    public var isAccepting: Bool { !stopRequested.load(ordering: .relaxed) }
+
+    /// Number of client connections being served right now.
+    public var connectionCount: Int { activeConnections.load(ordering: .relaxed) }
+
+    /// Listens and serves until `stopAccepting()` is called. Throws if the address cannot be bound.
+    public func run() throws(ProxyError) {
+        let address = settings[.listen]
+        let listener: TCPListener
+        do {
+            listener = try TCPListener(host: address.host, port: address.port)
+        } catch {
+            throw ProxyError(.network, "cannot listen on \(address): \(error)")
+        }
+        listeningSocket.store(listener.fd, ordering: .relaxed)
+        defer { listeningSocket.store(-1, ordering: .relaxed) }
+        logger.info("listening", metadata: [
+            "listen.addr": "\(listener.localAddress)", "libssh": "\(SSHLibrary.version)",
+            "proxy_protocol": "\(settings[.proxyProtocol] ? "required" : "off")",
+            "upstream.ciphers": "\(UpstreamCiphers.preferred.prefix { $0 != "," })-first",
+        ])
+        while !stopRequested.load(ordering: .relaxed) {
+            guard let (fd, peer) = listener.accept(timeoutMilliseconds: 500) else { continue }
+            let settings = self.settings
+            // Refused before any thread or SSH state exists: a refused connection costs nothing.
+            if let refusal = admission.refusalAtAccept(of: peer, activeConnections: connectionCount, settings: settings) {
+                close(fd)
+                logger.info("connection refused", metadata: ["client.addr": "\(peer)", "reason": "\(refusal.rawValue)"])
+                ProxyMetrics.connectionRejected(reason: refusal)
+                continue
+            }
+            enableKeepalive(on: fd, idleSeconds: settings[.tcpKeepalive])
+            startConnection(fd: fd, peer: peer, settings: settings)
+        }
+        logger.info("stopped accepting connections")
+    }
+
+    /// Asks `run()` to stop accepting (and to close the listening socket); running sessions are
+    /// not interrupted.
+    public func stopAccepting() {
+        stopRequested.store(true, ordering: .relaxed)
+        // Shutting the socket refuses new connections at once and wakes the accept loop; the
+        // loop closes it when it returns.
+        let fd = listeningSocket.load(ordering: .relaxed)
+        if fd >= 0 { Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
+    /// Waits until no connection is left or `timeout` passes; true if none is left.
+    public func waitForConnections(timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while connectionCount > 0 {
+            guard ContinuousClock.now < deadline else { return false }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return true
+    }
+
+    /// Tells every connection to end now: each client gets a notice and a disconnect message.
+    public func closeAllConnections() {
+        shutdown.request()
+    }
+
+    private func startConnection(fd: Int32, peer: SocketAddress, settings: ProxySettings) {
+        let number = connectionCounter.add(1, ordering: .relaxed).newValue
+        var connectionLogger = logger
+        connectionLogger[metadataKey: "session.id"] = "\(number)"
+        connectionLogger[metadataKey: "client.addr"] = "\(peer)"
+        activeConnections.add(1, ordering: .relaxed)
+        let thread = Thread { [self, connectionLogger] in
+            defer { activeConnections.subtract(1, ordering: .relaxed) }
+            serveConnection(fd: fd, peer: peer, settings: settings, logger: connectionLogger)
+        }
+        thread.name = "switchboard-conn-\(number)"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// Everything one connection's thread does, from the PROXY header to the last byte.
+    private func serveConnection(fd: Int32, peer: SocketAddress, settings: ProxySettings, logger: Logger) {
+        var logger = logger
+        guard let client = identifyClient(fd: fd, peer: peer, settings: settings, logger: logger) else {
+            close(fd)
+            return
+        }
+        if settings[.proxyProtocol] {
+            logger[metadataKey: "client.addr"] = "\(client)"
+            logger[metadataKey: "proxy.addr"] = "\(peer)"
+            if let refusal = admission.refusal(ofClient: client.host, settings: settings) {
+                close(fd)
+                logger.info("connection refused", metadata: ["reason": "\(refusal.rawValue)"])
+                ProxyMetrics.connectionRejected(reason: refusal)
+                return
+            }
+        }
+        ProxyMetrics.connectionAccepted()
+        admission.counting(from: client.host) {
+            logger.debug("connection accepted")
+            do {
+                let session = try server.accept(fd: fd)
+                let services = ConnectionServices(
+                    routes: routes, audit: audit, connector: UpstreamConnector(settings: settings),
+                    penalties: admission.penalties, shutdown: shutdown)
+                try ClientConnection(client: session, address: client, services: services, settings: settings, logger: logger).run()
+            } catch {
+                logger.warning("cannot start session", metadata: ["error": "\(error)"])
+            }
+            logger.debug("connection closed")
+        }
+    }
+
+    /// The client's real address: from the PROXY header when one is required, else the peer.
+    private func identifyClient(fd: Int32, peer: SocketAddress, settings: ProxySettings, logger: Logger) -> UpstreamAddress? {
+        guard settings[.proxyProtocol] else { return UpstreamAddress(host: peer.host, port: peer.port) }
+        do {
+            let header = try ProxyProtocol.readHeader(from: fd, deadline: Date().addingTimeInterval(Self.proxyHeaderTimeout))
+            return UpstreamAddress(host: header.clientHost ?? peer.host, port: header.clientPort ?? peer.port)
+        } catch {
+            logger.info("connection refused", metadata: ["reason": "\(AdmissionRefusal.proxyProtocol.rawValue)", "error": "\(error)"])
+            ProxyMetrics.connectionRejected(reason: .proxyProtocol)
+            return nil
+        }
+    }
+}

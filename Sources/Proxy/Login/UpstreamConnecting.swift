@@ -1,0 +1,29 @@
+import Logging
+import RouteStore
+import SSH
+
+/// An upstream connection that has finished its handshake and waits for a login.
+/// `SSHSession` is the real one; unit tests of the login policy use fakes.
+protocol UpstreamLoginSession: AnyObject {
+    var isAlive: Bool { get }
+    func authenticate(password: String) -> SSHSession.AuthResult
+    func authenticate(privateKeyAt path: String) -> SSHSession.AuthResult
+    func keyboardInteractive(answers: [String]?) -> KeyboardInteractiveStep
+}
+
+extension SSHSession: UpstreamLoginSession {}
+
+/// Opens the connection to a route's upstream for a login: TCP, SSH handshake and the host
+/// key check. `UpstreamConnector` is the real one.
+protocol UpstreamConnecting {
+    associatedtype Session: UpstreamLoginSession
+    func connect(to route: Route, logger: Logger) throws(UpstreamFailure) -> (Session, HostKeyVerifier.Verdict)
+}
+
+extension UpstreamConnector: UpstreamConnecting {}
+
+/// An authenticated upstream connection for a route: what a successful login produces.
+struct UpstreamLink<Session: UpstreamLoginSession> {
+    let route: Route
+    let session: Session
+}

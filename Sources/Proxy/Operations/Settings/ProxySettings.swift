@@ -1,0 +1,33 @@
+import RouteStore
+
+/// The values of every `serve` setting, read through the declarations:
+/// `settings[.idleTimeout]`. A setting that was never given has its declared default.
+public struct ProxySettings: Sendable {
+    private var values: [String: any Sendable] = [:]
+
+    /// Every setting at its default.
+    public init() {}
+
+    public subscript<Value>(setting: Setting<Value>) -> Value {
+        get { values[setting.name].flatMap { $0 as? Value } ?? setting.defaultValue }
+        set { values[setting.name] = newValue }
+    }
+
+    /// The data directory the settings name (else the environment's or the default one).
+    public var dataDirectory: DataDirectory { DataDirectory(explicit: self[.dataDir]) }
+
+    /// Checks every value, then the combinations no single declaration can judge.
+    public func validate() throws(ProxyError) {
+        for setting in SettingsCatalog.all {
+            if let problem = setting.problem(in: self) { throw ProxyError(.configuration, "\(setting.name): \(problem)") }
+        }
+        if self[.proxyProtocol] && self[.trustedProxies].isEmpty {
+            throw ProxyError(.configuration, "--proxy-protocol needs --trusted-proxies (the load balancers' addresses)")
+        }
+    }
+
+    /// The settings as `name: value` lines, as `--check-config` prints them.
+    public var description: String {
+        SettingsCatalog.all.map { "\($0.name): \($0.value(in: self))" }.joined(separator: "\n")
+    }
+}

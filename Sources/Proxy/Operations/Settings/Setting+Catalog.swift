@@ -1,0 +1,211 @@
+import Foundation
+import Logging
+import RouteStore
+
+/// Every `serve` setting, in the order help texts, `--check-config` and the README list them.
+/// To add a setting: declare it below, add it to `all`, read it where it is used
+/// (`settings[.name]`), and run the test that compares the README table with this list.
+public enum SettingsCatalog {
+    public static let all: [any AnySetting] = [
+        Setting<UpstreamAddress>.listen, Setting<String?>.dataDir, Setting<Int>.loginGraceTime, Setting<Int>.maxAuthTries,
+        Setting<Int>.upstreamConnectTimeout, Setting<HostKeyPolicy>.hostKeyPolicy, Setting<Int>.idleTimeout,
+        Setting<Int>.drainTimeout, Setting<Int>.maxConnections, Setting<Int>.maxConnectionsPerSource,
+        Setting<Int>.tcpKeepalive, Setting<Int>.banAfter, Setting<Int>.banWindow, Setting<Int>.banTime,
+        Setting<Bool>.proxyProtocol, Setting<[AddressRange]>.trustedProxies, Setting<UpstreamAddress?>.metricsListen,
+        Setting<String?>.recordDir, Setting<Bool>.recordInput, Setting<Logger.Level>.logLevel, Setting<LogFormat>.logFormat,
+    ]
+
+    /// The setting named `name` (the file's key), if there is one.
+    public static func named(_ name: String) -> (any AnySetting)? { all.first { $0.name == name } }
+}
+
+/// How log lines are written.
+public enum LogFormat: String, Sendable, CaseIterable {
+    /// key=value metadata after the message.
+    case text
+    /// One JSON object per line.
+    case json
+}
+
+extension Setting where Value == Int {
+    public static var loginGraceTime: Self {
+        .number("login_grace_time", default: 30, minimum: 1, valueName: "SECONDS", reload: .live,
+                help: "seconds for key exchange plus login, per connection")
+    }
+    public static var maxAuthTries: Self {
+        .number("max_auth_tries", default: 6, minimum: 1, valueName: "N", reload: .live,
+                help: "failed login attempts per connection (key probes count, as in OpenSSH)")
+    }
+    public static var upstreamConnectTimeout: Self {
+        .number("upstream_connect_timeout", default: 10, minimum: 1, valueName: "SECONDS", reload: .live,
+                help: "seconds to reach an upstream and finish its SSH handshake")
+    }
+    public static var idleTimeout: Self {
+        .number("idle_timeout", default: 0, minimum: 0, valueName: "SECONDS", reload: .live,
+                help: "close a session after this many seconds without channel data either way (0: off)")
+    }
+    public static var drainTimeout: Self {
+        .number("drain_timeout", default: 30, minimum: 0, valueName: "SECONDS", reload: .live,
+                help: "on SIGTERM/SIGINT, seconds running sessions may go on")
+    }
+    public static var maxConnections: Self {
+        .number("max_connections", default: 4096, minimum: 1, valueName: "N", reload: .live,
+                help: "connections served at once; more are refused at accept")
+    }
+    public static var maxConnectionsPerSource: Self {
+        .number("max_connections_per_source", default: 256, minimum: 0, valueName: "N", reload: .live,
+                help: "connections served at once per client address (0: no limit)")
+    }
+    public static var tcpKeepalive: Self {
+        .number("tcp_keepalive", default: 60, minimum: 0, valueName: "SECONDS", reload: .live,
+                help: "TCP keepalive toward clients and upstreams: idle seconds before the kernel probes (every 15 s, 4 tries); dead peers end their session without waking the proxy (0: off)")
+    }
+    public static var banAfter: Self {
+        .number("ban_after", default: 10, minimum: 0, valueName: "N", reload: .restart,
+                help: "failed logins from one address within --ban-window that ban it for --ban-time (0: off)")
+    }
+    public static var banWindow: Self {
+        .number("ban_window", default: 60, minimum: 1, valueName: "SECONDS", reload: .restart,
+                help: "seconds within which --ban-after failures must happen")
+    }
+    public static var banTime: Self {
+        .number("ban_time", default: 300, minimum: 1, valueName: "SECONDS", reload: .restart,
+                help: "seconds a banned address's connections are refused")
+    }
+
+    static func number(
+        _ name: String, default value: Int, minimum: Int, valueName: String, reload: SettingReload, help: String
+    ) -> Self {
+        Setting(
+            name, default: value, valueName: valueName, reload: reload, help: help,
+            parse: { text in Int(text).map { .success($0) } ?? .failure(SettingProblem("expected a whole number, got \"\(text)\"")) },
+            check: { $0 >= minimum ? nil : "must be \(minimum == 0 ? "0 or more" : "at least \(minimum)")" },
+            render: { String($0) })
+    }
+}
+
+extension Setting where Value == Bool {
+    public static var proxyProtocol: Self {
+        .toggle("proxy_protocol", reload: .restart,
+                help: "require a PROXY protocol v1/v2 header, only from --trusted-proxies")
+    }
+    public static var recordInput: Self {
+        .toggle("record_input", reload: .live,
+                help: "with --record-dir, also record what users type (passwords typed at prompts included)")
+    }
+
+    static func toggle(_ name: String, reload: SettingReload, help: String) -> Self {
+        Setting(
+            name, default: false, valueName: "BOOL", reload: reload, help: help, isSwitch: true,
+            parse: { text in
+                switch text.lowercased() {
+                case "true", "1", "yes", "on": .success(true)
+                case "false", "0", "no", "off": .success(false)
+                default: .failure(SettingProblem("expected true or false, got \"\(text)\""))
+                }
+            },
+            render: { $0 ? "true" : "false" })
+    }
+}
+
+extension Setting where Value == UpstreamAddress {
+    public static var listen: Self {
+        Setting(
+            "listen", default: UpstreamAddress(host: "0.0.0.0", port: 2222), valueName: "HOST:PORT", reload: .restart,
+            help: "address to listen on; `[::]:2222` for IPv6; port 0 picks a free port (logged)",
+            parse: { listenAddress($0, defaultPort: 2222) }, render: \.description)
+    }
+}
+
+extension Setting where Value == UpstreamAddress? {
+    public static var metricsListen: Self {
+        Setting(
+            "metrics_listen", default: nil, valueName: "HOST:PORT", reload: .restart,
+            help: "serve `/metrics` and `/healthz` over HTTP on this address (port 9222 if none is given)",
+            defaultDescription: "off",
+            parse: { listenAddress($0, defaultPort: 9222).map(Optional.some) }, render: { $0?.description ?? "off" })
+    }
+}
+
+/// Reads a listen address; port 0 means any free port.
+private func listenAddress(_ text: String, defaultPort: Int) -> Result<UpstreamAddress, SettingProblem> {
+    do {
+        return .success(try UpstreamAddress(parsing: text, defaultPort: defaultPort, allowedPorts: 0...65535))
+    } catch {
+        return .failure(SettingProblem(error.description))
+    }
+}
+
+extension Setting where Value == String? {
+    public static var dataDir: Self {
+        .path("data_dir", reload: .restart, help: "database, host keys, route keys",
+              defaultDescription: "`$SWITCHBOARD_DATA_DIR`, else `/var/lib/switchboard` for root, else `~/.local/share/switchboard`")
+    }
+    public static var recordDir: Self {
+        .path("record_dir", reload: .live, help: "record terminal sessions as asciicast files in this directory",
+              defaultDescription: "off")
+    }
+
+    /// A directory, kept as an absolute path so a relative one means the same after a reload.
+    static func path(_ name: String, reload: SettingReload, help: String, defaultDescription: String) -> Self {
+        Setting(
+            name, default: nil, valueName: "DIR", reload: reload, help: help, defaultDescription: defaultDescription,
+            parse: { text in .success(URL(fileURLWithPath: text).standardizedFileURL.path) },
+            render: { $0 ?? "off" })
+    }
+}
+
+extension Setting where Value == [AddressRange] {
+    public static var trustedProxies: Self {
+        Setting(
+            "trusted_proxies", default: [], valueName: "CIDR,…", reload: .restart,
+            help: "addresses or CIDR ranges of the load balancers allowed to send PROXY headers",
+            defaultDescription: "none",
+            parse: { text in
+                var ranges: [AddressRange] = []
+                for item in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+                    guard let range = AddressRange(item) else {
+                        return .failure(SettingProblem("invalid trusted proxy \"\(item)\": expected an address or CIDR such as 10.0.0.0/8"))
+                    }
+                    ranges.append(range)
+                }
+                return .success(ranges)
+            },
+            render: { "[" + $0.map(\.description).joined(separator: ", ") + "]" })
+    }
+}
+
+extension Setting where Value == HostKeyPolicy {
+    public static var hostKeyPolicy: Self {
+        Setting(
+            "host_key_policy", default: .acceptNew, valueName: "POLICY", reload: .live,
+            help: "upstream host key policy for routes without their own: strict, accept-new or off",
+            parse: { enumeration($0, HostKeyPolicy.self) }, render: \.rawValue)
+    }
+}
+
+extension Setting where Value == Logger.Level {
+    public static var logLevel: Self {
+        Setting(
+            "log_level", default: .info, valueName: "LEVEL", reload: .live,
+            help: "`trace`, `debug`, `info`, `notice`, `warning`, `error`, `critical`",
+            parse: { enumeration($0, Logger.Level.self) }, render: \.rawValue)
+    }
+}
+
+extension Setting where Value == LogFormat {
+    public static var logFormat: Self {
+        Setting(
+            "log_format", default: .text, valueName: "FORMAT", reload: .restart,
+            help: "`text` (key=value) or `json` (one object per line)",
+            parse: { enumeration($0, LogFormat.self) }, render: \.rawValue)
+    }
+}
+
+/// Reads one of an enumeration's raw values, naming them all when the text is none of them.
+private func enumeration<Value: RawRepresentable & CaseIterable>(_ text: String, _ type: Value.Type) -> Result<Value, SettingProblem>
+where Value.RawValue == String {
+    if let value = Value(rawValue: text) { return .success(value) }
+    let names = Value.allCases.map(\.rawValue).joined(separator: ", ")
+    return .failure(SettingProblem("must be one of \(names), not \"\(text)\""))
+}

@@ -1,0 +1,77 @@
+import SSH
+
+/// Every relayed channel of one connection: session channels (shells, commands, sftp) and
+/// data channels (port forwards, agent connections), plus what finished ones carried.
+final class ConnectionChannels {
+    private var sessions: [SessionChannelRelay] = []
+    private var dataChannels: [DataChannelRelay] = []
+    /// Bytes that finished session channels carried each way.
+    private(set) var retiredBytes = (toUpstream: 0, toClient: 0)
+    /// How the last finished program ended ("0", "42", "signal TERM"), if one reported it.
+    private(set) var lastExit: String?
+
+    func add(_ relay: SessionChannelRelay) { sessions.append(relay) }
+    func add(_ relay: DataChannelRelay) { dataChannels.append(relay) }
+
+    /// The session relay whose client-side channel is `id`.
+    func session(withClientChannel id: SSHChannelID) -> SessionChannelRelay? {
+        sessions.first { $0.downstreamID == id }
+    }
+
+    /// True once the client asked for agent forwarding on any session channel.
+    var clientForwardsAgent: Bool { sessions.contains(where: \.clientForwardsAgent) }
+    /// True if a session channel wants to start a program but the client forwards no agent.
+    var startsWithoutAgent: Bool { sessions.contains(where: \.startsWithoutAgent) }
+    /// True while a relay waits on a deadline of its own (so the connection must wake up).
+    var hasDeadline: Bool { sessions.contains(where: \.hasDeadline) }
+
+    /// Bytes session channels have carried both ways, finished ones included.
+    var bytesMoved: Int { sessions.reduce(retiredBytes.toUpstream + retiredBytes.toClient) { $0 + $1.bytesMoved } }
+
+    /// Advances every channel without waiting, then drops the finished ones (keeping their
+    /// totals). Returns true if anything moved.
+    func step() -> Bool {
+        var moved = false
+        for relay in sessions where relay.step() { moved = true }
+        for relay in dataChannels where relay.step() { moved = true }
+        retire(all: false)
+        dataChannels.removeAll { $0.isFinished }
+        return moved
+    }
+
+    /// The upstream has logged in: session channels waiting for it open their upstream twins.
+    func upstreamReady(on upstream: SSHSession) {
+        sessions.forEach { $0.upstreamReady(on: upstream) }
+    }
+
+    /// The connection ends while the client is still there: every session channel gets the
+    /// notice on stderr and exit status 255, data channels are closed. Every queued request is
+    /// answered before a channel handle is released.
+    func abort(notice: String) {
+        sessions.forEach { $0.abort(notice: notice) }
+        closeAll()
+    }
+
+    /// The client is gone: queued requests are dropped, the upstream twins closed.
+    func clientLost() {
+        sessions.forEach { $0.clientLost() }
+        closeAll()
+    }
+
+    private func closeAll() {
+        retire(all: true)
+        dataChannels.forEach { $0.close() }
+        dataChannels.removeAll()
+    }
+
+    /// Drops finished session relays (or all of them), keeping their totals.
+    private func retire(all: Bool) {
+        for relay in sessions where all || relay.isFinished {
+            retiredBytes.toUpstream += relay.bytesToUpstream
+            retiredBytes.toClient += relay.bytesToClient
+            ProxyMetrics.bytesRelayed(toUpstream: relay.bytesToUpstream, toClient: relay.bytesToClient)
+            if let exit = relay.exitDescription { lastExit = exit }
+        }
+        sessions.removeAll { all || $0.isFinished }
+    }
+}
