@@ -1,0 +1,145 @@
+import Logging
+import RouteStore
+import SSH
+import XCTest
+
+@testable import Proxy
+
+/// The login policy, with an in-memory routing table and a fake upstream: who gets in, who is
+/// refused and why, and what a broken routing table does.
+final class LoginAuthenticatorTests: XCTestCase {
+    private let listedKey = try! PublicKey(
+        authorizedKeysLine: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILIZ24oZnmg8LIIiZAWCF6binADTMrJS2NmncuN9bq69 listed")
+    private let otherKey = try! PublicKey(
+        authorizedKeysLine: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOzhiT2zHJ+cKbKz3sk+fd6fVR3P2lPEfuWFQVFIFJhA other")
+
+    private var routes: FakeRoutes!
+    private var connector: FakeConnector!
+    private var authenticator: LoginAuthenticator<FakeConnector>!
+
+    override func setUp() {
+        routes = FakeRoutes(
+            [
+                Route(login: "alice", upstreamHost: "10.0.0.5"),
+                Route(login: "off", upstreamHost: "10.0.0.6", enabled: false),
+                Route(login: "mapped", upstreamHost: "10.0.0.7", identityFile: "/keys/mapped"),
+                Route(login: "agent", upstreamHost: "10.0.0.8"),
+            ],
+            keys: ["mapped": [listedKey.fingerprint], "agent": [listedKey.fingerprint]])
+        connector = FakeConnector()
+        authenticator = LoginAuthenticator(routes: routes, connector: connector, logger: .silent)
+    }
+
+    private func rejection(_ outcome: LoginAuthenticator<FakeConnector>.Outcome) -> LoginRejection? {
+        if case .rejected(let reason) = outcome { return reason }
+        return nil
+    }
+
+    func testPasswordIsInOnlyIfTheUpstreamAcceptsIt() {
+        guard case .accepted(let link) = authenticator.authenticate(login: "alice", password: "right") else {
+            return XCTFail("the upstream accepted the password")
+        }
+        XCTAssertEqual(link.route.login, "alice")
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "alice", password: "wrong")), .upstreamDenied)
+    }
+
+    func testMissingAndDisabledRoutesAreRefusedWithoutContactingAnyUpstream() {
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "nobody", password: "right")), .noRoute)
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "off", password: "right")), .routeDisabled)
+        XCTAssertTrue(connector.connections.isEmpty)
+    }
+
+    func testAFailedAttemptKeepsTheUpstreamConnectionForTheNextOne() {
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "alice", password: "wrong")), .upstreamDenied)
+        guard case .accepted = authenticator.authenticate(login: "alice", password: "right") else { return XCTFail() }
+        XCTAssertEqual(connector.connections.count, 1)
+        XCTAssertEqual(connector.connections[0].attempts, ["password", "password"])
+    }
+
+    func testTheCatchAllRouteServesUnknownValidNamesOnly() {
+        routes = FakeRoutes([Route(login: Route.catchAllLogin, upstreamHost: "10.0.0.9")])
+        authenticator = LoginAuthenticator(routes: routes, connector: connector, logger: .silent)
+        guard case .accepted(let link) = authenticator.authenticate(login: "carol", password: "right") else { return XCTFail() }
+        XCTAssertEqual(link.route.effectiveUpstreamUser, "carol")
+        XCTAssertEqual(link.route.login, Route.catchAllLogin)
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "-bad name", password: "right")), .noRoute)
+    }
+
+    func testTheFirstSuccessfulLoginPinsTheUpstreamHostKey() {
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "alice", password: "wrong")), .upstreamDenied)
+        XCTAssertNil(routes.route(named: "alice")?.hostKeyFingerprint, "a failed login must not pin")
+        guard case .accepted = authenticator.authenticate(login: "alice", password: "right") else { return XCTFail() }
+        XCTAssertEqual(routes.route(named: "alice")?.hostKeyFingerprint, connector.hostKey)
+    }
+
+    func testAnUnreachableUpstreamIsNotAWrongPassword() {
+        connector.failure = .network(.refused("connection refused"))
+        guard case .upstreamUnavailable(let route, let failure) = authenticator.authenticate(login: "alice", password: "right") else {
+            return XCTFail()
+        }
+        XCTAssertEqual(route.login, "alice")
+        XCTAssertEqual(failure.reason, "connection-refused")
+    }
+
+    func testKeyProbesAreAnsweredOnlyForListedKeys() {
+        XCTAssertEqual(authenticator.answerProbe(login: "mapped", key: listedKey), .accept)
+        XCTAssertEqual(authenticator.answerProbe(login: "mapped", key: otherKey), .refuse)
+        XCTAssertEqual(authenticator.answerProbe(login: "alice", key: listedKey), .refuse)
+        XCTAssertEqual(authenticator.answerProbe(login: "nobody", key: listedKey), .refuse)
+        XCTAssertTrue(connector.connections.isEmpty, "a probe never contacts the upstream")
+    }
+
+    func testAVerifiedKeyLogsInWithTheMappedKeyOrWaitsForTheAgent() {
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "mapped", verifiedKey: otherKey)), .keyNotListed)
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "mapped", verifiedKey: listedKey)), .upstreamDenied)
+        connector.acceptsKeyFile = true
+        authenticator = LoginAuthenticator(routes: routes, connector: connector, logger: .silent)
+        guard case .accepted = authenticator.authenticate(login: "mapped", verifiedKey: listedKey) else { return XCTFail() }
+        XCTAssertEqual(connector.connections.last?.attempts, ["key /keys/mapped"])
+        guard case .acceptedPendingAgent(let link, .pinOnSuccess(let key)) = authenticator.authenticate(login: "agent", verifiedKey: listedKey)
+        else { return XCTFail("no mapped key: the upstream login waits for the agent") }
+        XCTAssertEqual(link.route.login, "agent")
+        XCTAssertEqual(key, connector.hostKey)
+        XCTAssertTrue(authenticator.finishAgentLogin(link, verdict: .pinOnSuccess(key), result: .success))
+        XCTAssertEqual(routes.route(named: "agent")?.hostKeyFingerprint, connector.hostKey)
+        XCTAssertFalse(authenticator.finishAgentLogin(link, verdict: .pinned, result: .denied))
+    }
+
+    func testKeyboardInteractiveRelaysTheUpstreamsQuestionsAndADecoyForUnknownLogins() {
+        guard case .ask(let challenge) = authenticator.startKeyboardInteractive(login: "alice") else { return XCTFail() }
+        XCTAssertEqual(challenge.prompts.map(\.text), ["Password: "])
+        guard case .done(.accepted) = authenticator.continueKeyboardInteractive(answers: ["right"]) else { return XCTFail() }
+
+        guard case .ask(let decoy) = authenticator.startKeyboardInteractive(login: "nobody") else { return XCTFail() }
+        XCTAssertEqual(decoy, LoginAuthenticator<FakeConnector>.decoyChallenge, "an unknown login sees the same prompt")
+        guard case .done(.rejected(.noRoute)) = authenticator.continueKeyboardInteractive(answers: ["right"]) else { return XCTFail() }
+    }
+
+    func testABrokenRoutingTableIsNeitherAWrongPasswordNorAMissingKey() {
+        routes.setFailing(true)
+        guard case .storeUnavailable = authenticator.authenticate(login: "alice", password: "right") else { return XCTFail() }
+        guard case .storeUnavailable = authenticator.authenticate(login: "mapped", verifiedKey: listedKey) else { return XCTFail() }
+        guard case .done(.storeUnavailable) = authenticator.startKeyboardInteractive(login: "alice") else { return XCTFail() }
+        XCTAssertEqual(authenticator.answerProbe(login: "mapped", key: listedKey), .storeUnavailable)
+        XCTAssertTrue(connector.connections.isEmpty)
+    }
+}
+
+/// How a connection counts failed attempts against `--max-auth-tries`.
+final class LoginAttemptsTests: XCTestCase {
+    func testNoneIsFreeAndOtherRefusalsCountUpToTheLimit() {
+        var attempts = LoginAttempts(maximum: 3)
+        XCTAssertFalse(attempts.recordRefusal(of: .none))
+        XCTAssertFalse(attempts.recordRefusal(of: .password("a")))
+        XCTAssertFalse(attempts.recordRefusal(of: .keyboardInteractive(answers: nil)))
+        XCTAssertTrue(attempts.recordRefusal(of: .password("b")))
+        XCTAssertEqual(attempts.failures, 3)
+    }
+
+    func testKeyboardInteractiveAnswersKeepTheLoginInProgress() {
+        var attempts = LoginAttempts(maximum: 6)
+        XCTAssertEqual(attempts.login(named: "alice"), "alice")
+        XCTAssertEqual(attempts.login(named: ""), "alice")
+        XCTAssertEqual(attempts.login(named: "bob"), "bob")
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import XCTest
+
+@testable import Proxy
+
+/// The asciicast recorder: text events never split a UTF-8 character, input only when asked.
+final class SessionRecorderTests: XCTestCase {
+    private var directory: String!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-recorder-\(UUID().uuidString)").path
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func events(of recorder: SessionRecorder) throws -> [[Any]] {
+        let lines = try String(contentsOfFile: recorder.path, encoding: .utf8).split(separator: "\n").dropFirst()
+        return try lines.map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [Any]) }
+    }
+
+    func testACharacterSplitAcrossReadsIsWrittenWholeInTheLaterEvent() throws {
+        let recorder = try SessionRecorder(directory: directory, name: "1", columns: 80, rows: 24, terminal: "xterm", recordsInput: false)
+        let text = Array("añ€😀".utf8)  // 1-, 2-, 3- and 4-byte characters
+        recorder.output(text[0..<2])  // "a" and the first byte of "ñ"
+        recorder.output(text[2..<5])  // the rest of "ñ" and two bytes of "€"
+        recorder.output(text[5..<8])  // the last byte of "€" and two of "😀"
+        recorder.output(text[8...])
+        let outputs = try events(of: recorder).map { $0[2] as? String }
+        XCTAssertEqual(outputs, ["a", "ñ", "€", "😀"])
+        XCTAssertEqual(outputs.compactMap { $0 }.joined(), "añ€😀")
+    }
+
+    func testInputIsRecordedOnlyWhenAskedAndResizesAlways() throws {
+        let quiet = try SessionRecorder(directory: directory, name: "2", columns: 80, rows: 24, terminal: "xterm", recordsInput: false)
+        quiet.input(Array("secret".utf8))
+        quiet.resize(columns: 100, rows: 30)
+        XCTAssertEqual(try events(of: quiet).map { $0[1] as? String }, ["r"])
+        XCTAssertEqual(try events(of: quiet).first?[2] as? String, "100x30")
+
+        let full = try SessionRecorder(directory: directory, name: "3", columns: 80, rows: 24, terminal: "xterm", recordsInput: true)
+        full.input(Array("ls\r".utf8))
+        XCTAssertEqual(try events(of: full).map { $0[1] as? String }, ["i"])
+    }
+
+    func testTheFileIsPrivateAndNeverOverwritten() throws {
+        let recorder = try SessionRecorder(directory: directory, name: "4", columns: 80, rows: 24, terminal: "xterm", recordsInput: false)
+        let mode = try FileManager.default.attributesOfItem(atPath: recorder.path)[.posixPermissions] as? Int
+        XCTAssertEqual(mode, 0o600)
+        XCTAssertThrowsError(try SessionRecorder(directory: directory, name: "4", columns: 80, rows: 24, terminal: "xterm", recordsInput: false))
+    }
+}

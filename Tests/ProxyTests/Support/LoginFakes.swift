@@ -1,0 +1,97 @@
+import Logging
+import RouteStore
+import SSH
+import Synchronization
+
+@testable import Proxy
+
+/// An in-memory routing table; `failing` makes every read fail like a broken database.
+final class FakeRoutes: RouteLookup, Sendable {
+    private let state: Mutex<(routes: [String: Route], keys: [String: Set<String>], failing: Bool)>
+
+    init(_ routes: [Route] = [], keys: [String: [String]] = [:]) {
+        state = Mutex((Dictionary(uniqueKeysWithValues: routes.map { ($0.login, $0) }), keys.mapValues(Set.init), false))
+    }
+
+    func setFailing(_ failing: Bool) { state.withLock { $0.failing = failing } }
+    func route(named login: String) -> Route? { state.withLock { $0.routes[login] } }
+
+    func route(for login: String) throws(RouteStoreError) -> Route? {
+        let (route, failing) = state.withLock { ($0.routes[login], $0.failing) }
+        if failing { throw .database("disk I/O error") }
+        return route
+    }
+
+    func isKeyListed(_ fingerprint: String, for login: String) throws(RouteStoreError) -> Bool {
+        let (listed, failing) = state.withLock { ($0.keys[login]?.contains(fingerprint) ?? false, $0.failing) }
+        if failing { throw .database("disk I/O error") }
+        return listed
+    }
+
+    func pinHostKeyIfUnpinned(login: String, fingerprint: String) throws(RouteStoreError) -> Bool {
+        try state.withLock { (state) throws(RouteStoreError) -> Bool in
+            if state.failing { throw .database("disk I/O error") }
+            guard var route = state.routes[login], route.hostKeyFingerprint == nil else { return false }
+            route.hostKeyFingerprint = fingerprint
+            state.routes[login] = route
+            return true
+        }
+    }
+}
+
+/// An upstream that accepts one password (or a key file) and answers keyboard-interactive
+/// with one password prompt.
+final class FakeUpstreamSession: UpstreamLoginSession {
+    let route: Route
+    let password: String
+    var acceptsKeyFile = false
+    var isAlive = true
+    private(set) var attempts: [String] = []
+
+    init(route: Route, password: String) {
+        self.route = route
+        self.password = password
+    }
+
+    func authenticate(password: String) -> SSHSession.AuthResult {
+        attempts.append("password")
+        return password == self.password ? .success : .denied
+    }
+
+    func authenticate(privateKeyAt path: String) -> SSHSession.AuthResult {
+        attempts.append("key \(path)")
+        return acceptsKeyFile ? .success : .denied
+    }
+
+    func keyboardInteractive(answers: [String]?) -> KeyboardInteractiveStep {
+        attempts.append("keyboard-interactive")
+        guard let answers else {
+            return .challenge(KeyboardInteractiveChallenge(
+                name: "", instruction: "", prompts: [KeyboardInteractivePrompt(text: "Password: ", echo: false)]))
+        }
+        return .finished(answers == [password] ? .success : .denied)
+    }
+}
+
+/// Hands out fake upstream sessions and counts connections; `failure` makes it fail instead.
+final class FakeConnector: UpstreamConnecting {
+    var password = "right"
+    var hostKey = "SHA256:upstream-key"
+    var failure: UpstreamFailure?
+    var acceptsKeyFile = false
+    private(set) var connections: [FakeUpstreamSession] = []
+
+    func connect(to route: Route, logger: Logger) throws(UpstreamFailure) -> (FakeUpstreamSession, HostKeyVerifier.Verdict) {
+        if let failure { throw failure }
+        let verdict = try HostKeyVerifier(defaultPolicy: .acceptNew).verify(hostKey, for: route)
+        let session = FakeUpstreamSession(route: route, password: password)
+        session.acceptsKeyFile = acceptsKeyFile
+        connections.append(session)
+        return (session, verdict)
+    }
+}
+
+extension Logger {
+    /// A logger that writes nothing: the login policy logs every refusal.
+    static let silent = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+}
