@@ -63,6 +63,17 @@ for host in "${hosts[@]}"; do
   echo "$user:$host-lab-password" | chpasswd
 done
 
+# scripts/sshd_config.template filled in: sshd_config PORT LISTEN HOST_KEY PID_FILE EXTRA_LINES
+sshd_config() {
+  local text
+  text=$(<scripts/sshd_config.template) || return 1
+  text=${text//"{port}"/"$1"}
+  text=${text//"{listen}"/"$2"}
+  text=${text//"{host_key}"/"$3"}
+  text=${text//"{pid_file}"/"$4"}
+  printf '%s\n' "${text//"{extra}"/"$5"}"
+}
+
 # One namespace per host: a veth pair, 10.231.N.1 on our side, 10.231.N.2 inside, its own sshd.
 mkdir -p /run/sshd
 for host in "${hosts[@]}"; do
@@ -77,19 +88,11 @@ for host in "${hosts[@]}"; do
   ip -n "$ns" link set eth0 up
   ip -n "$ns" link set lo up
   ssh-keygen -q -t ed25519 -N '' -f "$work/$host/host_key"
-  cat >"$work/$host/sshd_config" <<CONF
-Port 22
-ListenAddress $net.2
-HostKey $work/$host/host_key
-PidFile $work/$host/sshd.pid
-UsePAM no
+  sshd_config 22 "$net.2" "$work/$host/host_key" "$work/$host/sshd.pid" \
+    "UsePAM no
 PasswordAuthentication yes
 KbdInteractiveAuthentication no
-PermitRootLogin no
-StrictModes no
-Subsystem sftp internal-sftp
-SetEnv SWITCHBOARD_UPSTREAM=host-$host
-CONF
+SetEnv SWITCHBOARD_UPSTREAM=host-$host" >"$work/$host/sshd_config" || exit 1
   ip netns exec "$ns" /usr/sbin/sshd -f "$work/$host/sshd_config" -E "$work/$host/sshd.log" || exit 1
 done
 

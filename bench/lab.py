@@ -1,0 +1,241 @@
+"""The benchmark's environment: the user `sbbench` with a client key, an upstream and a bastion
+sshd on loopback, and a release Switchboard routing to the upstream.
+
+    with Lab() as lab:
+        lab.start_switchboard()
+        subprocess.run(lab.ssh("direct", "true"))
+
+Leaving the block in any way (return, exception, Ctrl-C, or SIGTERM, which bench.py turns into
+SystemExit) stops every process the lab started and removes its temporary directory; it deletes
+the user if the lab created it, and otherwise puts back the user's authorized_keys and password.
+"""
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+USER = "sbbench"
+PATHS = ["direct", "proxyjump", "switchboard"]  # the ways Lab.ssh reaches the upstream
+SSHD_TEMPLATE = os.path.join(ROOT, "scripts", "sshd_config.template")
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def render_sshd_config(**values):
+    """scripts/sshd_config.template with its placeholders filled in."""
+    with open(SSHD_TEMPLATE) as f:
+        return f.read().format(**values)
+
+
+def switchboard_binary():
+    """$SWITCHBOARD_BIN if set, else a release build made now in .build."""
+    binary = os.environ.get("SWITCHBOARD_BIN")
+    if binary:
+        return os.path.abspath(binary)
+    run(["swift", "build", "-c", "release", "--product", "switchboard"], cwd=ROOT, stdout=subprocess.DEVNULL)
+    return os.path.join(ROOT, ".build", "release", "switchboard")
+
+
+def user_pids(uid):
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and os.stat(f"/proc/{entry}").st_uid == uid:
+                pids.append(int(entry))
+        except FileNotFoundError:
+            pass
+    return pids
+
+
+class Lab:
+    def __init__(self):
+        self.work = None
+        self.procs = []
+        self.listeners = {}  # sshd name -> listener pid, for CPU accounting
+        self.authorized = []
+        self.created_user = False
+        self.saved_user = None  # an existing user's (password field, authorized_keys or None)
+
+    def __enter__(self):
+        try:
+            self.setup()
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+        return False
+
+    def setup(self):
+        self.work = tempfile.mkdtemp(prefix="switchboard-bench-")
+        self.key = os.path.join(self.work, "client_key")
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.key])
+        home = f"/home/{USER}/.ssh"
+        if subprocess.run(["id", USER], capture_output=True).returncode != 0:
+            run(["useradd", "--create-home", "--shell", "/bin/bash", USER])
+            self.created_user = True
+        else:
+            password = subprocess.run(["getent", "shadow", USER], capture_output=True, text=True,
+                                      check=True).stdout.split(":")[1]
+            keys = None
+            if os.path.exists(f"{home}/authorized_keys"):
+                with open(f"{home}/authorized_keys", "rb") as f:
+                    keys = f.read()
+            self.saved_user = (password, keys)
+        # A new account is locked ("!"), and sshd without PAM refuses even key logins to it.
+        run(["usermod", "-p", "*", USER])
+        os.makedirs(home, exist_ok=True)
+        with open(self.key + ".pub") as f:
+            self.authorized = [f.read().strip()]
+        self.write_authorized()
+        os.makedirs("/run/sshd", exist_ok=True)
+        self.upstream = self.sshd("upstream")
+        self.bastion = self.sshd("bastion")
+
+    def write_authorized(self):
+        home = f"/home/{USER}/.ssh"
+        with open(f"{home}/authorized_keys", "w") as f:
+            f.write("\n".join(self.authorized) + "\n")
+        run(["chown", "-R", f"{USER}:{USER}", home])
+        os.chmod(home, 0o700)
+
+    def sshd(self, name):
+        port = free_port()
+        d = os.path.join(self.work, name)
+        os.makedirs(d)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/host_key"])
+        extra = ["UsePAM no", "PasswordAuthentication no", "PubkeyAuthentication yes",
+                 "MaxStartups 2000", "MaxSessions 100"]
+        # Newer OpenSSH limits unauthenticated connections per source; the load test needs many.
+        if self.supports_per_source():
+            extra.append("PerSourceMaxStartups none")
+        with open(f"{d}/sshd_config", "w") as f:
+            f.write(render_sshd_config(port=port, listen="127.0.0.1", host_key=f"{d}/host_key",
+                                       pid_file=f"{d}/pid", extra="\n".join(extra)))
+        process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", f"{d}/sshd_config", "-E", f"{d}/log"])
+        self.procs.append(process)
+        self.listeners[name] = process.pid
+        wait_port(port)
+        return port
+
+    @staticmethod
+    def supports_per_source():
+        out = subprocess.run(["/usr/sbin/sshd", "-T", "-f", "/dev/null", "-o", "PerSourceMaxStartups=none"],
+                             capture_output=True, text=True)
+        return out.returncode == 0
+
+    def start_switchboard(self):
+        binary = switchboard_binary()
+        data = os.path.join(self.work, "proxy-data")
+        sb = lambda *a: run([binary, *a, "--data-dir", data], stdout=subprocess.DEVNULL)
+        sb("route", "add", USER, f"127.0.0.1:{self.upstream}")
+        sb("key", "add", USER, self.key + ".pub")
+        pub = subprocess.run([binary, "route", "keygen", USER, "--data-dir", data],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        self.authorized.append(pub)
+        self.write_authorized()
+        self.proxy_port = free_port()
+        with open(os.path.join(self.work, "proxy.log"), "w") as log:
+            self.proxy = subprocess.Popen(
+                [binary, "serve", "--listen", f"127.0.0.1:{self.proxy_port}", "--data-dir", data, "--ban-after", "0",
+                 "--max-connections", "5000", "--max-connections-per-source", "0", "--log-level", "warning"],
+                stderr=log)
+        self.procs.append(self.proxy)
+        wait_port(self.proxy_port)
+
+    def ssh(self, path, *remote, extra=()):
+        """The ssh command line for one of PATHS, running `remote` on the upstream."""
+        base = ["ssh", "-i", self.key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                "-o", "Ciphers=aes128-gcm@openssh.com", "-o", "KexAlgorithms=curve25519-sha256", *extra]
+        if path == "direct":
+            return base + ["-p", str(self.upstream), f"{USER}@127.0.0.1", *remote]
+        if path == "proxyjump":
+            jump = " ".join(base + ["-W", "%h:%p", "-p", str(self.bastion), f"{USER}@127.0.0.1"])
+            return base + ["-o", f"ProxyCommand={jump}", "-p", str(self.upstream), f"{USER}@127.0.0.1", *remote]
+        return base + ["-p", str(self.proxy_port), f"{USER}@127.0.0.1", *remote]
+
+    def cleanup(self):
+        # Ignore a second Ctrl-C or a SIGTERM meanwhile, so that the cleanup is not cut short.
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for step in (self.stop_processes, self.restore_user, self.remove_work):
+                try:
+                    step()
+                except Exception as error:  # one failed step must not skip the others
+                    print(f"bench: cleanup: {error}", file=sys.stderr)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def stop_processes(self):
+        for p in reversed(self.procs):
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.procs = []
+
+    def restore_user(self):
+        if self.created_user:
+            # Sessions can outlive a stopped sshd (after a failure). This user is the lab's own,
+            # so every process it has is one the lab caused.
+            uid = pwd.getpwnam(USER).pw_uid
+            deadline = time.time() + 10
+            while (pids := user_pids(uid)) and time.time() < deadline:
+                for pid in pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                time.sleep(0.1)
+            out = subprocess.run(["userdel", "--remove", USER], capture_output=True, text=True)
+            if out.returncode != 0:
+                raise RuntimeError(f"userdel {USER}: {out.stderr.strip()}")
+            self.created_user = False
+        elif self.saved_user:
+            password, keys = self.saved_user
+            run(["usermod", "-p", password, USER])
+            authorized = f"/home/{USER}/.ssh/authorized_keys"
+            if keys is None:
+                if os.path.exists(authorized):
+                    os.remove(authorized)
+            else:
+                with open(authorized, "wb") as f:
+                    f.write(keys)
+            self.saved_user = None
+
+    def remove_work(self):
+        if self.work:
+            shutil.rmtree(self.work, ignore_errors=True)
+            self.work = None

@@ -1,0 +1,66 @@
+"""What a run shows: the console table of medians and ratios, results.json and the throughput
+chart (throughput.png, only with matplotlib installed)."""
+import json
+import os
+import sys
+
+from lab import PATHS
+
+
+def table_rows(results):
+    """(measure, values, ratio) rows, one or two per measurement."""
+    t = results["throughput"]
+    rows = []
+    for direction in ["upload", "download"]:
+        d = t[f"{direction}/direct"]["mib_per_s"]
+        rows.append((f"{direction} MiB/s (direct / jump / switchboard)",
+                     f"{d:.0f} / {t[f'{direction}/proxyjump']['mib_per_s']:.0f} / {t[f'{direction}/switchboard']['mib_per_s']:.0f}",
+                     f"{t[f'{direction}/switchboard']['mib_per_s'] / d:.2f}x direct, "
+                     f"{t[f'{direction}/switchboard']['mib_per_s'] / t[f'{direction}/proxyjump']['mib_per_s']:.2f}x jump"))
+        proxy_cpu = t[f"{direction}/switchboard"]["proxy_cpu_s_per_gib"]
+        direct_cpu = t[f"{direction}/direct"]["ssh_cpu_s_per_gib"] + t[f"{direction}/direct"]["sshd_cpu_s_per_gib"]
+        rows.append((f"{direction} CPU s/GiB (switchboard / direct ssh+sshd)", f"{proxy_cpu:.2f} / {direct_cpu:.2f}",
+                     f"{proxy_cpu / direct_cpu:.2f}x"))
+    s = results["setup_seconds"]
+    rows.append(("setup s (direct / jump / switchboard)", f"{s['direct']:.3f} / {s['proxyjump']:.3f} / {s['switchboard']:.3f}",
+                 f"{s['switchboard'] / s['direct']:.2f}x direct"))
+    i = results["idle"]
+    rows.append((f"{i['established']}/{i['sessions']} idle terminal sessions", f"{i['rss_kib_per_session']:.0f} KiB each, {i['threads']} threads",
+                 f"{i['idle_cpu_percent_of_core']:.2f}% of a core"))
+    r = results["rate"]
+    rows.append(("sessions/s (direct / switchboard)", f"{r['direct']['per_second']:.1f} / {r['switchboard']['per_second']:.1f}",
+                 f"{r['switchboard']['per_second'] / r['direct']['per_second']:.2f}x, p50 {r['switchboard']['p50']:.3f}s, "
+                 f"p99 {r['switchboard']['p99']:.3f}s, failures {r['switchboard']['failures']}"))
+    return rows
+
+
+def print_table(results):
+    rows = table_rows(results)
+    width = max(len(a) for a, _, _ in rows)
+    for a, b, c in rows:
+        print(f"{a:<{width}}  {b:<28}  {c}")
+
+
+def write_results(results, out):
+    """results.json and throughput.png in the directory `out`."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("bench: matplotlib is not installed; no chart", file=sys.stderr)
+        return
+    t = results["throughput"]
+    labels = ["upload", "download"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for offset, path in enumerate(PATHS):
+        ax.bar([x + offset * 0.25 for x in range(2)], [t[f"{d}/{path}"]["mib_per_s"] for d in labels], 0.25, label=path)
+    ax.set_xticks([x + 0.25 for x in range(2)], labels)
+    ax.set_ylabel("MiB/s")
+    ax.set_title("Throughput on loopback (median)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "throughput.png"))
