@@ -47,6 +47,7 @@ final class KeyAuthTests: XCTestCase {
         let publicLine = try lab.proxy.mustAdmin(["route", "keygen", "sbt-keyed"]).trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertTrue(publicLine.hasPrefix("ssh-ed25519 "), publicLine)
         try authorizeUpstream(TestUsers.deploy.name, publicLine)
+        defer { try? FileManager.default.removeItem(atPath: "/home/\(TestUsers.deploy.name)/.ssh/authorized_keys") }
 
         let clientKey = try makeKey("client")
         let added = try lab.proxy.mustAdmin(["key", "add", "sbt-keyed", clientKey + ".pub"])

@@ -88,8 +88,10 @@ final class ProxyProtocolTests: XCTestCase {
     }
 
     func testProxyProtocolNeedsTrustedProxies() throws {
+        let dataDirectory = NSTemporaryDirectory() + "sb-pp-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
         let result = try Command.run(Programs.switchboard, ["serve", "--listen", "127.0.0.1:0", "--proxy-protocol",
-                                                            "--data-dir", NSTemporaryDirectory() + "sb-pp-\(UUID().uuidString)"])
+                                                            "--data-dir", dataDirectory])
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.err.contains("--trusted-proxies"), result.err)
     }

@@ -112,5 +112,9 @@ final class RunningCommand {
         exitStatus = signal == 0 ? (status >> 8) & 0xff : 128 + signal
     }
 
-    deinit { terminate() }
+    /// Ends the program if it still runs and deletes its captured input and output.
+    deinit {
+        terminate()
+        try? FileManager.default.removeItem(at: scratch)
+    }
 }

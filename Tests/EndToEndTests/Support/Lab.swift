@@ -1,7 +1,8 @@
 import Foundation
 
 /// The shared test lab: two real sshd upstreams ("upstream-a", "upstream-b") and one proxy with
-/// routes for the test users. Built once per test process, torn down when it exits.
+/// routes for the test users. Built once per test process, torn down when it exits (which also
+/// deletes the directories holding their keys).
 final class Lab: @unchecked Sendable {
     let upstreamA: UpstreamServer
     let upstreamB: UpstreamServer

@@ -1,15 +1,28 @@
 import Foundation
 
 /// A real `switchboard serve` process on a free loopback port with its own data directory.
+/// The data directory (host private keys, route keys, the database) is deleted when the last
+/// proxy using it stops.
 final class ProxyProcess {
     let dataDirectory: String
     private(set) var port = 0
     private var daemon: RunningCommand?
+    /// Keeps the data directory while this proxy may use it; released by `stop`.
+    private var dataDirectoryHold: TemporaryPath?
 
-    /// Starts a proxy; by default on a free port with a new data directory.
-    init(arguments: [String] = [], listen: String = "127.0.0.1:0", dataDirectory: String? = nil) throws {
-        self.dataDirectory = dataDirectory
-            ?? FileManager.default.temporaryDirectory.appendingPathComponent("sb-proxy-\(UUID().uuidString)").path
+    /// Starts a proxy; by default on a free port with a new data directory. With
+    /// `sharingDataDirectoryWith`, the new process uses that proxy's data directory instead
+    /// (a restart on the same data) and the directory lives until both have stopped.
+    init(arguments: [String] = [], listen: String = "127.0.0.1:0", sharingDataDirectoryWith other: ProxyProcess? = nil) throws {
+        let hold: TemporaryPath
+        if let other {
+            guard let shared = other.dataDirectoryHold else { throw HarnessError("the proxy to share a data directory with has stopped") }
+            hold = shared
+        } else {
+            hold = try TemporaryPath(prefix: "sb-proxy")
+        }
+        dataDirectory = hold.path
+        dataDirectoryHold = hold
         let process = try Command.start(
             Programs.switchboard,
             ["serve", "--listen", listen, "--data-dir", self.dataDirectory, "--log-level", "debug"] + arguments)
@@ -24,7 +37,7 @@ final class ProxyProcess {
             Thread.sleep(forTimeInterval: 0.05)
         }
         let log = process.stderrSoFar
-        process.terminate()
+        stop()
         throw HarnessError("switchboard serve did not start listening:\n\(log)")
     }
 
@@ -49,9 +62,11 @@ final class ProxyProcess {
     var openDescriptors: Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1 }
     var threads: Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").count) ?? -1 }
 
+    /// Stops the proxy and lets go of its data directory (deleted unless another proxy shares it).
     func stop() {
         daemon?.terminate()
         daemon = nil
+        dataDirectoryHold = nil
     }
 
     /// Sends `signal` to the proxy process.

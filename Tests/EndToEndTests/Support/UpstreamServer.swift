@@ -7,6 +7,8 @@ final class UpstreamServer {
     let port: Int
     let directory: URL
     private var daemon: RunningCommand?
+    /// Keeps the directory (host private key, config, log) until `stop`.
+    private var directoryHold: TemporaryPath?
 
     /// How the daemon lets users in.
     enum Authentication {
@@ -28,8 +30,9 @@ final class UpstreamServer {
 
     init(name: String, authentication: Authentication = .passwordAndKeys) throws {
         self.name = name
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-upstream-\(name)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let hold = try TemporaryPath(prefix: "sb-upstream-\(name)", create: true)
+        directory = hold.url
+        directoryHold = hold
         port = try FreePort.pick()
         let hostKey = directory.appendingPathComponent("ssh_host_ed25519_key").path
         let keygen = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey])
@@ -61,17 +64,20 @@ final class UpstreamServer {
         return String(fields[1])
     }
 
-    /// Starts (or restarts) the daemon and waits until it accepts connections.
+    /// Starts (or restarts) the daemon and waits until it accepts connections; not after `stop`.
     func start() throws {
+        guard directoryHold != nil else { throw HarnessError("upstream \(name) was stopped and its directory deleted") }
         let configPath = directory.appendingPathComponent("sshd_config").path
         daemon = try Command.start("/usr/sbin/sshd", ["-D", "-f", configPath, "-E", directory.appendingPathComponent("sshd.log").path])
         try FreePort.waitUntilListening(port: port, timeout: 10)
     }
 
-    /// Stops the daemon and every session process it started.
+    /// Stops the daemon and every session process it started, and deletes its directory (host
+    /// private key, config, log).
     func stop() {
         daemon?.terminate()
         daemon = nil
+        directoryHold = nil
     }
 
     deinit { stop() }
