@@ -14,11 +14,9 @@ final class OperationsTests: XCTestCase {
     private func routedProxy(_ arguments: [String], listen: String = "127.0.0.1:0", sharingDataDirectoryWith previous: ProxyProcess? = nil)
         throws -> ProxyProcess
     {
-        let proxy = try ProxyProcess(arguments: ["--ban-after", "0"] + arguments, listen: listen, sharingDataDirectoryWith: previous)
-        if previous == nil {
-            try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(lab.upstreamA.port)"])
-        }
-        return proxy
+        try ProxyProcess(arguments: ["--ban-after", "0"] + arguments,
+                         routes: previous == nil ? [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)] : [],
+                         listen: listen, sharingDataDirectoryWith: previous)
     }
 
     func testSIGTERMDrainsRunningSessionsAndRefusesNewOnes() throws {

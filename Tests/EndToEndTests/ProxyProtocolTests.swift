@@ -52,9 +52,8 @@ final class ProxyProtocolTests: XCTestCase {
     }
 
     private func routedProxy(trusted: String) throws -> ProxyProcess {
-        let proxy = try ProxyProcess(arguments: ["--proxy-protocol", "--trusted-proxies", trusted, "--ban-after", "0"])
-        try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(lab.upstreamA.port)"])
-        return proxy
+        try ProxyProcess(arguments: ["--proxy-protocol", "--trusted-proxies", trusted, "--ban-after", "0"],
+                         routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
     }
 
     func testVersion1AndVersion2AddressesReachTheAudit() throws {

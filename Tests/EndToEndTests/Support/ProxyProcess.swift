@@ -1,5 +1,27 @@
 import Foundation
 
+/// A route a fixture proxy starts with: what `switchboard route add LOGIN TARGET OPTIONS…` adds.
+struct RouteSpec {
+    let login: String
+    /// HOST:PORT, as `route add` takes it.
+    let target: String
+    /// Further `route add` options, such as `--upstream-user`.
+    let options: [String]
+
+    init(_ login: String, to target: String, options: [String] = []) {
+        self.login = login
+        self.target = target
+        self.options = options
+    }
+
+    /// A route to a loopback test upstream.
+    init(_ login: String, to upstream: UpstreamServer, options: [String] = []) {
+        self.init(login, to: "127.0.0.1:\(upstream.port)", options: options)
+    }
+
+    var addArguments: [String] { ["route", "add", login, target] + options }
+}
+
 /// A real `switchboard serve` process on a free loopback port with its own data directory.
 /// The data directory (host private keys, route keys, the database) is deleted when the last
 /// proxy using it stops.
@@ -10,10 +32,13 @@ final class ProxyProcess {
     /// Keeps the data directory while this proxy may use it; released by `stop`.
     private var dataDirectoryHold: TemporaryPath?
 
-    /// Starts a proxy; by default on a free port with a new data directory. With
+    /// The one way tests start a proxy: serve on `listen` (a free loopback port by default) from
+    /// a new data directory, add `routes` to it, and return once both are ready. With
     /// `sharingDataDirectoryWith`, the new process uses that proxy's data directory instead
     /// (a restart on the same data) and the directory lives until both have stopped.
-    init(arguments: [String] = [], listen: String = "127.0.0.1:0", sharingDataDirectoryWith other: ProxyProcess? = nil) throws {
+    init(arguments: [String] = [], routes: [RouteSpec] = [], listen: String = "127.0.0.1:0",
+         sharingDataDirectoryWith other: ProxyProcess? = nil) throws
+    {
         let hold: TemporaryPath
         if let other {
             guard let shared = other.dataDirectoryHold else { throw HarnessError("the proxy to share a data directory with has stopped") }
@@ -25,20 +50,28 @@ final class ProxyProcess {
         dataDirectoryHold = hold
         let process = try Command.start(
             Programs.switchboard,
-            ["serve", "--listen", listen, "--data-dir", self.dataDirectory, "--log-level", "debug"] + arguments)
+            ["serve", "--listen", listen, "--data-dir", dataDirectory, "--log-level", "debug"] + arguments)
         daemon = process
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if let match = process.stderrSoFar.firstMatch(of: /listen\.addr"?[=:]"?127\.0\.0\.1:(\d+)/), let port = Int(match.1) {
                 self.port = port
-                return
+                break
             }
             guard process.isRunning else { break }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        let log = process.stderrSoFar
-        stop()
-        throw HarnessError("switchboard serve did not start listening:\n\(log)")
+        guard port != 0 else {
+            let log = process.stderrSoFar
+            stop()
+            throw HarnessError("switchboard serve did not start listening:\n\(log)")
+        }
+        do {
+            for route in routes { try mustAdmin(route.addArguments) }
+        } catch {
+            stop()
+            throw error
+        }
     }
 
     var pid: Int32 { daemon?.pid ?? 0 }
