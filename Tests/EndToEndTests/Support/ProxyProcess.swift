@@ -22,6 +22,11 @@ struct RouteSpec {
     var addArguments: [String] { ["route", "add", login, target] + options }
 }
 
+/// A point in a proxy's log, from `logMark()`; `log(since:)` gives only what was logged after it.
+struct LogMark {
+    fileprivate let offset: UInt64
+}
+
 /// A real `switchboard serve` process on a free loopback port with its own data directory.
 /// The data directory (host private keys, route keys, the database) is deleted when the last
 /// proxy using it stops.
@@ -78,6 +83,25 @@ final class ProxyProcess {
 
     /// Everything the proxy has logged so far.
     var log: String { daemon?.stderrSoFar ?? "" }
+
+    /// Marks the current end of the log; take it before a test's own actions.
+    func logMark() -> LogMark { LogMark(offset: daemon?.stderrByteCount ?? 0) }
+
+    /// The lines the proxy logged after `mark` (a line it was in the middle of writing at the
+    /// mark belongs to before the mark and is left out).
+    func log(since mark: LogMark) -> String {
+        guard let daemon else { return "" }
+        var bytes = daemon.stderr(from: mark.offset == 0 ? 0 : mark.offset - 1)
+        if mark.offset > 0 {
+            // The byte before the mark tells whether the mark fell between two lines.
+            let endsLine = bytes.first == UInt8(ascii: "\n")
+            bytes = bytes.dropFirst()
+            if !endsLine {
+                bytes = bytes.firstIndex(of: UInt8(ascii: "\n")).map { bytes[($0 + 1)...] } ?? Data()
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
 
     /// Runs an admin command against this proxy's data directory.
     func admin(_ arguments: [String]) throws -> CommandResult {
