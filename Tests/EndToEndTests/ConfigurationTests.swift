@@ -66,8 +66,7 @@ final class ConfigurationTests: XCTestCase {
     func testSIGHUPAppliesLiveSettings() throws {
         let lab = try Lab.shared()
         let path = try file("live.yaml", "idle_timeout: 0\nban_after: 0\n")
-        let proxy = try ProxyProcess(arguments: ["--config", path])
-        try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(lab.upstreamA.port)"])
+        let proxy = try ProxyProcess(arguments: ["--config", path], routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
         // The harness gives --listen and --log-level as flags, which win over the file.
         try "idle_timeout: 2\nban_after: 5\nlog_level: notice\nlisten: 127.0.0.1:1\n".write(toFile: path, atomically: true, encoding: .utf8)
         proxy.send(SIGHUP)
@@ -89,8 +88,8 @@ final class ConfigurationTests: XCTestCase {
 
     func testJSONLogLines() throws {
         let lab = try Lab.shared()
-        let proxy = try ProxyProcess(arguments: ["--log-format", "json", "--ban-after", "0"])
-        try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(lab.upstreamA.port)"])
+        let proxy = try ProxyProcess(arguments: ["--log-format", "json", "--ban-after", "0"],
+                                     routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
         XCTAssertEqual(try Clients(port: proxy.port).ssh(TestUsers.alice.name, "wrong", "true").status == 0, false)
         let lines = proxy.log.split(separator: "\n")
         XCTAssertGreaterThan(lines.count, 3)

@@ -24,6 +24,7 @@ final class HostKeyTests: XCTestCase {
     }
 
     func testFirstLoginPinsTheUpstreamKey() throws {
+        let mark = lab.proxy.logMark()
         try lab.proxy.mustAdmin(["route", "add", "sbt-tofu", "127.0.0.1:\(lab.upstreamA.port)", "--upstream-user", TestUsers.alice.name])
         defer { _ = try? lab.proxy.admin(["route", "remove", "sbt-tofu"]) }
         XCTAssertNil(try routeJSON("sbt-tofu")["host_key_fingerprint"] as? String)
@@ -40,7 +41,7 @@ final class HostKeyTests: XCTestCase {
         XCTAssertNotEqual(changed.status, 0)
         XCTAssertTrue(changed.err.contains("upstream host key changed"), changed.err)
         XCTAssertEqual(changed.out, "")
-        let log = lab.proxy.log
+        let log = lab.proxy.log(since: mark)
         let pinned = try lab.upstreamA.hostKeyFingerprint()
         let presented = try lab.upstreamB.hostKeyFingerprint()
         XCTAssertTrue(log.contains("reason=host-key-mismatch"))
@@ -64,12 +65,13 @@ final class HostKeyTests: XCTestCase {
     }
 
     func testPolicyOffSkipsTheCheckButWarns() throws {
+        let mark = lab.proxy.logMark()
         try lab.proxy.mustAdmin(["route", "add", "sbt-off-keys", "127.0.0.1:\(lab.upstreamA.port)", "--upstream-user", TestUsers.alice.name,
                                  "--host-key-policy", "off", "--host-key", "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"])
         defer { _ = try? lab.proxy.admin(["route", "remove", "sbt-off-keys"]) }
         let login = try lab.clients.ssh("sbt-off-keys", TestUsers.alice.password, "echo $SWITCHBOARD_UPSTREAM")
         XCTAssertEqual(login.out, "upstream-a\n", login.err)
-        XCTAssertTrue(lab.proxy.log.contains("upstream host key not verified (policy off)"))
+        XCTAssertTrue(lab.proxy.log(since: mark).contains("upstream host key not verified (policy off)"))
     }
 
     func testBadFingerprintIsRefusedByTheCLI() throws {

@@ -10,12 +10,13 @@ final class OperationsTests: XCTestCase {
         lab = try Lab.shared()
     }
 
-    private func routedProxy(_ arguments: [String], listen: String = "127.0.0.1:0", dataDirectory: String? = nil) throws -> ProxyProcess {
-        let proxy = try ProxyProcess(arguments: ["--ban-after", "0"] + arguments, listen: listen, dataDirectory: dataDirectory)
-        if dataDirectory == nil {
-            try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(lab.upstreamA.port)"])
-        }
-        return proxy
+    /// A proxy with a route for alice to upstream A, or one that restarts `previous` on its data.
+    private func routedProxy(_ arguments: [String], listen: String = "127.0.0.1:0", sharingDataDirectoryWith previous: ProxyProcess? = nil)
+        throws -> ProxyProcess
+    {
+        try ProxyProcess(arguments: ["--ban-after", "0"] + arguments,
+                         routes: previous == nil ? [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)] : [],
+                         listen: listen, sharingDataDirectoryWith: previous)
     }
 
     func testSIGTERMDrainsRunningSessionsAndRefusesNewOnes() throws {
@@ -67,7 +68,7 @@ final class OperationsTests: XCTestCase {
     func testANewProcessTakesOverThePortWhileTheOldOneDrains() throws {
         let old = try routedProxy(["--drain-timeout", "20"])
         let port = old.port
-        let fresh = try routedProxy([], listen: "127.0.0.1:\(port)", dataDirectory: old.dataDirectory)
+        let fresh = try routedProxy([], listen: "127.0.0.1:\(port)", sharingDataDirectoryWith: old)
         XCTAssertEqual(fresh.port, port)
         let clients = Clients(port: port)
         let running = try clients.startSSH(TestUsers.alice.name, TestUsers.alice.password, "sleep 2; echo old-session-done")

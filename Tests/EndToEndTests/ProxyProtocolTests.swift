@@ -52,9 +52,8 @@ final class ProxyProtocolTests: XCTestCase {
     }
 
     private func routedProxy(trusted: String) throws -> ProxyProcess {
-        let proxy = try ProxyProcess(arguments: ["--proxy-protocol", "--trusted-proxies", trusted, "--ban-after", "0"])
-        try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(lab.upstreamA.port)"])
-        return proxy
+        try ProxyProcess(arguments: ["--proxy-protocol", "--trusted-proxies", trusted, "--ban-after", "0"],
+                         routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
     }
 
     func testVersion1AndVersion2AddressesReachTheAudit() throws {
@@ -88,8 +87,10 @@ final class ProxyProtocolTests: XCTestCase {
     }
 
     func testProxyProtocolNeedsTrustedProxies() throws {
+        let dataDirectory = NSTemporaryDirectory() + "sb-pp-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
         let result = try Command.run(Programs.switchboard, ["serve", "--listen", "127.0.0.1:0", "--proxy-protocol",
-                                                            "--data-dir", NSTemporaryDirectory() + "sb-pp-\(UUID().uuidString)"])
+                                                            "--data-dir", dataDirectory])
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.err.contains("--trusted-proxies"), result.err)
     }

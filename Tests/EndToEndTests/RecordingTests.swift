@@ -43,8 +43,8 @@ final class RecordingTests: XCTestCase {
     func testTerminalSessionsAreRecordedAndReplay() throws {
         let recordDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-rec-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: recordDirectory) }
-        let proxy = try ProxyProcess(arguments: ["--record-dir", recordDirectory, "--ban-after", "0"])
-        try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(lab.upstreamA.port)"])
+        let proxy = try ProxyProcess(arguments: ["--record-dir", recordDirectory, "--ban-after", "0"],
+                                     routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
         try interactiveSession(port: proxy.port, login: TestUsers.alice.name)
 
         let out = try proxy.mustAdmin(["sessions", "--json"])

@@ -58,8 +58,8 @@ final class ResourceTests: XCTestCase {
 
     func testStormOfBadConnectionsAlongsideRealSessions() throws {
         let lab = try Lab.shared()
-        let proxy = try ProxyProcess(arguments: ["--login-grace-time", "3", "--max-connections-per-source", "0", "--ban-after", "0"])
-        try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(lab.upstreamA.port)"])
+        let proxy = try ProxyProcess(arguments: ["--login-grace-time", "3", "--max-connections-per-source", "0", "--ban-after", "0"],
+                                     routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
         let clients = Clients(port: proxy.port)
         _ = try clients.ssh(TestUsers.alice.name, TestUsers.alice.password, "true")
         let baseline = try settled { (proxy.openDescriptors, proxy.threads) }
@@ -113,8 +113,8 @@ final class ResourceTests: XCTestCase {
 
     func testMaxAuthTriesEndsTheConnection() throws {
         let lab = try Lab.shared()
-        let proxy = try ProxyProcess(arguments: ["--max-auth-tries", "2", "--ban-after", "0"])
-        try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(lab.upstreamA.port)"])
+        let proxy = try ProxyProcess(arguments: ["--max-auth-tries", "2", "--ban-after", "0"],
+                                     routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
         // ssh asks this program for every password prompt (sshpass answers only the first).
         let askpass = FileManager.default.temporaryDirectory.appendingPathComponent("sb-askpass-\(UUID().uuidString)").path
         try "#!/bin/sh\necho wrong-password\n".write(toFile: askpass, atomically: true, encoding: .utf8)
@@ -176,10 +176,9 @@ final class ResourceTests: XCTestCase {
 /// Repeated failed logins from one address get it banned for a while, then let back in.
 final class BanTests: XCTestCase {
     func testRepeatedFailuresBanTheSourceUntilTheBanExpires() throws {
-        _ = try Lab.shared()
-        let proxy = try ProxyProcess(arguments: ["--ban-after", "3", "--ban-window", "60", "--ban-time", "4"])
         let upstream = try Lab.shared().upstreamA
-        try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(upstream.port)"])
+        let proxy = try ProxyProcess(arguments: ["--ban-after", "3", "--ban-window", "60", "--ban-time", "4"],
+                                     routes: [RouteSpec(TestUsers.alice.name, to: upstream)])
         let clients = Clients(port: proxy.port)
         for _ in 0..<3 {
             XCTAssertNotEqual(try clients.ssh(TestUsers.alice.name, "wrong-password", "true").status, 0)

@@ -75,6 +75,20 @@ final class RunningCommand {
         (try? String(contentsOf: scratch.appendingPathComponent("err"), encoding: .utf8)) ?? ""
     }
 
+    /// How many bytes have been written to stderr so far.
+    var stderrByteCount: UInt64 {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: scratch.appendingPathComponent("err").path)
+        return (attributes?[.size] as? NSNumber)?.uint64Value ?? 0
+    }
+
+    /// The bytes written to stderr from byte `offset` on.
+    func stderr(from offset: UInt64) -> Data {
+        guard let file = FileHandle(forReadingAtPath: scratch.appendingPathComponent("err").path) else { return Data() }
+        defer { try? file.close() }
+        guard (try? file.seek(toOffset: offset)) != nil else { return Data() }
+        return (try? file.readToEnd()) ?? Data()
+    }
+
     var isRunning: Bool {
         reap()
         return exitStatus == nil
@@ -112,5 +126,9 @@ final class RunningCommand {
         exitStatus = signal == 0 ? (status >> 8) & 0xff : 128 + signal
     }
 
-    deinit { terminate() }
+    /// Ends the program if it still runs and deletes its captured input and output.
+    deinit {
+        terminate()
+        try? FileManager.default.removeItem(at: scratch)
+    }
 }

@@ -5,6 +5,23 @@ struct HarnessError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+/// A fresh path under the temporary directory, held by the fixtures that use it. Whatever ends
+/// up there (host private keys, route keys, databases, logs) is deleted, with the path itself,
+/// as soon as the last holder lets go of it.
+final class TemporaryPath {
+    let path: String
+    var url: URL { URL(fileURLWithPath: path) }
+
+    /// A new path named PREFIX-UUID; `create` makes it an empty directory, otherwise nothing is
+    /// created (the program that uses it does).
+    init(prefix: String, create: Bool = false) throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)").path
+        if create { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
 /// Linux accounts the upstream sshd's authenticate against. Created once (the tests run as root).
 enum TestUsers {
     static let alice = (name: "sbt-alice", password: "alice-Pw-41")

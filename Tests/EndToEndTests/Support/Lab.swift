@@ -1,7 +1,8 @@
 import Foundation
 
 /// The shared test lab: two real sshd upstreams ("upstream-a", "upstream-b") and one proxy with
-/// routes for the test users. Built once per test process, torn down when it exits.
+/// routes for the test users. Built once per test process, torn down when it exits (which also
+/// deletes the directories holding their keys).
 final class Lab: @unchecked Sendable {
     let upstreamA: UpstreamServer
     let upstreamB: UpstreamServer
@@ -13,9 +14,10 @@ final class Lab: @unchecked Sendable {
         upstreamA = try UpstreamServer(name: "upstream-a")
         upstreamB = try UpstreamServer(name: "upstream-b")
         // The lab's many deliberate failures must not ban 127.0.0.1; BanTests covers the ban.
-        proxy = try ProxyProcess(arguments: ["--ban-after", "0"])
-        try proxy.mustAdmin(["route", "add", TestUsers.alice.name, "127.0.0.1:\(upstreamA.port)"])
-        try proxy.mustAdmin(["route", "add", TestUsers.bob.name, "127.0.0.1:\(upstreamB.port)"])
+        proxy = try ProxyProcess(arguments: ["--ban-after", "0"], routes: [
+            RouteSpec(TestUsers.alice.name, to: upstreamA),
+            RouteSpec(TestUsers.bob.name, to: upstreamB),
+        ])
     }
 
     /// Started on first use; every test process shares it. The lazy static is initialised

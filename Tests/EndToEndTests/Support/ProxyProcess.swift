@@ -1,37 +1,107 @@
 import Foundation
 
+/// A route a fixture proxy starts with: what `switchboard route add LOGIN TARGET OPTIONS…` adds.
+struct RouteSpec {
+    let login: String
+    /// HOST:PORT, as `route add` takes it.
+    let target: String
+    /// Further `route add` options, such as `--upstream-user`.
+    let options: [String]
+
+    init(_ login: String, to target: String, options: [String] = []) {
+        self.login = login
+        self.target = target
+        self.options = options
+    }
+
+    /// A route to a loopback test upstream.
+    init(_ login: String, to upstream: UpstreamServer, options: [String] = []) {
+        self.init(login, to: "127.0.0.1:\(upstream.port)", options: options)
+    }
+
+    var addArguments: [String] { ["route", "add", login, target] + options }
+}
+
+/// A point in a proxy's log, from `logMark()`; `log(since:)` gives only what was logged after it.
+struct LogMark {
+    fileprivate let offset: UInt64
+}
+
 /// A real `switchboard serve` process on a free loopback port with its own data directory.
+/// The data directory (host private keys, route keys, the database) is deleted when the last
+/// proxy using it stops.
 final class ProxyProcess {
     let dataDirectory: String
     private(set) var port = 0
     private var daemon: RunningCommand?
+    /// Keeps the data directory while this proxy may use it; released by `stop`.
+    private var dataDirectoryHold: TemporaryPath?
 
-    /// Starts a proxy; by default on a free port with a new data directory.
-    init(arguments: [String] = [], listen: String = "127.0.0.1:0", dataDirectory: String? = nil) throws {
-        self.dataDirectory = dataDirectory
-            ?? FileManager.default.temporaryDirectory.appendingPathComponent("sb-proxy-\(UUID().uuidString)").path
+    /// The one way tests start a proxy: serve on `listen` (a free loopback port by default) from
+    /// a new data directory, add `routes` to it, and return once both are ready. With
+    /// `sharingDataDirectoryWith`, the new process uses that proxy's data directory instead
+    /// (a restart on the same data) and the directory lives until both have stopped.
+    init(arguments: [String] = [], routes: [RouteSpec] = [], listen: String = "127.0.0.1:0",
+         sharingDataDirectoryWith other: ProxyProcess? = nil) throws
+    {
+        let hold: TemporaryPath
+        if let other {
+            guard let shared = other.dataDirectoryHold else { throw HarnessError("the proxy to share a data directory with has stopped") }
+            hold = shared
+        } else {
+            hold = try TemporaryPath(prefix: "sb-proxy")
+        }
+        dataDirectory = hold.path
+        dataDirectoryHold = hold
         let process = try Command.start(
             Programs.switchboard,
-            ["serve", "--listen", listen, "--data-dir", self.dataDirectory, "--log-level", "debug"] + arguments)
+            ["serve", "--listen", listen, "--data-dir", dataDirectory, "--log-level", "debug"] + arguments)
         daemon = process
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if let match = process.stderrSoFar.firstMatch(of: /listen\.addr"?[=:]"?127\.0\.0\.1:(\d+)/), let port = Int(match.1) {
                 self.port = port
-                return
+                break
             }
             guard process.isRunning else { break }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        let log = process.stderrSoFar
-        process.terminate()
-        throw HarnessError("switchboard serve did not start listening:\n\(log)")
+        guard port != 0 else {
+            let log = process.stderrSoFar
+            stop()
+            throw HarnessError("switchboard serve did not start listening:\n\(log)")
+        }
+        do {
+            for route in routes { try mustAdmin(route.addArguments) }
+        } catch {
+            stop()
+            throw error
+        }
     }
 
     var pid: Int32 { daemon?.pid ?? 0 }
 
     /// Everything the proxy has logged so far.
     var log: String { daemon?.stderrSoFar ?? "" }
+
+    /// Marks the current end of the log; take it before a test's own actions.
+    func logMark() -> LogMark { LogMark(offset: daemon?.stderrByteCount ?? 0) }
+
+    /// The lines the proxy logged after `mark` (a line it was in the middle of writing at the
+    /// mark belongs to before the mark and is left out).
+    func log(since mark: LogMark) -> String {
+        guard let daemon else { return "" }
+        var bytes = daemon.stderr(from: mark.offset == 0 ? 0 : mark.offset - 1)
+        if mark.offset > 0 {
+            // The byte before the mark tells whether the mark fell between two lines.
+            let endsLine = bytes.first == UInt8(ascii: "\n")
+            bytes = bytes.dropFirst()
+            if !endsLine {
+                bytes = bytes.firstIndex(of: UInt8(ascii: "\n")).map { bytes[($0 + 1)...] } ?? Data()
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
 
     /// Runs an admin command against this proxy's data directory.
     func admin(_ arguments: [String]) throws -> CommandResult {
@@ -49,9 +119,11 @@ final class ProxyProcess {
     var openDescriptors: Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1 }
     var threads: Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").count) ?? -1 }
 
+    /// Stops the proxy and lets go of its data directory (deleted unless another proxy shares it).
     func stop() {
         daemon?.terminate()
         daemon = nil
+        dataDirectoryHold = nil
     }
 
     /// Sends `signal` to the proxy process.
