@@ -160,7 +160,7 @@ final class OperationsTests: XCTestCase {
         for family in ["switchboard_connections_accepted_total", "switchboard_authentications_total",
                        "switchboard_sessions_active", "switchboard_upstream_connect_attempts_total",
                        "switchboard_upstream_connect_failures_total", "switchboard_upstream_connect_duration_seconds",
-                       "switchboard_bytes_relayed_total"] {
+                       "switchboard_bytes_relayed_total", "switchboard_connections_closed_total"] {
             XCTAssertTrue(after.contains("# TYPE \(family)"), "missing \(family):\n\(after)")
         }
         XCTAssertEqual(value("switchboard_sessions_active", in: after), 1)
@@ -170,6 +170,9 @@ final class OperationsTests: XCTestCase {
         XCTAssertEqual(value(#"switchboard_upstream_connect_failures_total{reason="connection-refused"}"#, in: after), 1)
         XCTAssertEqual(value(#"switchboard_upstream_connect_failures_total{reason="authentication"}"#, in: after), 1)
         XCTAssertEqual(value(#"switchboard_bytes_relayed_total{direction="to_client"}"#, in: after), 1000)
+        XCTAssertEqual(value(#"switchboard_connections_closed_total{reason="client-closed"}"#, in: after), 1)
+        XCTAssertEqual(value(#"switchboard_connections_closed_total{reason="client-left-during-login"}"#, in: after), 1)
+        XCTAssertEqual(value(#"switchboard_connections_closed_total{reason="upstream-unavailable"}"#, in: after), 1)
         XCTAssertFalse(after.contains(TestUsers.alice.name) || after.contains("127.0.0.1"), "a user or address became a label")
 
         XCTAssertTrue(try scrape("/healthz").out.hasSuffix("ok\n\n200"))
