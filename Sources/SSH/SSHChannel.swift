@@ -38,6 +38,13 @@ public struct ExitSignal: Equatable, Sendable {
     public var coreDumped: Bool
     public var errorMessage: String
     public var language: String
+
+    public init(signal: String, coreDumped: Bool = false, errorMessage: String = "", language: String = "") {
+        self.signal = signal
+        self.coreDumped = coreDumped
+        self.errorMessage = errorMessage
+        self.language = language
+    }
 }
 
 /// One SSH channel. It keeps its session alive, records what libssh reports through channel

@@ -69,7 +69,7 @@ final class DirectionPumpTests: XCTestCase {
 
     func testNoEOFToASinkThatIsAlreadyClosing() {
         source.receivedEOF = true
-        sink.closeSent = true
+        sink.close()
         _ = pump.pump(from: source, to: sink)
         XCTAssertTrue(pump.isDrained)
         XCTAssertFalse(sink.eofSent)

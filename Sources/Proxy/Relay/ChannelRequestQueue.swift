@@ -4,10 +4,10 @@ import SSH
 /// A session channel's requests waiting for their turn on the upstream channel. libssh allows
 /// one outstanding request per channel, and order matters (env before shell), so requests go
 /// upstream one at a time and each client request is answered when the upstream has answered.
-struct ChannelRequestQueue {
+struct ChannelRequestQueue<Request: PendingRequest> {
     private enum Entry {
         /// A request the client made and waits to have answered.
-        case client(SSHRequest.ChannelRequest, SSHMessage)
+        case client(SSHRequest.ChannelRequest, Request)
         /// A signal the client asked to deliver (signals carry no reply).
         case signal(String)
         /// The client forwards its agent: ask the upstream for agent forwarding too.
@@ -16,7 +16,7 @@ struct ChannelRequestQueue {
 
     private var entries: [Entry] = []
 
-    mutating func append(_ request: SSHRequest.ChannelRequest, message: SSHMessage) {
+    mutating func append(_ request: SSHRequest.ChannelRequest, message: Request) {
         entries.append(.client(request, message))
     }
 
@@ -60,7 +60,9 @@ struct ChannelRequestQueue {
     /// Sends queued requests to `upstream` one at a time, answering each client request as the
     /// upstream answers it; `granted` sees every client request the upstream accepted. Returns
     /// true if anything moved.
-    mutating func forward(to upstream: SSHChannel, logger: Logger, granted: (SSHRequest.ChannelRequest) -> Void) -> Bool {
+    mutating func forward(
+        to upstream: some RelayedSessionChannel, logger: Logger, granted: (SSHRequest.ChannelRequest) -> Void
+    ) -> Bool {
         var moved = false
         while let head = entries.first {
             let progress: RequestProgress
@@ -85,21 +87,6 @@ struct ChannelRequestQueue {
             }
         }
         return moved
-    }
-}
-
-extension SSHChannel {
-    /// Makes the same request on this (upstream) channel.
-    fileprivate func send(_ request: SSHRequest.ChannelRequest) -> RequestProgress {
-        switch request {
-        case .pty(let terminal, let columns, let rows): requestPTY(terminal: terminal, columns: columns, rows: rows)
-        case .environment(let name, let value): requestEnvironment(name: name, value: value)
-        case .shell: requestShell()
-        case .exec(let command): requestExec(command: command)
-        case .subsystem(let name): requestSubsystem(name: name)
-        case .windowChange(let columns, let rows): changeWindowSize(columns: columns, rows: rows)
-        case .x11, .other: .refused("not supported by the proxy")
-        }
     }
 }
 

@@ -3,18 +3,20 @@ import SSH
 /// Every relayed channel of one connection: session channels (shells, commands, sftp) and
 /// data channels (port forwards, agent connections), plus what finished ones carried.
 final class ConnectionChannels {
-    private var sessions: [SessionChannelRelay] = []
+    typealias SessionRelay = SessionChannelRelay<SSHChannel, SSHMessage>
+
+    private var sessions: [SessionRelay] = []
     private var dataChannels: [DataChannelRelay] = []
     /// Bytes that finished session channels carried each way.
     private(set) var retiredBytes = (toUpstream: 0, toClient: 0)
     /// How the last finished program ended ("0", "42", "signal TERM"), if one reported it.
     private(set) var lastExit: String?
 
-    func add(_ relay: SessionChannelRelay) { sessions.append(relay) }
+    func add(_ relay: SessionRelay) { sessions.append(relay) }
     func add(_ relay: DataChannelRelay) { dataChannels.append(relay) }
 
     /// The session relay whose client-side channel is `id`.
-    func session(withClientChannel id: SSHChannelID) -> SessionChannelRelay? {
+    func session(withClientChannel id: SSHChannelID) -> SessionRelay? {
         sessions.first { $0.downstreamID == id }
     }
 
@@ -41,7 +43,9 @@ final class ConnectionChannels {
 
     /// The upstream has logged in: session channels waiting for it open their upstream twins.
     func upstreamReady(on upstream: SSHSession) {
-        sessions.forEach { $0.upstreamReady(on: upstream) }
+        for relay in sessions {
+            relay.upstreamReady { () throws(SSHError) in try SSHChannel.make(on: upstream) }
+        }
     }
 
     /// The connection ends while the client is still there: every session channel gets the

@@ -4,22 +4,23 @@ import SSH
 /// Relays one client `session` channel (a shell, a command, sftp) to its twin on the upstream
 /// connection: requests in order with their replies, data both ways with stderr kept apart,
 /// EOF per direction, and exit status or signal just before the close. Driven by the
-/// connection after every poll; never blocks.
-final class SessionChannelRelay {
+/// connection after every poll; never blocks. Generic over its channels and requests only so
+/// that unit tests can drive it with in-memory ones; the proxy uses `Channel`/`Request`.
+final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: PendingRequest> where Request.Channel == Channel {
     /// The two channels of a relay once both exist.
     struct Twins {
-        let downstream: SSHChannel
-        let upstream: SSHChannel
+        let downstream: Channel
+        let upstream: Channel
     }
 
     /// The life of a relayed session channel.
     enum State {
         /// The upstream channel is being opened; the client's open request waits for the answer.
-        case opening(SSHMessage, upstream: SSHChannel)
+        case opening(Request, upstream: Channel)
         /// The client's channel is open but the upstream login waits for the client's forwarded
         /// agent; requests queue up meanwhile. (libssh creates channels only on a logged-in
         /// session, so there is no upstream channel yet.)
-        case awaitingUpstreamLogin(downstream: SSHChannel)
+        case awaitingUpstreamLogin(downstream: Channel)
         /// The upstream login is done and the upstream channel is being opened.
         case openingUpstream(Twins)
         /// Both channels are open and data flows.
@@ -32,7 +33,7 @@ final class SessionChannelRelay {
     }
 
     private(set) var state: State
-    private var requests = ChannelRequestQueue()
+    private var requests = ChannelRequestQueue<Request>()
     /// Where this relay's terminal is recorded, if recording is on for the session.
     private let recording: RecordingPlan?
     private var recorder: SessionRecorder?
@@ -51,21 +52,21 @@ final class SessionChannelRelay {
     var bytesMoved: Int { bytesToUpstream + bytesToClient }
 
     /// A relay for a client's channel open request, answered once the upstream has opened its twin.
-    init(openRequest: SSHMessage, upstream: SSHChannel, recording: RecordingPlan?, logger: Logger) {
+    init(openRequest: Request, upstream: Channel, recording: RecordingPlan?, logger: Logger) {
         self.state = .opening(openRequest, upstream: upstream)
         self.recording = recording
         self.logger = logger
     }
 
     /// A relay whose client channel is already open while the upstream is not logged in yet.
-    init(acceptedDownstream downstream: SSHChannel, recording: RecordingPlan?, logger: Logger) {
+    init(acceptedDownstream downstream: Channel, recording: RecordingPlan?, logger: Logger) {
         self.state = .awaitingUpstreamLogin(downstream: downstream)
         self.recording = recording
         self.logger = logger
     }
 
     /// The client-side channel once it is open.
-    private var downstream: SSHChannel? {
+    private var downstream: Channel? {
         switch state {
         case .awaitingUpstreamLogin(let downstream): downstream
         case .openingUpstream(let twins), .open(let twins), .awaitingExitStatus(let twins, _): twins.downstream
@@ -74,7 +75,7 @@ final class SessionChannelRelay {
     }
 
     /// The upstream-side channel once it exists.
-    private var upstream: SSHChannel? {
+    private var upstream: Channel? {
         switch state {
         case .opening(_, let upstream): upstream
         case .openingUpstream(let twins), .open(let twins), .awaitingExitStatus(let twins, _): twins.upstream
@@ -83,7 +84,7 @@ final class SessionChannelRelay {
     }
 
     /// The client-side channel's id once it is open.
-    var downstreamID: SSHChannelID? { downstream?.id }
+    var downstreamID: Channel.ID? { downstream?.id }
 
     /// True if the client asked to start a command but never forwarded its agent, which this
     /// relay's upstream login needs.
@@ -103,11 +104,12 @@ final class SessionChannelRelay {
         return false
     }
 
-    /// The upstream is logged in: open the upstream twin and replay what was queued.
-    func upstreamReady(on session: SSHSession) {
+    /// The upstream is logged in: open the upstream twin (`makeChannel` creates it) and replay
+    /// what was queued.
+    func upstreamReady(makeChannel: () throws(SSHError) -> Channel) {
         guard case .awaitingUpstreamLogin(let downstream) = state else { return }
         do {
-            state = .openingUpstream(Twins(downstream: downstream, upstream: try SSHChannel.make(on: session)))
+            state = .openingUpstream(Twins(downstream: downstream, upstream: try makeChannel()))
         } catch {
             logger.warning("cannot create upstream channel", metadata: ["error": "\(error)"])
             failClientChannel(downstream, upstream: nil, notice: "the upstream session could not be opened")
@@ -116,7 +118,7 @@ final class SessionChannelRelay {
 
     /// Queues a client request for the upstream channel, after an agent-forwarding request that
     /// arrived before it (OpenSSH asks for the agent before the shell, which needs it at start).
-    func enqueue(_ request: SSHRequest.ChannelRequest, message: SSHMessage) {
+    func enqueue(_ request: SSHRequest.ChannelRequest, message: Request) {
         collectAgentForwardingRequest()
         requests.append(request, message: message)
     }
@@ -167,7 +169,7 @@ final class SessionChannelRelay {
     }
 
     /// How long a relay waits for an exit status after the client has already closed.
-    static let exitStatusGrace: Duration = .seconds(5)
+    static var exitStatusGrace: Duration { .seconds(5) }
 
     /// Ends the relay because of the connection (the upstream died or could not log in, the
     /// session sat idle, the proxy shuts down): tell the user on stderr and close both channels.
@@ -190,7 +192,7 @@ final class SessionChannelRelay {
     /// Ends the client's channel like a program that failed: its waiting requests are answered
     /// (so the client reads on instead of stopping at a refused request), the notice goes to
     /// stderr, and the exit status is 255, as ssh itself uses for connection errors.
-    private func failClientChannel(_ downstream: SSHChannel, upstream: SSHChannel?, notice: String) {
+    private func failClientChannel(_ downstream: Channel, upstream: Channel?, notice: String) {
         requests.acceptAll()
         let text = Array("\r\nswitchboard: \(notice)\r\n".utf8)
         _ = text.withUnsafeBytes { try? downstream.write($0, to: .stderr) }
@@ -201,7 +203,7 @@ final class SessionChannelRelay {
         state = .finished
     }
 
-    private func stepOpening(_ openRequest: SSHMessage, _ upstream: SSHChannel) -> Bool {
+    private func stepOpening(_ openRequest: Request, _ upstream: Channel) -> Bool {
         switch upstream.openSession() {
         case .pending:
             return false
