@@ -1,7 +1,7 @@
 /// The one error type the Proxy module gives its callers: a stable code for scripts and tests,
 /// and a message for the operator. Inside the module, richer typed errors (`NetworkError`,
-/// `UpstreamFailure`, `ProxyProtocol.Failure`) say exactly what went wrong; they become a
-/// `ProxyError` where they leave it.
+/// `UpstreamFailure`, `ProxyProtocol.Failure`, `SessionRecorder.RecordingError`) say exactly
+/// what went wrong; they become a `ProxyError` where they leave it.
 public struct ProxyError: Error, CustomStringConvertible, Sendable {
     public enum Code: String, Sendable {
         /// A setting is missing, malformed or cannot work with the others.
@@ -12,8 +12,6 @@ public struct ProxyError: Error, CustomStringConvertible, Sendable {
         case upstream
         /// The proxy's own host keys could not be loaded or created.
         case hostKeys = "host-keys"
-        /// A session recording could not be written.
-        case recording
     }
 
     public let code: Code

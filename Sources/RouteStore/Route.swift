@@ -62,7 +62,7 @@ public struct Route: Sendable, Equatable, Codable {
     }
 
     /// `host:port`, with IPv6 hosts in brackets, as operators write it.
-    public var upstreamAddress: String { UpstreamAddress(host: upstreamHost, port: upstreamPort).description }
+    public var upstreamAddress: String { HostPort(host: upstreamHost, port: upstreamPort).description }
 }
 
 /// How the proxy treats an upstream's host key.

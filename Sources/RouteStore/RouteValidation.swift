@@ -4,8 +4,9 @@ import Glibc
 import Darwin
 #endif
 
-/// An upstream `host:port` pair as an operator writes it: `10.0.0.5:22`, `db.internal`, `[::1]:2222`.
-public struct UpstreamAddress: Sendable, Equatable, CustomStringConvertible {
+/// A `host:port` pair as an operator writes it: `10.0.0.5:22`, `db.internal`, `[::1]:2222`.
+/// Used for upstreams, listen addresses and client addresses.
+public struct HostPort: Sendable, Equatable, CustomStringConvertible {
     /// Host name or IP address; IPv6 is stored without brackets.
     public var host: String
     public var port: Int

@@ -27,10 +27,38 @@ public enum ReadResult: Equatable, Sendable {
 }
 
 /// The two data streams of a channel: ordinary data, and extended data of type stderr.
-public enum ChannelStream: Int, CaseIterable, Sendable {
-    case stdout = 0
-    case stderr = 1
+public enum ChannelStream: CaseIterable, Sendable {
+    case stdout
+    case stderr
 }
+
+/// One value per stream of a channel, read and changed in place by `ChannelStream`.
+public struct PerStream<Value> {
+    public var stdout: Value
+    public var stderr: Value
+
+    public init(stdout: Value, stderr: Value) {
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+
+    public init(_ both: Value) {
+        self.init(stdout: both, stderr: both)
+    }
+
+    public subscript(stream: ChannelStream) -> Value {
+        get { stream == .stdout ? stdout : stderr }
+        // A coroutine accessor, so that mutating an element (e.g. a buffer) does not copy it.
+        _modify {
+            switch stream {
+            case .stdout: yield &stdout
+            case .stderr: yield &stderr
+            }
+        }
+    }
+}
+
+extension PerStream: Sendable where Value: Sendable {}
 
 /// How a remote process ended when it was killed by a signal (`exit-signal`).
 public struct ExitSignal: Equatable, Sendable {
@@ -111,13 +139,13 @@ public final class SSHChannel {
 
     /// Bytes of one stream's data that libssh has taken in and that `read` would return now.
     /// Costs nothing: counted from libssh's data callbacks.
-    public func bufferedByteCount(_ stream: ChannelStream) -> Int { notices.buffered[stream.rawValue] }
+    public func bufferedByteCount(_ stream: ChannelStream) -> Int { notices.buffered[stream] }
 
     /// Reads up to `buffer.count` bytes of one stream without waiting. Only data libssh has
     /// already taken in is read: this never touches the socket (the connection's poll does
     /// that), so reading an empty stream costs nothing.
     public func read(into buffer: UnsafeMutableRawBufferPointer, from stream: ChannelStream) -> ReadResult {
-        let buffered = notices.buffered[stream.rawValue]
+        let buffered = notices.buffered[stream]
         guard buffered > 0 else { return notices.receivedEOF ? .endOfFile : .empty }
         guard let base = buffer.baseAddress, buffer.count > 0 else { return .empty }
         let isStderr: Int32 = stream == .stderr ? 1 : 0
@@ -126,7 +154,7 @@ public final class SSHChannel {
         case SSH_EOF: return .endOfFile
         case ..<0: return .failed(session.lastError)
         default:
-            notices.buffered[stream.rawValue] -= Int(rc)
+            notices.buffered[stream] -= Int(rc)
             return rc == 0 ? .empty : .bytes(Int(rc))
         }
     }
@@ -222,9 +250,8 @@ public final class SSHChannel {
 /// What libssh told us about a channel through callbacks. Written only from inside libssh
 /// calls made by the channel's own thread.
 final class ChannelNotices {
-    /// Bytes of stdout and stderr data libssh holds for this channel, not read yet, indexed by
-    /// `ChannelStream.rawValue`.
-    var buffered = [0, 0]
+    /// Bytes of stdout and stderr data libssh holds for this channel, not read yet.
+    var buffered = PerStream(0)
     var receivedEOF = false
     var receivedClose = false
     var closeSent = false
@@ -243,7 +270,7 @@ final class ChannelNotices {
         // libssh keeps the data (and withholds window) until it is read.
         callbacks.pointee.channel_data_function = { _, _, _, length, isStderr, userdata in
             let stream: ChannelStream = isStderr != 0 ? .stderr : .stdout
-            ChannelNotices.from(userdata)?.buffered[stream.rawValue] = Int(length)
+            ChannelNotices.from(userdata)?.buffered[stream] = Int(length)
             return 0
         }
         callbacks.pointee.channel_eof_function = { _, _, userdata in

@@ -3,27 +3,32 @@ import Proxy
 import Yams
 
 /// The YAML file given with `serve --config`: a mapping of setting names (snake_case) to
-/// values; lists become comma-separated text, as in the environment.
+/// values. Values are taken as the text written in the file (so `host_key_policy: off` stays
+/// "off"), lists become comma-separated text as in the environment, and an empty or null value
+/// leaves the setting as it is.
 enum ConfigurationFile {
     static func layer(at path: String) throws(ProxyError) -> SettingsLayer {
         guard let data = FileManager.default.contents(atPath: path) else { throw ProxyError(.configuration, "cannot read \(path)") }
-        let parsed: Any?
+        let document: Node?
         do {
-            parsed = try Yams.load(yaml: String(decoding: data, as: UTF8.self))
+            document = try Yams.compose(yaml: String(decoding: data, as: UTF8.self))
         } catch {
             throw ProxyError(.configuration, "\(path): not valid YAML: \(error)")
         }
-        guard let parsed else { return try SettingsLayer(file: path, values: []) }
-        guard let mapping = parsed as? [String: Any] else { throw ProxyError(.configuration, "\(path): expected a mapping of settings") }
+        guard let document else { return try SettingsLayer(file: path, values: []) }
+        guard let mapping = document.mapping else { throw ProxyError(.configuration, "\(path): expected a mapping of settings") }
         var values: [(key: String, text: String)] = []
-        for (key, value) in mapping.sorted(by: { $0.key < $1.key }) {
-            switch value {
-            case let list as [Any]:
-                values.append((key, list.map { "\($0)" }.joined(separator: ",")))
-            case is [String: Any]:
+        for (keyNode, valueNode) in mapping {
+            guard let key = keyNode.scalar?.string else { throw ProxyError(.configuration, "\(path): setting names must be plain words") }
+            if valueNode.null != nil { continue }
+            if let scalar = valueNode.scalar {
+                values.append((key, scalar.string))
+            } else if let sequence = valueNode.sequence {
+                let items = sequence.compactMap { $0.scalar?.string }
+                guard items.count == sequence.count else { throw ProxyError(.configuration, "\(path): \(key): expected a list of values") }
+                values.append((key, items.joined(separator: ",")))
+            } else {
                 throw ProxyError(.configuration, "\(path): \(key): expected a value, not a mapping")
-            default:
-                values.append((key, "\(value)"))
             }
         }
         return try SettingsLayer(file: path, values: values)

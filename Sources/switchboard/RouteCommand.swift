@@ -31,7 +31,7 @@ struct RouteCommand: ParsableCommand {
 
         func run() throws {
             try runReportingErrors {
-                let upstream = try UpstreamAddress(parsing: address)
+                let upstream = try HostPort(parsing: address)
                 let identity = try identityFile.map(Credentials.validatedIdentityFile)
                 let store = try dataDirectory.openStore()
                 let route = try store.add(Route(

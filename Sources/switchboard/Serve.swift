@@ -31,18 +31,28 @@ struct Serve: ParsableCommand {
     var settingFlags: [String] = []
 
     /// The file, then the environment, then the flags, over the defaults.
-    private func resolvedSettings() throws(ProxyError) -> ProxySettings {
+    private func resolvedSettings(flags: SettingsLayer) throws(ProxyError) -> ProxySettings {
         var layers: [SettingsLayer] = []
         if let config { layers.append(try ConfigurationFile.layer(at: config)) }
         layers.append(SettingsLayer(environment: ProcessInfo.processInfo.environment))
-        layers.append(try SettingsLayer(arguments: settingFlags))
+        layers.append(flags)
         return try ProxySettings.resolve(layers)
     }
 
+    /// A mistyped flag is a usage error, like any other command's.
+    func validate() throws {
+        do {
+            _ = try SettingsLayer(arguments: settingFlags)
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
     func run() throws {
+        let flags = try SettingsLayer(arguments: settingFlags)
         let settings: ProxySettings
         do {
-            settings = try resolvedSettings()
+            settings = try resolvedSettings(flags: flags)
         } catch {
             throw CommandFailure(description: "configuration: \(error)")
         }
@@ -79,7 +89,7 @@ struct Serve: ParsableCommand {
                 ])
                 server.stopAccepting()
             }
-            let reloadSignal = SignalWatcher(signals: [SIGHUP]) { _ in reload(server, logger: logger) }
+            let reloadSignal = SignalWatcher(signals: [SIGHUP]) { _ in reload(server, flags: flags, logger: logger) }
             defer { withExtendedLifetime((stopSignals, reloadSignal)) {} }
             try server.run()
             if !server.waitForConnections(timeout: .seconds(server.settings[.drainTimeout])) {
@@ -93,9 +103,9 @@ struct Serve: ParsableCommand {
 
     /// SIGHUP: re-reads the file (flags and environment still win), applies what can change
     /// while running, and logs what it applied and what needs a restart.
-    private func reload(_ server: ProxyServer, logger: Logger) {
+    private func reload(_ server: ProxyServer, flags: SettingsLayer, logger: Logger) {
         do {
-            let (applied, needsRestart) = server.reload(try resolvedSettings())
+            let (applied, needsRestart) = server.reload(try resolvedSettings(flags: flags))
             LogOutput.currentLevel.store(LogOutput.levelIndex(server.settings[.logLevel]), ordering: .relaxed)
             logger.notice("configuration reloaded", metadata: [
                 "applied": "\(applied.isEmpty ? "nothing changed" : applied.joined(separator: ","))",

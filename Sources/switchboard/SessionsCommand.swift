@@ -55,7 +55,7 @@ struct SessionList: ParsableCommand {
         let header = ["ID", "LOGIN", "CLIENT", "UPSTREAM", "AUTH", "STARTED", "ENDED", "IN", "OUT", "EXIT", "REASON"]
         let rows = records.map { record in
             [String(record.id), record.login, "\(record.clientAddress):\(record.clientPort)",
-             "\(record.upstreamUser)@\(UpstreamAddress(host: record.upstreamHost, port: record.upstreamPort))",
+             "\(record.upstreamUser)@\(HostPort(host: record.upstreamHost, port: record.upstreamPort))",
              record.authMethod, dates.string(from: record.startedAt), record.endedAt.map(dates.string(from:)) ?? "active",
              String(record.bytesToUpstream), String(record.bytesToClient), record.exitStatus ?? "-", record.endReason ?? "-"]
         }
@@ -90,7 +90,7 @@ struct SessionShow: ParsableCommand {
             print("""
                 id:         \(record.id)
                 login:      \(record.login) (\(record.authMethod)) from \(record.clientAddress):\(record.clientPort)
-                upstream:   \(record.upstreamUser)@\(UpstreamAddress(host: record.upstreamHost, port: record.upstreamPort))
+                upstream:   \(record.upstreamUser)@\(HostPort(host: record.upstreamHost, port: record.upstreamPort))
                 started:    \(dates.string(from: record.startedAt))
                 ended:      \(record.endedAt.map(dates.string(from:)) ?? "still running")
                 bytes:      \(record.bytesToUpstream) to upstream, \(record.bytesToClient) to client

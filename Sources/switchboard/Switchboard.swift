@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Proxy
 import RouteStore
 
 /// The single executable: the proxy (`serve`) and the admin commands.
@@ -22,7 +23,7 @@ struct DataDirectoryOption: ParsableArguments {
         name: .customLong("data-dir"),
         help: ArgumentHelp(
             "Directory holding the routing database and host keys.",
-            discussion: "Default: $\(DataDirectory.environmentVariable), else \(DataDirectory.systemPath) for root, else ~/.local/share/switchboard.",
+            discussion: "Default: \(Setting<String?>.dataDir.defaultText.replacingOccurrences(of: "`", with: "")).",
             valueName: "DIR"))
     var path: String?
 

@@ -95,6 +95,35 @@ final class RoutingTests: XCTestCase {
         XCTAssertEqual(fresh.out, "ok\n", fresh.err)
     }
 
+    func testABrokenRoutingDatabaseSaysServiceUnavailableAndBansNobody() throws {
+        let lab = try Lab.shared()
+        // One counted failure would ban 127.0.0.1: the second attempt proves none was counted.
+        let proxy = try ProxyProcess(arguments: ["--ban-after", "1"], routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
+        let database = proxy.dataDirectory + "/switchboard.db"
+        func sql(_ statement: String) throws {
+            let result = try Command.run("/usr/bin/sqlite3", [database, statement], timeout: 20)
+            XCTAssertEqual(result.status, 0, result.err)
+        }
+        let clients = Clients(port: proxy.port)
+        try sql("ALTER TABLE routes RENAME TO routes_away")
+        for attempt in 1...2 {
+            let result = try Command.run(
+                Programs.sshpass, ["-e"] + clients.sshCommandLine.map { $0 == "LogLevel=ERROR" ? "LogLevel=INFO" : $0 }
+                    + ["\(TestUsers.alice.name)@127.0.0.1", "true"],
+                environment: ProcessInfo.processInfo.environment.merging(["SSHPASS": TestUsers.alice.password]) { $1 },
+                timeout: 30)
+            XCTAssertNotEqual(result.status, 0)
+            XCTAssertTrue(result.err.contains("switchboard: the service is unavailable; please try again later."), "attempt \(attempt): \(result.err)")
+            XCTAssertFalse(result.err.contains("Permission denied"), "attempt \(attempt): \(result.err)")
+        }
+        XCTAssertTrue(proxy.log.contains("reason=store-unavailable"), proxy.log)
+        XCTAssertFalse(proxy.log.contains("source banned"), proxy.log)
+
+        try sql("ALTER TABLE routes_away RENAME TO routes")
+        let back = try clients.ssh(TestUsers.alice.name, TestUsers.alice.password, "echo back")
+        XCTAssertEqual(back.out, "back\n", back.err)
+    }
+
     func testUpstreamKilledMidSessionEndsTheClientSessionWithAMessage() throws {
         let lab = try Lab.shared()
         let result = try lab.clients.ssh(

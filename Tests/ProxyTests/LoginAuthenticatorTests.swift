@@ -125,6 +125,42 @@ final class LoginAuthenticatorTests: XCTestCase {
     }
 }
 
+/// What the door does with each outcome: who is refused like a wrong password (delayed,
+/// counted toward a ban) and who is told that the service or the upstream is unavailable.
+final class LoginResponseTests: XCTestCase {
+    private let routes = FakeRoutes([Route(login: "alice", upstreamHost: "10.0.0.5")])
+    private let connector = FakeConnector()
+
+    private func response(_ attempt: (LoginAuthenticator<FakeConnector>) -> LoginAuthenticator<FakeConnector>.Outcome) -> String {
+        let authenticator = LoginAuthenticator(routes: routes, connector: connector, logger: .silent)
+        switch attempt(authenticator).response {
+        case .accept(let link, let pendingAgent): return "accept \(link.route.login) agent=\(pendingAgent != nil)"
+        case .refuse(let reason): return "refuse \(reason.rawValue)"
+        case .end(let reason, let notice): return "end \(reason.rawValue): \(notice)"
+        }
+    }
+
+    func testWrongCredentialsAndUnknownLoginsAreRefusedAlike() {
+        XCTAssertEqual(response { $0.authenticate(login: "alice", password: "right") }, "accept alice agent=false")
+        XCTAssertEqual(response { $0.authenticate(login: "alice", password: "wrong") }, "refuse upstream-denied")
+        XCTAssertEqual(response { $0.authenticate(login: "nobody", password: "right") }, "refuse no-route")
+    }
+
+    func testAnUnusableUpstreamEndsTheConnectionWithAPlainNotice() {
+        connector.failure = .network(.refused("connection refused"))
+        XCTAssertEqual(
+            response { $0.authenticate(login: "alice", password: "right") },
+            "end upstream-unavailable: switchboard: the upstream host refused the connection (alice); please try again later.")
+    }
+
+    func testABrokenRoutingTableIsServiceUnavailableNotARefusal() {
+        routes.setFailing(true)
+        XCTAssertEqual(
+            response { $0.authenticate(login: "alice", password: "right") },
+            "end store-unavailable: switchboard: the service is unavailable; please try again later.")
+    }
+}
+
 /// How a connection counts failed attempts against `--max-auth-tries`.
 final class LoginAttemptsTests: XCTestCase {
     func testNoneIsFreeAndOtherRefusalsCountUpToTheLimit() {

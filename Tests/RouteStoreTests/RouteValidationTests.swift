@@ -4,20 +4,20 @@ import XCTest
 
 final class RouteValidationTests: XCTestCase {
     func testParsesUpstreamAddresses() throws {
-        XCTAssertEqual(try UpstreamAddress(parsing: "10.0.0.5"), UpstreamAddress(host: "10.0.0.5", port: 22))
-        XCTAssertEqual(try UpstreamAddress(parsing: "10.0.0.5:2222"), UpstreamAddress(host: "10.0.0.5", port: 2222))
-        XCTAssertEqual(try UpstreamAddress(parsing: "db.internal:22"), UpstreamAddress(host: "db.internal", port: 22))
-        XCTAssertEqual(try UpstreamAddress(parsing: "host_alice"), UpstreamAddress(host: "host_alice", port: 22))
-        XCTAssertEqual(try UpstreamAddress(parsing: "[::1]:22"), UpstreamAddress(host: "::1", port: 22))
-        XCTAssertEqual(try UpstreamAddress(parsing: "[fe80::1]"), UpstreamAddress(host: "fe80::1", port: 22))
-        XCTAssertEqual(UpstreamAddress(host: "::1", port: 2200).description, "[::1]:2200")
+        XCTAssertEqual(try HostPort(parsing: "10.0.0.5"), HostPort(host: "10.0.0.5", port: 22))
+        XCTAssertEqual(try HostPort(parsing: "10.0.0.5:2222"), HostPort(host: "10.0.0.5", port: 2222))
+        XCTAssertEqual(try HostPort(parsing: "db.internal:22"), HostPort(host: "db.internal", port: 22))
+        XCTAssertEqual(try HostPort(parsing: "host_alice"), HostPort(host: "host_alice", port: 22))
+        XCTAssertEqual(try HostPort(parsing: "[::1]:22"), HostPort(host: "::1", port: 22))
+        XCTAssertEqual(try HostPort(parsing: "[fe80::1]"), HostPort(host: "fe80::1", port: 22))
+        XCTAssertEqual(HostPort(host: "::1", port: 2200).description, "[::1]:2200")
     }
 
     func testRejectsMalformedAddresses() {
         let bad = ["", ":22", "host:", "host:0", "host:65536", "host:abc", "::1", "[::1", "[nothost]:22", "[::1]x",
                    "a b", "a;b", "-host", "host-", "a..b", "999.1.1.1", "host:22:33", "\"quoted\""]
         for text in bad {
-            XCTAssertThrowsError(try UpstreamAddress(parsing: text), "accepted \(text)")
+            XCTAssertThrowsError(try HostPort(parsing: text), "accepted \(text)")
         }
     }
 

@@ -37,7 +37,7 @@ extension ClientConnection {
     }
 
     /// Writes the session's end: bytes each way, the last exit status, and why it ended.
-    func recordEnd(of session: LoggedInSession, reason: SessionEndReason) {
+    func recordEnd(of session: LoggedInSession, reason: ConnectionEndReason) {
         guard let id = session.auditID else { return }
         let channels = session.channels
         do {

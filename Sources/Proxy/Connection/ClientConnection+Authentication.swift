@@ -98,18 +98,17 @@ extension ClientConnection {
             return .refused
         }
         ProxyMetrics.authentication(method: "\(method)", result: outcome.metricResult)
-        switch outcome {
-        case .accepted(let link):
+        switch outcome.response {
+        case .accept(let link, let pendingAgent):
             message.acceptAuthentication()
             logger[metadataKey: "upstream.addr"] = "\(link.route.upstreamAddress)"
-            logger.info("login accepted", metadata: ["auth.method": "\(method)", "upstream.user": "\(link.route.effectiveUpstreamUser)"])
-            return .loggedIn(link, pendingAgent: nil)
-        case .acceptedPendingAgent(let link, let verdict):
-            message.acceptAuthentication()
-            logger[metadataKey: "upstream.addr"] = "\(link.route.upstreamAddress)"
-            logger.info("login accepted; upstream login waits for the client's agent", metadata: ["auth.method": "\(method)"])
-            return .loggedIn(link, pendingAgent: verdict)
-        case .rejected(let reason):
+            if pendingAgent == nil {
+                logger.info("login accepted", metadata: ["auth.method": "\(method)", "upstream.user": "\(link.route.effectiveUpstreamUser)"])
+            } else {
+                logger.info("login accepted; upstream login waits for the client's agent", metadata: ["auth.method": "\(method)"])
+            }
+            return .loggedIn(link, pendingAgent: pendingAgent)
+        case .refuse(let reason):
             logger.info("login refused", metadata: ["auth.method": "\(method)", "reason": "\(reason.rawValue)"])
             if services.penalties.recordFailure(from: address.host) {
                 logger.warning("source banned after repeated failed logins", metadata: [
@@ -119,28 +118,24 @@ extension ClientConnection {
             delayFailure(since: started)
             message.refuseAuthentication(offering: Self.offeredMethods)
             return .refused
-        case .upstreamUnavailable(let route, let failure):
-            logger.warning("upstream unavailable", metadata: [
-                "upstream.addr": "\(route.upstreamAddress)", "reason": "\(failure.reason)", "error": "\(failure.description)",
-            ])
-            // The notice tells the client the login has a route; it is only sent when the
-            // upstream cannot be used at all, which the user needs to know.
-            return refuse(message, telling: "switchboard: \(failure.clientMessage) (\(route.login)); please try again later.",
-                          reason: .upstreamUnavailable)
-        case .storeUnavailable:
-            return refuseForStoreFailure(message)
+        case .end(let reason, let notice):
+            if case .upstreamUnavailable(let route, let failure) = outcome {
+                logger.warning("upstream unavailable", metadata: [
+                    "upstream.addr": "\(route.upstreamAddress)", "reason": "\(failure.reason)", "error": "\(failure.description)",
+                ])
+            }
+            return refuse(message, telling: notice, reason: reason)
         }
     }
 
     /// The routing table could not be read: the client is told the service is unavailable (not
     /// "permission denied"), and its address is not penalised for the proxy's failure.
     private func refuseForStoreFailure(_ message: SSHMessage) -> AttemptResult {
-        logger.error("login impossible: the routing table cannot be read", metadata: ["reason": "store-unavailable"])
-        return refuse(message, telling: "switchboard: the service is unavailable; please try again later.", reason: .storeUnavailable)
+        refuse(message, telling: serviceUnavailableNotice, reason: .storeUnavailable)
     }
 
     /// Shows `notice` to the client before the connection closes.
-    private func refuse(_ message: SSHMessage, telling notice: String, reason: SessionEndReason) -> AttemptResult {
+    private func refuse(_ message: SSHMessage, telling notice: String, reason: ConnectionEndReason) -> AttemptResult {
         client.sendBanner(notice + "\r\n")
         message.dropWithoutReply()
         return .impossible(.loginImpossible(reason, message: notice))

@@ -28,7 +28,7 @@ final class ClientConnection {
 
     let client: SSHSession
     /// The client's address (from the PROXY header behind a load balancer).
-    let address: UpstreamAddress
+    let address: HostPort
     let services: ConnectionServices
     let settings: ProxySettings
     var logger: Logger
@@ -45,7 +45,7 @@ final class ClientConnection {
     /// so that response time does not tell a missing route from a wrong password.
     static let failedLoginDelay: TimeInterval = 1
 
-    init(client: SSHSession, address: UpstreamAddress, services: ConnectionServices, settings: ProxySettings, logger: Logger) throws(SSHError) {
+    init(client: SSHSession, address: HostPort, services: ConnectionServices, settings: ProxySettings, logger: Logger) throws(SSHError) {
         self.client = client
         self.address = address
         self.services = services
@@ -112,6 +112,7 @@ final class ClientConnection {
     /// before a channel handle is released, then both sides closed), then the audit record,
     /// then the upstream (out of the event before it is disconnected), then the client.
     private func tearDown(_ end: ConnectionEnd, _ session: LoggedInSession?) {
+        logger.info("connection ended", metadata: ["reason": "\(end.reason.rawValue)"])
         ProxyMetrics.connectionClosed(reason: end.reason)
         if let session {
             if let notice = end.notice {

@@ -1,7 +1,8 @@
 import RouteStore
 
-/// What a connection works with that outlives it, handed in by the server: the routing table,
-/// the audit trail, the upstream connector, the per-source penalties and the shutdown notice.
+/// What a connection works with, handed in by the server: the routing table, the audit trail,
+/// the per-source penalties and the shutdown notice (shared by every connection), and the
+/// upstream connector made from the settings in force when the connection started.
 struct ConnectionServices {
     let routes: any RouteLookup
     let audit: any SessionAudit

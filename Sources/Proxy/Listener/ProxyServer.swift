@@ -73,7 +73,7 @@ public final class ProxyServer: Sendable {
         do {
             listener = try TCPListener(host: address.host, port: address.port)
         } catch {
-            throw ProxyError(.network, "cannot listen on \(address): \(error)")
+            throw ProxyError(.network, "\(error)")
         }
         listeningSocket.store(listener.fd, ordering: .relaxed)
         defer { listeningSocket.store(-1, ordering: .relaxed) }
@@ -166,17 +166,17 @@ public final class ProxyServer: Sendable {
                 try ClientConnection(client: session, address: client, services: services, settings: settings, logger: logger).run()
             } catch {
                 logger.warning("cannot start session", metadata: ["error": "\(error)"])
+                ProxyMetrics.connectionClosed(reason: .error)
             }
-            logger.debug("connection closed")
         }
     }
 
     /// The client's real address: from the PROXY header when one is required, else the peer.
-    private func identifyClient(fd: Int32, peer: SocketAddress, settings: ProxySettings, logger: Logger) -> UpstreamAddress? {
-        guard settings[.proxyProtocol] else { return UpstreamAddress(host: peer.host, port: peer.port) }
+    private func identifyClient(fd: Int32, peer: SocketAddress, settings: ProxySettings, logger: Logger) -> HostPort? {
+        guard settings[.proxyProtocol] else { return HostPort(host: peer.host, port: peer.port) }
         do {
             let header = try ProxyProtocol.readHeader(from: fd, deadline: Date().addingTimeInterval(Self.proxyHeaderTimeout))
-            return UpstreamAddress(host: header.clientHost ?? peer.host, port: header.clientPort ?? peer.port)
+            return HostPort(host: header.clientHost ?? peer.host, port: header.clientPort ?? peer.port)
         } catch {
             logger.info("connection refused", metadata: ["reason": "\(AdmissionRefusal.proxyProtocol.rawValue)", "error": "\(error)"])
             ProxyMetrics.connectionRejected(reason: .proxyProtocol)

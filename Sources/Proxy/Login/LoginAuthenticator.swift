@@ -272,21 +272,9 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
 }
 
 /// Why a login was refused; logged for the operator, never shown to the client.
-enum LoginRejection: String, Error {
+enum LoginRejection: String {
     case noRoute = "no-route"
     case routeDisabled = "route-disabled"
     case upstreamDenied = "upstream-denied"
     case keyNotListed = "key-not-listed"
-}
-
-extension LoginAuthenticator.Outcome {
-    /// The `result` label of the authentications metric.
-    var metricResult: String {
-        switch self {
-        case .accepted, .acceptedPendingAgent: "accepted"
-        case .rejected: "rejected"
-        case .upstreamUnavailable: "upstream-unavailable"
-        case .storeUnavailable: "store-unavailable"
-        }
-    }
 }

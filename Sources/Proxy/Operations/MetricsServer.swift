@@ -15,13 +15,13 @@ public final class MetricsServer: Sendable {
 
     /// Binds `listen` (the `metrics_listen` setting) right away, so a wrong address fails at start.
     public init(
-        listen address: UpstreamAddress, metrics: @escaping @Sendable () -> [UInt8], healthy: @escaping @Sendable () -> Bool,
+        listen address: HostPort, metrics: @escaping @Sendable () -> [UInt8], healthy: @escaping @Sendable () -> Bool,
         logger: Logger
     ) throws(ProxyError) {
         do {
             listener = try TCPListener(host: address.host, port: address.port, backlog: 64)
         } catch {
-            throw ProxyError(.network, "metrics_listen: cannot listen on \(address): \(error)")
+            throw ProxyError(.network, "metrics_listen: \(error)")
         }
         self.metrics = metrics
         self.healthy = healthy

@@ -24,7 +24,7 @@ public enum ProxyMetrics {
     }
 
     /// Every admitted connection ends once, for one of a fixed set of reasons.
-    static func connectionClosed(reason: SessionEndReason) {
+    static func connectionClosed(reason: ConnectionEndReason) {
         Counter(label: "switchboard_connections_closed_total", dimensions: [("reason", reason.rawValue)]).increment()
     }
 
@@ -33,7 +33,8 @@ public enum ProxyMetrics {
         Counter(label: "switchboard_handshakes_failed_total", dimensions: [("reason", reason)]).increment()
     }
 
-    /// `method`: password, publickey, keyboard-interactive; `result`: accepted, rejected, upstream-unavailable.
+    /// `method`: password, publickey, keyboard-interactive; `result`: accepted, rejected,
+    /// upstream-unavailable, store-unavailable.
     static func authentication(method: String, result: String) {
         Counter(label: "switchboard_authentications_total", dimensions: [("method", method), ("result", result)]).increment()
     }

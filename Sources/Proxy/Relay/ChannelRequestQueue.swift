@@ -50,8 +50,9 @@ struct ChannelRequestQueue<Request: PendingRequest> {
         entries.removeAll()
     }
 
-    /// Empties the queue without answering: the client connection is gone. Done before the
-    /// channel handles are released, so no message outlives the channel it names.
+    /// Empties the queue without answering: the client connection is gone, or the client closed
+    /// this channel. Done before the channel handles are released, so no message outlives the
+    /// channel it names.
     mutating func dropAll() {
         for case .client(_, let message) in entries { message.dropWithoutReply() }
         entries.removeAll()

@@ -23,15 +23,16 @@ struct DirectionPump {
         var end = StreamEnd.open
     }
 
-    /// Indexed by `ChannelStream.rawValue`: array elements mutate in place, without copies.
-    private var streams = [StreamProgress(), StreamProgress()]
+    private var streams = PerStream(StreamProgress())
     /// Sees every byte delivered (both streams), e.g. a session recorder.
     var observer: ((UnsafeRawBufferPointer) -> Void)?
     private var eofSent = false
     private(set) var bytesMoved = 0
 
     /// True when the source has sent EOF and all its data has been delivered.
-    var isDrained: Bool { streams.allSatisfy { $0.end == .endOfFile && $0.unsent.isEmpty } }
+    var isDrained: Bool {
+        ChannelStream.allCases.allSatisfy { streams[$0].end == .endOfFile && streams[$0].unsent.isEmpty }
+    }
 
     /// Moves what can move now; returns true if anything did.
     mutating func pump(from source: some PumpableChannel, to sink: some PumpableChannel) -> Bool {
@@ -49,15 +50,15 @@ struct DirectionPump {
 
     private mutating func pump(_ stream: ChannelStream, from source: some PumpableChannel, to sink: some PumpableChannel) -> Bool {
         var moved = false
-        if !streams[stream.rawValue].unsent.isEmpty {
-            let unsent = streams[stream.rawValue].unsent
+        if !streams[stream].unsent.isEmpty {
+            let unsent = streams[stream].unsent
             guard let written = unsent.withUnsafeBytes({ deliver($0, of: stream, to: sink) }) else { return true }
             guard written > 0 else { return false }
-            streams[stream.rawValue].unsent.removeFirst(written)
-            guard streams[stream.rawValue].unsent.isEmpty else { return true }
+            streams[stream].unsent.removeFirst(written)
+            guard streams[stream].unsent.isEmpty else { return true }
             moved = true
         }
-        while streams[stream.rawValue].end == .open {
+        while streams[stream].end == .open {
             let waiting = source.bufferedByteCount(stream)
             // With nothing waiting, an empty read still tells whether the stream has ended.
             let limit = min(waiting, sink.sendWindow, Self.chunkSize)
@@ -96,15 +97,15 @@ struct DirectionPump {
             let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
             guard let written = deliver(chunk, of: stream, to: sink) else { return .ended }
             guard written < count else { return .moved }
-            streams[stream.rawValue].unsent = Array(chunk[written...])
+            streams[stream].unsent = Array(chunk[written...])
             return .stalled
         case .empty:
             return .idle
         case .endOfFile:
-            streams[stream.rawValue].end = .endOfFile
+            streams[stream].end = .endOfFile
             return .ended
         case .failed:
-            streams[stream.rawValue].end = .failed
+            streams[stream].end = .failed
             return .ended
         }
     }
@@ -116,8 +117,8 @@ struct DirectionPump {
             written = try sink.write(bytes, to: stream)
             if written > 0 { observer?(UnsafeRawBufferPointer(rebasing: bytes[0..<written])) }
         } catch {
-            streams[stream.rawValue].unsent.removeAll()
-            streams[stream.rawValue].end = .failed
+            streams[stream].unsent.removeAll()
+            streams[stream].end = .failed
             return nil
         }
         bytesMoved += written

@@ -26,8 +26,12 @@ public struct ProxySettings: Sendable {
         }
     }
 
-    /// The settings as `name: value` lines, as `--check-config` prints them.
+    /// The settings as `--check-config` prints them: a YAML file that means the same. Settings
+    /// that are not set are comments; the data directory is the one in effect.
     public var description: String {
-        SettingsCatalog.all.map { "\($0.name): \($0.value(in: self))" }.joined(separator: "\n")
+        SettingsCatalog.all.map { setting in
+            if setting.name == Setting<String?>.dataDir.name { return "\(setting.name): \(dataDirectory.path)" }
+            return setting.value(in: self).map { "\(setting.name): \($0)" } ?? "# \(setting.name): not set"
+        }.joined(separator: "\n")
     }
 }

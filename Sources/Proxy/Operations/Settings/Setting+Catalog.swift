@@ -7,11 +7,11 @@ import RouteStore
 /// (`settings[.name]`), and run the test that compares the README table with this list.
 public enum SettingsCatalog {
     public static let all: [any AnySetting] = [
-        Setting<UpstreamAddress>.listen, Setting<String?>.dataDir, Setting<Int>.loginGraceTime, Setting<Int>.maxAuthTries,
+        Setting<HostPort>.listen, Setting<String?>.dataDir, Setting<Int>.loginGraceTime, Setting<Int>.maxAuthTries,
         Setting<Int>.upstreamConnectTimeout, Setting<HostKeyPolicy>.hostKeyPolicy, Setting<Int>.idleTimeout,
         Setting<Int>.drainTimeout, Setting<Int>.maxConnections, Setting<Int>.maxConnectionsPerSource,
         Setting<Int>.tcpKeepalive, Setting<Int>.banAfter, Setting<Int>.banWindow, Setting<Int>.banTime,
-        Setting<Bool>.proxyProtocol, Setting<[AddressRange]>.trustedProxies, Setting<UpstreamAddress?>.metricsListen,
+        Setting<Bool>.proxyProtocol, Setting<[AddressRange]>.trustedProxies, Setting<HostPort?>.metricsListen,
         Setting<String?>.recordDir, Setting<Bool>.recordInput, Setting<Logger.Level>.logLevel, Setting<LogFormat>.logFormat,
     ]
 
@@ -78,7 +78,7 @@ extension Setting where Value == Int {
     ) -> Self {
         Setting(
             name, default: value, valueName: valueName, reload: reload, help: help,
-            parse: { text in Int(text).map { .success($0) } ?? .failure(SettingProblem("expected a whole number, got \"\(text)\"")) },
+            parse: { text in Int(text).map { .success($0) } ?? .failure(ProxyError(.configuration, "expected a whole number, got \"\(text)\"")) },
             check: { $0 >= minimum ? nil : "must be \(minimum == 0 ? "0 or more" : "at least \(minimum)")" },
             render: { String($0) })
     }
@@ -101,38 +101,38 @@ extension Setting where Value == Bool {
                 switch text.lowercased() {
                 case "true", "1", "yes", "on": .success(true)
                 case "false", "0", "no", "off": .success(false)
-                default: .failure(SettingProblem("expected true or false, got \"\(text)\""))
+                default: .failure(ProxyError(.configuration, "expected true or false, got \"\(text)\""))
                 }
             },
             render: { $0 ? "true" : "false" })
     }
 }
 
-extension Setting where Value == UpstreamAddress {
+extension Setting where Value == HostPort {
     public static var listen: Self {
         Setting(
-            "listen", default: UpstreamAddress(host: "0.0.0.0", port: 2222), valueName: "HOST:PORT", reload: .restart,
+            "listen", default: HostPort(host: "0.0.0.0", port: 2222), valueName: "HOST:PORT", reload: .restart,
             help: "address to listen on; `[::]:2222` for IPv6; port 0 picks a free port (logged)",
             parse: { listenAddress($0, defaultPort: 2222) }, render: \.description)
     }
 }
 
-extension Setting where Value == UpstreamAddress? {
+extension Setting where Value == HostPort? {
     public static var metricsListen: Self {
         Setting(
             "metrics_listen", default: nil, valueName: "HOST:PORT", reload: .restart,
             help: "serve `/metrics` and `/healthz` over HTTP on this address (port 9222 if none is given)",
             defaultDescription: "off",
-            parse: { listenAddress($0, defaultPort: 9222).map(Optional.some) }, render: { $0?.description ?? "off" })
+            parse: { listenAddress($0, defaultPort: 9222).map(Optional.some) }, render: { $0?.description })
     }
 }
 
 /// Reads a listen address; port 0 means any free port.
-private func listenAddress(_ text: String, defaultPort: Int) -> Result<UpstreamAddress, SettingProblem> {
+private func listenAddress(_ text: String, defaultPort: Int) -> Result<HostPort, ProxyError> {
     do {
-        return .success(try UpstreamAddress(parsing: text, defaultPort: defaultPort, allowedPorts: 0...65535))
+        return .success(try HostPort(parsing: text, defaultPort: defaultPort, allowedPorts: 0...65535))
     } catch {
-        return .failure(SettingProblem(error.description))
+        return .failure(ProxyError(.configuration, error.description))
     }
 }
 
@@ -151,7 +151,7 @@ extension Setting where Value == String? {
         Setting(
             name, default: nil, valueName: "DIR", reload: reload, help: help, defaultDescription: defaultDescription,
             parse: { text in .success(URL(fileURLWithPath: text).standardizedFileURL.path) },
-            render: { $0 ?? "off" })
+            render: { $0 })
     }
 }
 
@@ -165,13 +165,13 @@ extension Setting where Value == [AddressRange] {
                 var ranges: [AddressRange] = []
                 for item in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
                     guard let range = AddressRange(item) else {
-                        return .failure(SettingProblem("invalid trusted proxy \"\(item)\": expected an address or CIDR such as 10.0.0.0/8"))
+                        return .failure(ProxyError(.configuration, "invalid trusted proxy \"\(item)\": expected an address or CIDR such as 10.0.0.0/8"))
                     }
                     ranges.append(range)
                 }
                 return .success(ranges)
             },
-            render: { "[" + $0.map(\.description).joined(separator: ", ") + "]" })
+            render: { $0.isEmpty ? nil : "[" + $0.map(\.description).joined(separator: ", ") + "]" })
     }
 }
 
@@ -203,9 +203,9 @@ extension Setting where Value == LogFormat {
 }
 
 /// Reads one of an enumeration's raw values, naming them all when the text is none of them.
-private func enumeration<Value: RawRepresentable & CaseIterable>(_ text: String, _ type: Value.Type) -> Result<Value, SettingProblem>
+private func enumeration<Value: RawRepresentable & CaseIterable>(_ text: String, _ type: Value.Type) -> Result<Value, ProxyError>
 where Value.RawValue == String {
     if let value = Value(rawValue: text) { return .success(value) }
     let names = Value.allCases.map(\.rawValue).joined(separator: ", ")
-    return .failure(SettingProblem("must be one of \(names), not \"\(text)\""))
+    return .failure(ProxyError(.configuration, "must be one of \(names), not \"\(text)\""))
 }

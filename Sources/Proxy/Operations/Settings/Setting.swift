@@ -23,17 +23,19 @@ public struct Setting<Value: Sendable & Equatable>: Sendable {
     public let isSwitch: Bool
     /// How the default reads in help texts when the value alone would not explain it.
     let defaultDescription: String?
-    let parse: @Sendable (String) -> Result<Value, SettingProblem>
+    /// Reads the value from text; the failure is a sentence without the setting's name.
+    let parse: @Sendable (String) -> Result<Value, ProxyError>
     /// A problem with a parsed value, if any.
     let check: @Sendable (Value) -> String?
-    let render: @Sendable (Value) -> String
+    /// The value as text; nil when the setting is not set (an optional value that is nil).
+    let render: @Sendable (Value) -> String?
 
     init(
         _ name: String, default defaultValue: Value, valueName: String, reload: SettingReload, help: String,
         isSwitch: Bool = false, defaultDescription: String? = nil,
-        parse: @escaping @Sendable (String) -> Result<Value, SettingProblem>,
+        parse: @escaping @Sendable (String) -> Result<Value, ProxyError>,
         check: @escaping @Sendable (Value) -> String? = { _ in nil },
-        render: @escaping @Sendable (Value) -> String
+        render: @escaping @Sendable (Value) -> String?
     ) {
         self.name = name
         self.defaultValue = defaultValue
@@ -48,12 +50,6 @@ public struct Setting<Value: Sendable & Equatable>: Sendable {
     }
 }
 
-/// Why a setting's text could not be read, without the setting's name (the caller adds it).
-public struct SettingProblem: Error, Sendable {
-    public let message: String
-    init(_ message: String) { self.message = message }
-}
-
 /// A setting of any value type: what the settings machinery does with each declaration.
 public protocol AnySetting: Sendable {
     var name: String { get }
@@ -63,11 +59,12 @@ public protocol AnySetting: Sendable {
     var isSwitch: Bool { get }
     /// The default as help texts and the README show it.
     var defaultText: String { get }
-    /// Reads `text` and stores the value in `settings`.
-    func read(_ text: String, into settings: inout ProxySettings) throws(SettingProblem)
+    /// Reads `text` and stores the value in `settings`; the error does not name the setting.
+    func read(_ text: String, into settings: inout ProxySettings) throws(ProxyError)
     /// What is wrong with this setting's value in `settings`, if anything.
     func problem(in settings: ProxySettings) -> String?
-    func value(in settings: ProxySettings) -> String
+    /// The value as text, or nil when the setting is not set.
+    func value(in settings: ProxySettings) -> String?
     func differs(between old: ProxySettings, and new: ProxySettings) -> Bool
     func copy(from source: ProxySettings, into target: inout ProxySettings)
 }
@@ -80,9 +77,9 @@ extension AnySetting {
 }
 
 extension Setting: AnySetting {
-    public var defaultText: String { defaultDescription ?? render(defaultValue) }
+    public var defaultText: String { defaultDescription ?? render(defaultValue) ?? "off" }
 
-    public func read(_ text: String, into settings: inout ProxySettings) throws(SettingProblem) {
+    public func read(_ text: String, into settings: inout ProxySettings) throws(ProxyError) {
         switch parse(text) {
         case .success(let value): settings[self] = value
         case .failure(let problem): throw problem
@@ -90,7 +87,7 @@ extension Setting: AnySetting {
     }
 
     public func problem(in settings: ProxySettings) -> String? { check(settings[self]) }
-    public func value(in settings: ProxySettings) -> String { render(settings[self]) }
+    public func value(in settings: ProxySettings) -> String? { render(settings[self]) }
     public func differs(between old: ProxySettings, and new: ProxySettings) -> Bool { old[self] != new[self] }
     public func copy(from source: ProxySettings, into target: inout ProxySettings) { target[self] = source[self] }
 }

@@ -12,21 +12,25 @@ public struct SettingsLayer: Sendable {
         var values: [(any AnySetting, String, String)] = []
         var remaining = arguments[...]
         while let argument = remaining.popFirst() {
-            let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
-            guard let flag = parts.first, let setting = SettingsCatalog.all.first(where: { $0.flag == flag }) else {
+            let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard let setting = SettingsCatalog.all.first(where: { $0.flag == parts[0] }) else {
                 throw ProxyError(.configuration, "unknown option \"\(argument)\" (see switchboard serve --help)")
             }
+            let flag = parts[0]
             if parts.count == 2 {
                 values.append((setting, parts[1], flag))
             } else if setting.isSwitch {
                 values.append((setting, "true", flag))
-            } else if let value = remaining.popFirst() {
+            } else if let value = remaining.popFirst(), !value.hasPrefix("--") {
                 values.append((setting, value, flag))
             } else {
                 throw ProxyError(.configuration, "\(flag) needs a value (\(setting.valueName))")
             }
         }
         self.values = values
+        // Check the flags' values now, so a mistyped flag is a usage error of its own.
+        var scratch = ProxySettings()
+        try apply(to: &scratch)
     }
 
     /// `SWITCHBOARD_<NAME>` variables; empty ones are ignored, lists are comma-separated.
@@ -56,6 +60,7 @@ public struct SettingsLayer: Sendable {
     /// Reads this layer's values into `settings`.
     func apply(to settings: inout ProxySettings) throws(ProxyError) {
         for (setting, text, origin) in values {
+            guard !text.isEmpty else { throw ProxyError(.configuration, "\(origin): needs a value (\(setting.valueName))") }
             do {
                 try setting.read(text, into: &settings)
             } catch {

@@ -1,6 +1,7 @@
-/// Why a client connection ended. The raw value is stable: the audit trail, the logs and the
+/// Why a client connection ended, before or after its login. The raw value is stable: the
+/// audit trail (for sessions that logged in), the `connection ended` log line and the
 /// `switchboard_connections_closed_total` metric carry it.
-enum SessionEndReason: String, CaseIterable, Sendable {
+enum ConnectionEndReason: String, Sendable {
     // Before the client is logged in (no audit record exists yet).
     case handshakeFailed = "handshake-failed"
     case loginTimeout = "login-timeout"
@@ -20,7 +21,7 @@ enum SessionEndReason: String, CaseIterable, Sendable {
 
 /// How a connection ends: why, and what the client is told.
 struct ConnectionEnd {
-    let reason: SessionEndReason
+    let reason: ConnectionEndReason
     /// The plain sentence for the user, written to every open terminal or command's stderr;
     /// nil when there is nothing to tell (the client left).
     let notice: String?
@@ -28,18 +29,18 @@ struct ConnectionEnd {
     let disconnectMessage: String?
 
     /// A login that did not happen: the client only learns that it failed.
-    static func loginFailed(_ reason: SessionEndReason) -> ConnectionEnd {
+    static func loginFailed(_ reason: ConnectionEndReason) -> ConnectionEnd {
         ConnectionEnd(reason: reason, notice: nil, disconnectMessage: "switchboard: login failed")
     }
 
     /// The login cannot be served at all (upstream or routing table unavailable); `message`
     /// was already shown to the client as a banner.
-    static func loginImpossible(_ reason: SessionEndReason, message: String) -> ConnectionEnd {
+    static func loginImpossible(_ reason: ConnectionEndReason, message: String) -> ConnectionEnd {
         ConnectionEnd(reason: reason, notice: nil, disconnectMessage: message)
     }
 
     /// The proxy ends a logged-in session and tells the user why.
-    static func ended(_ reason: SessionEndReason, notice: String) -> ConnectionEnd {
+    static func ended(_ reason: ConnectionEndReason, notice: String) -> ConnectionEnd {
         ConnectionEnd(reason: reason, notice: notice, disconnectMessage: "switchboard: \(notice)")
     }
 
