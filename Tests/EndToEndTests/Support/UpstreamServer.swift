@@ -28,7 +28,8 @@ final class UpstreamServer {
         }
     }
 
-    init(name: String, authentication: Authentication = .passwordAndKeys) throws {
+    /// `extraConfig` lines go into its sshd_config (e.g. "MaxAuthTries 2").
+    init(name: String, authentication: Authentication = .passwordAndKeys, extraConfig: [String] = []) throws {
         self.name = name
         let hold = try TemporaryPath(prefix: "sb-upstream-\(name)", create: true)
         directory = hold.url
@@ -43,7 +44,7 @@ final class UpstreamServer {
             "LogLevel VERBOSE",
             "AcceptEnv LANG LC_* SB_*",
             "SetEnv SWITCHBOARD_UPSTREAM=\(name)",
-        ]
+        ] + extraConfig
         let config = try SSHDConfigTemplate.render([
             "port": String(port),
             "listen": "127.0.0.1",
