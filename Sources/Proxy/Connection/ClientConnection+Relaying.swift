@@ -28,6 +28,7 @@ extension ClientConnection {
                 moved = true
             }
         }
+        session.channels.releaseFinished()
         if !moved && (client.inputConsumed, upstream.inputConsumed) != consumedBefore { moved = true }
         session.movedLastPass = moved
         session.noteTraffic()

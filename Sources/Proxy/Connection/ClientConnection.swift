@@ -120,6 +120,8 @@ final class ClientConnection {
             } else {
                 session.channels.clientLost()
             }
+            // Channel handles go before the sessions' disconnects, which free libssh's channels.
+            session.channels.releaseFinished()
             recordEnd(of: session, reason: end.reason)
             ProxyMetrics.sessionEnded()
             if session.upstreamAttached { event.remove(session.upstream) }

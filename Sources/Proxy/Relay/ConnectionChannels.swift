@@ -7,6 +7,10 @@ final class ConnectionChannels {
 
     private var sessions: [SessionRelay] = []
     private var dataChannels: [DataChannelRelay] = []
+    /// Relays that finished in this pass. They keep their channels until the connection has
+    /// drained the client's queued messages: one of those may name a channel that closed in
+    /// the same read, and answering it reads the channel.
+    private var finished: [AnyObject] = []
     /// Bytes that finished session channels carried each way.
     private(set) var retiredBytes = (toUpstream: 0, toClient: 0)
     /// How the last finished program ended ("0", "42", "signal TERM"), if one reported it.
@@ -37,8 +41,14 @@ final class ConnectionChannels {
         for relay in sessions where relay.step() { moved = true }
         for relay in dataChannels where relay.step() { moved = true }
         retire(all: false)
+        finished += dataChannels.filter(\.isFinished)
         dataChannels.removeAll { $0.isFinished }
         return moved
+    }
+
+    /// Lets go of the relays that finished, once no queued message can name their channels.
+    func releaseFinished() {
+        finished.removeAll()
     }
 
     /// The upstream has logged in: session channels waiting for it open their upstream twins.
@@ -65,6 +75,7 @@ final class ConnectionChannels {
     private func closeAll() {
         retire(all: true)
         dataChannels.forEach { $0.close() }
+        finished += dataChannels
         dataChannels.removeAll()
     }
 
@@ -76,6 +87,7 @@ final class ConnectionChannels {
             ProxyMetrics.bytesRelayed(toUpstream: relay.bytesToUpstream, toClient: relay.bytesToClient)
             if let exit = relay.exitDescription { lastExit = exit }
         }
+        finished += sessions.filter { all || $0.isFinished }
         sessions.removeAll { all || $0.isFinished }
     }
 }

@@ -265,7 +265,9 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
                 "exit.signal": "\(upstream.exitSignal?.signal ?? "none")",
             ])
         }
-        requests.refuseAll()
+        // Every queued request is answered (or, if the client has closed the channel, dropped)
+        // while the channel still exists: a reply reads the channel.
+        if twins.downstream.receivedClose { requests.dropAll() } else { requests.refuseAll() }
         twins.downstream.close()
         upstream.close()
         state = .finished

@@ -114,4 +114,10 @@ enum Programs {
     static let sshpass = "/usr/bin/sshpass"
     static let rsync = "/usr/bin/rsync"
     static let tmux = "/usr/bin/tmux"
+
+    /// A script in Tests/HostilePeers: clients that break the protocol's rules on purpose.
+    static func hostilePeer(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("HostilePeers/\(name)").path
+    }
 }

@@ -43,7 +43,8 @@ final class ProxyProcess {
     /// (a restart on the same data) and the directory lives until both have stopped.
     /// `launcher` runs the proxy under another program (e.g. `strace -f -o FILE`).
     init(arguments: [String] = [], routes: [RouteSpec] = [], listen: String = "127.0.0.1:0",
-         sharingDataDirectoryWith other: ProxyProcess? = nil, launcher: [String] = []) throws
+         sharingDataDirectoryWith other: ProxyProcess? = nil, launcher: [String] = [], binary: String = Programs.switchboard,
+         startupTimeout: TimeInterval = 20) throws
     {
         let hold: TemporaryPath
         if let other {
@@ -54,11 +55,11 @@ final class ProxyProcess {
         }
         dataDirectory = hold.path
         dataDirectoryHold = hold
-        let command = launcher + [Programs.switchboard, "serve", "--listen", listen, "--data-dir", dataDirectory, "--log-level", "debug"]
+        let command = launcher + [binary, "serve", "--listen", listen, "--data-dir", dataDirectory, "--log-level", "debug"]
             + arguments
         let process = try Command.start(command[0], Array(command.dropFirst()))
         daemon = process
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = Date().addingTimeInterval(startupTimeout)
         while Date() < deadline {
             if let match = process.stderrSoFar.firstMatch(of: /listen\.addr"?[=:]"?127\.0\.0\.1:(\d+)/), let port = Int(match.1) {
                 self.port = port
