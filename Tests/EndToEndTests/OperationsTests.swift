@@ -133,6 +133,36 @@ final class OperationsTests: XCTestCase {
         XCTAssertNotEqual(try proxy.admin(["sessions", "--since", "yesterday"]).status, 0)
     }
 
+    func testSlowClientsCannotHoldTheHealthEndpoint() throws {
+        let metricsPort = try FreePort.pick()
+        let proxy = try routedProxy(["--metrics-listen", "127.0.0.1:\(metricsPort)"])
+        try FreePort.waitUntilListening(port: metricsPort, timeout: 10)
+        // One client dribbles a request a byte every 2 s; three others send nothing at all.
+        let silent = (0..<3).compactMap { _ in FreePort.connectRaw(port: metricsPort) }
+        defer { silent.forEach { close($0) } }
+        let dribbler = try XCTUnwrap(FreePort.connectRaw(port: metricsPort))
+        let stop = DispatchSemaphore(value: 0)
+        let dribbling = Thread {
+            for byte in Array("GET /healthz HTTP/1.1\r\n".utf8) {
+                var value = byte
+                guard send(dribbler, &value, 1, Int32(MSG_NOSIGNAL)) == 1, stop.wait(timeout: .now() + 2) == .timedOut else { break }
+            }
+            close(dribbler)
+        }
+        dribbling.start()
+        defer { stop.signal() }
+        Thread.sleep(forTimeInterval: 0.5)
+        for _ in 0..<3 {
+            let check = try Command.run(
+                "/usr/bin/curl", ["-s", "-m", "5", "-w", "\n%{http_code} %{time_total}", "http://127.0.0.1:\(metricsPort)/healthz"], timeout: 10)
+            let fields = check.out.split(separator: "\n").last?.split(separator: " ") ?? []
+            XCTAssertEqual(fields.first, "200", check.out)
+            XCTAssertLessThan(Double(fields.last ?? "9") ?? 9, 1.0, "/healthz waited for a slow client")
+            Thread.sleep(forTimeInterval: 1)
+        }
+        XCTAssertTrue(FreePort.isListening(port: proxy.port))
+    }
+
     func testMetricsEndpointReportsTheFamiliesAndChangesWithSessions() throws {
         let metricsPort = try FreePort.pick()
         let proxy = try routedProxy(["--metrics-listen", "127.0.0.1:\(metricsPort)"])

@@ -4,14 +4,21 @@ import RouteStore
 import Synchronization
 
 /// A minimal HTTP endpoint for operators: `GET /metrics` (Prometheus text format, produced by
-/// `metrics`) and `GET /healthz` (200 while serving, 503 while draining). One thread answers
-/// one short request at a time; a slow or silent client is cut after a few seconds.
+/// `metrics`) and `GET /healthz` (200 while serving, 503 while draining). Each request gets a
+/// short-lived thread of its own and `requestDeadline` for everything (reading the request,
+/// writing the answer), so a slow or silent client cannot hold the endpoint; at most
+/// `maximumConcurrentRequests` are served at once, more are closed at accept.
 public final class MetricsServer: Sendable {
+    /// The whole time one request may take.
+    static let requestDeadline: Duration = .seconds(2)
+    static let maximumConcurrentRequests = 16
+
     private let listener: TCPListener
     private let metrics: @Sendable () -> [UInt8]
     private let healthy: @Sendable () -> Bool
     private let logger: Logger
     private let stopped = Atomic<Bool>(false)
+    private let requestsInFlight = Atomic<Int>(0)
 
     /// Binds `listen` (the `metrics_listen` setting) right away, so a wrong address fails at start.
     public init(
@@ -37,8 +44,19 @@ public final class MetricsServer: Sendable {
         let thread = Thread { [self] in
             while !stopped.load(ordering: .relaxed) {
                 guard let (fd, _) = listener.accept(timeoutMilliseconds: 500) else { continue }
-                answer(fd)
-                close(fd)
+                guard requestsInFlight.add(1, ordering: .relaxed).newValue <= Self.maximumConcurrentRequests else {
+                    requestsInFlight.subtract(1, ordering: .relaxed)
+                    close(fd)
+                    continue
+                }
+                let handler = Thread { [self] in
+                    answer(fd, deadline: .now + Self.requestDeadline)
+                    close(fd)
+                    requestsInFlight.subtract(1, ordering: .relaxed)
+                }
+                handler.name = "switchboard-metrics-request"
+                handler.stackSize = 256 << 10
+                handler.start()
             }
         }
         thread.name = "switchboard-metrics"
@@ -48,13 +66,21 @@ public final class MetricsServer: Sendable {
 
     public func stop() { stopped.store(true, ordering: .relaxed) }
 
-    private func answer(_ fd: Int32) {
-        var timeout = timeval(tv_sec: 3, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    /// Waits until `fd` is ready for `events` or the deadline passes; false on timeout or error.
+    private func wait(_ fd: Int32, for events: Int32, until deadline: ContinuousClock.Instant) -> Bool {
+        let remaining = deadline - .now
+        guard remaining > .zero else { return false }
+        var entry = pollfd(fd: fd, events: Int16(events), revents: 0)
+        let milliseconds = Int32(clamping: remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1)
+        return poll(&entry, 1, milliseconds) > 0 && entry.revents & Int16(events) != 0
+    }
+
+    private func answer(_ fd: Int32, deadline: ContinuousClock.Instant) {
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         var request: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 2048)
         while request.count < 8192 && !request.ends(with: Array("\r\n\r\n".utf8)) {
+            guard wait(fd, for: Int32(POLLIN), until: deadline) else { return }
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             guard count > 0 else { break }
             request += buffer[0..<count]
@@ -77,6 +103,7 @@ public final class MetricsServer: Sendable {
         let response = Array(head.utf8) + body
         var sent = 0
         while sent < response.count {
+            guard wait(fd, for: Int32(POLLOUT), until: deadline) else { return }
             let count = response.withUnsafeBytes { send(fd, $0.baseAddress! + sent, response.count - sent, Int32(MSG_NOSIGNAL)) }
             guard count > 0 else { return }
             sent += count
