@@ -147,6 +147,41 @@ final class ResourceTests: XCTestCase {
         XCTAssertLessThan(elapsed, 6, "a silent client was kept for \(elapsed) s with a 2 s grace time")
     }
 
+    func testAtTheDescriptorLimitTheAcceptLoopWaitsInsteadOfSpinning() throws {
+        let lab = try Lab.shared()
+        // prlimit execs the proxy, so it keeps prlimit's pid. An explicit --max-connections is
+        // obeyed even beyond what the limit carries, which is what runs it out of descriptors.
+        let proxy = try ProxyProcess(
+            arguments: ["--ban-after", "0", "--max-connections", "1000", "--max-connections-per-source", "0"],
+            routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)], launcher: ["/usr/bin/prlimit", "--nofile=256"])
+        var idle: [Int32] = []
+        defer { idle.forEach { close($0) } }
+        for _ in 0..<300 {
+            if let fd = FreePort.connectRaw(port: proxy.port) { idle.append(fd) }
+        }
+        XCTAssertEqual(idle.count, 300)
+        Thread.sleep(forTimeInterval: 1)
+        let before = try cpuTicks(of: proxy.pid)
+        Thread.sleep(forTimeInterval: 3)
+        let used = try cpuTicks(of: proxy.pid) - before
+        XCTAssertLessThan(used, 15, "the proxy used \(used) ticks of 300 (100 per second) while out of descriptors")
+        XCTAssertTrue(proxy.log.contains("out of file descriptors"), proxy.log)
+
+        idle.forEach { close($0) }
+        idle = []
+        var login = try Clients(port: proxy.port).ssh(TestUsers.alice.name, TestUsers.alice.password, "echo in", timeout: 30)
+        for _ in 0..<10 where login.out != "in\n" {
+            Thread.sleep(forTimeInterval: 1)
+            login = try Clients(port: proxy.port).ssh(TestUsers.alice.name, TestUsers.alice.password, "echo in", timeout: 30)
+        }
+        XCTAssertEqual(login.out, "in\n", login.err)
+    }
+
+    func testTheDefaultConnectionLimitFitsTheDescriptorLimit() throws {
+        let proxy = try ProxyProcess(launcher: ["/usr/bin/prlimit", "--nofile=256"])
+        XCTAssertTrue(proxy.log.contains("limit=256 max_connections=64"), proxy.log)
+    }
+
     /// User plus system CPU time of a process, in clock ticks (from /proc/PID/stat).
     private func cpuTicks(of pid: Int32) throws -> Int {
         let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)

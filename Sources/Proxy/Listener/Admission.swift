@@ -17,8 +17,11 @@ final class Admission: Sendable {
     let penalties: SourcePenalties
     private let trustedProxies: [AddressRange]
     private let connectionsPerSource = Mutex<[String: Int]>([:])
+    /// Connections the process's descriptor limit can carry.
+    let connectionCapacity: Int
 
-    init(settings: ProxySettings) {
+    init(settings: ProxySettings, descriptorLimit: Int) {
+        connectionCapacity = DescriptorLimit.connectionCapacity(descriptorLimit: descriptorLimit)
         trustedProxies = settings[.trustedProxies]
         penalties = SourcePenalties(settings: .init(
             limit: settings[.banAfter], window: .seconds(settings[.banWindow]), banDuration: .seconds(settings[.banTime])))
@@ -27,11 +30,17 @@ final class Admission: Sendable {
     /// Why a TCP connection from `peer` must be refused at accept, if it must. Behind a load
     /// balancer the peer is the balancer, so the per-client checks wait for the PROXY header.
     func refusalAtAccept(of peer: SocketAddress, activeConnections: Int, settings: ProxySettings) -> AdmissionRefusal? {
-        if activeConnections >= settings[.maxConnections] { return .maxConnections }
+        if activeConnections >= maximumConnections(settings: settings) { return .maxConnections }
         if settings[.proxyProtocol] {
             return trustedProxies.contains(where: { $0.contains(peer.host) }) ? nil : .untrustedProxy
         }
         return refusal(ofClient: peer.host, settings: settings)
+    }
+
+    /// `max_connections` as given, or, when it was left at its default, no more than the
+    /// descriptor limit can carry.
+    func maximumConnections(settings: ProxySettings) -> Int {
+        settings.isSet(.maxConnections) ? settings[.maxConnections] : min(settings[.maxConnections], connectionCapacity)
     }
 
     /// Why connections from a client address must be refused, if they must.

@@ -33,7 +33,11 @@ public final class ProxyServer: Sendable {
         self.routes = routes
         self.audit = audit
         self.logger = logger
-        admission = Admission(settings: settings)
+        let descriptorLimit = DescriptorLimit.raiseToHardLimit()
+        admission = Admission(settings: settings, descriptorLimit: descriptorLimit)
+        logger.info("descriptor limit", metadata: [
+            "limit": "\(descriptorLimit)", "max_connections": "\(admission.maximumConnections(settings: settings))",
+        ])
         let keys = try ProxyHostKeys.loadOrGenerate(in: settings.dataDirectory)
         for key in keys {
             logger.info(key.generated ? "generated host key" : "loaded host key", metadata: [
@@ -82,8 +86,23 @@ public final class ProxyServer: Sendable {
             "proxy_protocol": "\(settings[.proxyProtocol] ? "required" : "off")",
             "upstream.ciphers": "\(UpstreamCiphers.preferred.prefix { $0 != "," })-first",
         ])
+        var outOfDescriptors = false
         while !stopRequested.load(ordering: .relaxed) {
-            guard let (fd, peer) = listener.accept(timeoutMilliseconds: 500) else { continue }
+            let fd: Int32
+            let peer: SocketAddress
+            switch listener.accept(timeoutMilliseconds: 500) {
+            case .connection(let accepted, let from):
+                (fd, peer) = (accepted, from)
+            case .nothing:
+                continue
+            case .outOfDescriptors:
+                if !outOfDescriptors {
+                    logger.warning("out of file descriptors: new connections wait", metadata: ["reason": "descriptors"])
+                }
+                outOfDescriptors = true
+                continue
+            }
+            outOfDescriptors = false
             let settings = self.settings
             // Refused before any thread or SSH state exists: a refused connection costs nothing.
             if let refusal = admission.refusalAtAccept(of: peer, activeConnections: connectionCount, settings: settings) {

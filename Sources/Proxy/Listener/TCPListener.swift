@@ -42,19 +42,36 @@ final class TCPListener: Sendable {
 
     deinit { close(fd) }
 
-    /// Waits up to `timeoutMilliseconds` for a connection. Returns the new socket (close-on-exec,
-    /// TCP_NODELAY set) and the peer's address, or nil on timeout or a transient error.
-    func accept(timeoutMilliseconds: Int32) -> (fd: Int32, peer: SocketAddress)? {
+    /// What one wait for a connection gave.
+    enum Accepted {
+        /// A new socket (close-on-exec, TCP_NODELAY set) and the peer's address.
+        case connection(fd: Int32, peer: SocketAddress)
+        /// Nothing in time, or a transient error.
+        case nothing
+        /// The process (or the system) has no descriptor left for the waiting connection.
+        case outOfDescriptors
+    }
+
+    /// How long to wait for descriptors to be freed before trying to accept again: a waiting
+    /// connection stays in the backlog, so poll would report it again at once.
+    static let descriptorBackoff: TimeInterval = 0.1
+
+    /// Waits up to `timeoutMilliseconds` for a connection.
+    func accept(timeoutMilliseconds: Int32) -> Accepted {
         var pollfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&pollfd, 1, timeoutMilliseconds) > 0 else { return nil }
+        guard poll(&pollfd, 1, timeoutMilliseconds) > 0 else { return .nothing }
         var peer = SocketAddress()
         let client = withUnsafeMutablePointer(to: &peer.storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(fd, $0, &peer.length) }
         }
-        guard client >= 0 else { return nil }
+        guard client >= 0 else {
+            guard [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(errno) else { return .nothing }
+            Thread.sleep(forTimeInterval: Self.descriptorBackoff)
+            return .outOfDescriptors
+        }
         _ = fcntl(client, F_SETFD, FD_CLOEXEC)
         var one: Int32 = 1
         setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        return (client, peer)
+        return .connection(fd: client, peer: peer)
     }
 }

@@ -43,7 +43,7 @@ public final class MetricsServer: Sendable {
         logger.info("metrics listening", metadata: ["metrics.addr": "\(address)"])
         let thread = Thread { [self] in
             while !stopped.load(ordering: .relaxed) {
-                guard let (fd, _) = listener.accept(timeoutMilliseconds: 500) else { continue }
+                guard case .connection(let fd, _) = listener.accept(timeoutMilliseconds: 500) else { continue }
                 guard requestsInFlight.add(1, ordering: .relaxed).newValue <= Self.maximumConcurrentRequests else {
                     requestsInFlight.subtract(1, ordering: .relaxed)
                     close(fd)

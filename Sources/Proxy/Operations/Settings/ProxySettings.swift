@@ -13,6 +13,14 @@ public struct ProxySettings: Sendable {
         set { values[setting.name] = newValue }
     }
 
+    /// Takes `source`'s value for the setting `name`, given or not.
+    mutating func copyStoredValue(named name: String, from source: ProxySettings) {
+        values[name] = source.values[name]
+    }
+
+    /// True if `setting` was given (by a flag, the environment or the file), not defaulted.
+    public func isSet<Value>(_ setting: Setting<Value>) -> Bool { values[setting.name] != nil }
+
     /// The data directory the settings name (else the environment's or the default one).
     public var dataDirectory: DataDirectory { DataDirectory(explicit: self[.dataDir]) }
 

@@ -50,7 +50,7 @@ extension Setting where Value == Int {
     }
     public static var maxConnections: Self {
         .number("max_connections", default: 4096, minimum: 1, valueName: "N", reload: .live,
-                help: "connections served at once; more are refused at accept")
+                help: "connections served at once; more are refused at accept. Left at its default, it is lowered to what the descriptor limit (raised to its hard limit at start) can carry: (limit - 64) / 3")
     }
     public static var maxConnectionsPerSource: Self {
         .number("max_connections_per_source", default: 256, minimum: 0, valueName: "N", reload: .live,

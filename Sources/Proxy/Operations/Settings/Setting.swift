@@ -89,5 +89,7 @@ extension Setting: AnySetting {
     public func problem(in settings: ProxySettings) -> String? { check(settings[self]) }
     public func value(in settings: ProxySettings) -> String? { render(settings[self]) }
     public func differs(between old: ProxySettings, and new: ProxySettings) -> Bool { old[self] != new[self] }
-    public func copy(from source: ProxySettings, into target: inout ProxySettings) { target[self] = source[self] }
+    public func copy(from source: ProxySettings, into target: inout ProxySettings) {
+        target.copyStoredValue(named: name, from: source)
+    }
 }
