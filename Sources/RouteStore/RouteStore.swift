@@ -59,6 +59,29 @@ public struct DataDirectory: Sendable {
 
     public var databasePath: String { (path as NSString).appendingPathComponent("switchboard.db") }
 
+    /// Takes group and other permissions away from the directory, its `route-keys` folder and
+    /// every file in either (the database and its journal, host keys, route keys): all of it is
+    /// secret. Returns the paths it changed, for a warning.
+    public func tightenPermissions() -> [String] {
+        var changed: [String] = []
+        func tighten(_ path: String, to mode: mode_t) {
+            var info = stat()
+            guard lstat(path, &info) == 0, info.st_mode & S_IFMT != S_IFLNK, info.st_mode & 0o077 != 0 else { return }
+            if chmod(path, mode) == 0 { changed.append(path) }
+        }
+        for folder in [path, path + "/route-keys"] {
+            tighten(folder, to: 0o700)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
+                let file = folder + "/" + name
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue {
+                    tighten(file, to: 0o600)
+                }
+            }
+        }
+        return changed
+    }
+
     /// Creates the directory (mode 0700) if it does not exist yet.
     public func create() throws(RouteStoreError) {
         let manager = FileManager.default

@@ -23,6 +23,11 @@ public struct PublicKey: Sendable, Equatable {
             throw SSHError(.protocolError, "unknown key type \"\(typeName.prefix(40))\" (authorized_keys options are not supported)")
         }
         guard type != SSH_KEYTYPE_DSS else { throw SSHError(.protocolError, "DSA keys are not accepted") }
+        // A certificate would be listed like a plain key and bypass its CA's checks (validity,
+        // principals): refused until certificates are verified.
+        guard !typeName.hasSuffix("-cert-v01@openssh.com") else {
+            throw SSHError(.protocolError, "certificates are not supported as listed keys; list the plain public key")
+        }
         var key: ssh_key?
         guard ssh_pki_import_pubkey_base64(String(fields[1]), type, &key) == SSH_OK, let key else {
             throw SSHError(.protocolError, "the key data is not a valid \(typeName) key")

@@ -16,6 +16,11 @@ public final class SSHServer: @unchecked Sendable {
         public var macs = "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com"
         /// Host key signatures: RSA only with SHA-2, never ssh-rsa (SHA-1).
         public var hostKeys = "ssh-ed25519,rsa-sha2-512,rsa-sha2-256"
+        /// Client public key signatures: RSA only with SHA-2, never ssh-rsa (SHA-1).
+        public var clientKeys = """
+            ssh-ed25519,sk-ssh-ed25519@openssh.com,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,\
+            sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-256
+            """
         public init() {}
     }
 
@@ -35,6 +40,7 @@ public final class SSHServer: @unchecked Sendable {
         try check(ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HMAC_C_S, algorithms.macs), "set MACs")
         try check(ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HMAC_S_C, algorithms.macs), "set MACs")
         try check(ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HOSTKEY_ALGORITHMS, algorithms.hostKeys), "set host key algorithms")
+        try check(ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, algorithms.clientKeys), "set client key algorithms")
     }
 
     deinit { ssh_bind_free(bind) }

@@ -9,6 +9,11 @@ import Yams
 enum ConfigurationFile {
     static func layer(at path: String) throws(ProxyError) -> SettingsLayer {
         guard let data = FileManager.default.contents(atPath: path) else { throw ProxyError(.configuration, "cannot read \(path)") }
+        // Whoever can write the file can point the proxy anywhere (its data, its recordings).
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & 0o022 != 0 {
+            throw ProxyError(.configuration, "\(path) is writable by group or others; refusing it (chmod go-w \(path))")
+        }
         let document: Node?
         do {
             document = try Yams.compose(yaml: String(decoding: data, as: UTF8.self))

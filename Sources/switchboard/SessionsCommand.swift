@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Proxy
 import RouteStore
 
 /// `switchboard sessions`: the audit trail of sessions that logged in, and their recordings.
@@ -123,13 +124,14 @@ struct SessionReplay: ParsableCommand {
                 throw CommandFailure(description: "cannot read \(path)")
             }
             var previous = 0.0
+            var safe = ReplayFilter()
             for line in text.split(separator: "\n").dropFirst() {
                 guard let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [Any], event.count == 3,
                       let time = (event[0] as? NSNumber)?.doubleValue, event[1] as? String == "o", let data = event[2] as? String
                 else { continue }
                 Thread.sleep(forTimeInterval: min(max(time - previous, 0), maxWait) / speed)
                 previous = time
-                FileHandle.standardOutput.write(Data(data.utf8))
+                FileHandle.standardOutput.write(Data(safe.filter(data).utf8))
             }
         }
     }

@@ -52,6 +52,16 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertNotEqual(missing.status, 0)
     }
 
+    func testAConfigurationFileOthersCanWriteIsRefused() throws {
+        let path = try file("shared.yaml", "idle_timeout: 5\n")
+        XCTAssertEqual(chmod(path, 0o666), 0)
+        let refused = try checkConfig(["--config", path])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.err.contains("writable by group or others"), refused.err)
+        XCTAssertEqual(chmod(path, 0o644), 0)
+        XCTAssertEqual(try checkConfig(["--config", path]).status, 0)
+    }
+
     func testFlagsOverrideTheEnvironmentWhichOverridesTheFile() throws {
         let path = try file("layers.yaml", "idle_timeout: 100\nmax_auth_tries: 4\nban_time: 50\n")
         let result = try checkConfig(["--config", path, "--max-auth-tries", "2"],

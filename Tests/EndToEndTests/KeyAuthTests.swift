@@ -17,9 +17,9 @@ final class KeyAuthTests: XCTestCase {
         try? FileManager.default.removeItem(at: scratch)
     }
 
-    private func makeKey(_ name: String, passphrase: String = "") throws -> String {
+    private func makeKey(_ name: String, passphrase: String = "", type: [String] = ["-t", "ed25519"]) throws -> String {
         let path = scratch.appendingPathComponent(name).path
-        let result = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", passphrase, "-C", name, "-f", path])
+        let result = try Command.run("/usr/bin/ssh-keygen", ["-q"] + type + ["-N", passphrase, "-C", name, "-f", path])
         guard result.status == 0 else { throw HarnessError("ssh-keygen: \(result.err)") }
         return path
     }
@@ -33,8 +33,8 @@ final class KeyAuthTests: XCTestCase {
         XCTAssertEqual(chown.status, 0, chown.err)
     }
 
-    private func sshWithKey(_ login: String, key: String, command: String) throws -> CommandResult {
-        try Command.run(Programs.ssh, [
+    private func sshWithKey(_ login: String, key: String, command: String, options: [String] = []) throws -> CommandResult {
+        try Command.run(Programs.ssh, options + [
             "-i", key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey",
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
             "-p", String(lab.proxy.port), "\(login)@127.0.0.1", command,
@@ -66,6 +66,22 @@ final class KeyAuthTests: XCTestCase {
 
         try lab.proxy.mustAdmin(["key", "remove", "sbt-keyed", String(fingerprint)])
         XCTAssertEqual(try sshWithKey("sbt-keyed", key: clientKey, command: "true").status, 255, "a removed key still logs in")
+    }
+
+    func testRSAKeysSignWithSHA2OnlyNeverSHA1() throws {
+        try lab.proxy.mustAdmin(["route", "add", "sbt-rsa", "127.0.0.1:\(lab.upstreamB.port)", "--upstream-user", TestUsers.deploy.name])
+        defer { _ = try? lab.proxy.admin(["route", "remove", "sbt-rsa"]) }
+        let publicLine = try lab.proxy.mustAdmin(["route", "keygen", "sbt-rsa"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        try authorizeUpstream(TestUsers.deploy.name, publicLine)
+        defer { try? FileManager.default.removeItem(atPath: "/home/\(TestUsers.deploy.name)/.ssh/authorized_keys") }
+        let rsaKey = try makeKey("rsa-client", type: ["-t", "rsa", "-b", "3072"])
+        try lab.proxy.mustAdmin(["key", "add", "sbt-rsa", rsaKey + ".pub"])
+
+        let sha2 = try sshWithKey("sbt-rsa", key: rsaKey, command: "echo sha2")
+        XCTAssertEqual(sha2.out, "sha2\n", sha2.err)
+        let sha1 = try sshWithKey("sbt-rsa", key: rsaKey, command: "echo sha1", options: ["-o", "PubkeyAcceptedAlgorithms=ssh-rsa"])
+        XCTAssertEqual(sha1.status, 255, "an ssh-rsa (SHA-1) signature was accepted")
+        XCTAssertTrue(sha1.err.contains("Permission denied"), sha1.err)
     }
 
     func testAgentPassthroughLogsInWithTheUsersOwnKey() throws {

@@ -133,6 +133,23 @@ final class OperationsTests: XCTestCase {
         XCTAssertNotEqual(try proxy.admin(["sessions", "--since", "yesterday"]).status, 0)
     }
 
+    func testLooseDataFilePermissionsAreTightenedAtStart() throws {
+        let first = try routedProxy([])
+        let directory = first.dataDirectory
+        XCTAssertEqual(chmod(directory, 0o755), 0)
+        XCTAssertEqual(chmod(directory + "/switchboard.db", 0o644), 0)
+        XCTAssertEqual(chmod(directory + "/ssh_host_ed25519_key", 0o640), 0)
+        let second = try routedProxy([], sharingDataDirectoryWith: first)
+        first.stop()
+        func mode(_ path: String) throws -> Int {
+            try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+        }
+        XCTAssertEqual(try mode(directory), 0o700)
+        XCTAssertEqual(try mode(directory + "/switchboard.db"), 0o600)
+        XCTAssertEqual(try mode(directory + "/ssh_host_ed25519_key"), 0o600)
+        XCTAssertTrue(second.log.contains("took group and other permissions away"), second.log)
+    }
+
     func testSlowClientsCannotHoldTheHealthEndpoint() throws {
         let metricsPort = try FreePort.pick()
         let proxy = try routedProxy(["--metrics-listen", "127.0.0.1:\(metricsPort)"])

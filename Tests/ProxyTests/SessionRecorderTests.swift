@@ -51,3 +51,21 @@ final class SessionRecorderTests: XCTestCase {
         XCTAssertThrowsError(try SessionRecorder(directory: directory, name: "4", columns: 80, rows: 24, terminal: "xterm", recordsInput: false))
     }
 }
+
+/// Replaying a recording cannot set the admin's window title or clipboard.
+final class ReplayFilterTests: XCTestCase {
+    func testControlStringsAreDroppedAndColoursKept() {
+        var filter = ReplayFilter()
+        let recorded = "\u{1B}[31mred\u{1B}[0m \u{1B}]0;owned title\u{07}ok \u{1B}]52;c;ZXZpbA==\u{1B}\\done \u{9D}8bit\u{9C}!"
+        XCTAssertEqual(filter.filter(recorded), "\u{1B}[31mred\u{1B}[0m ok done !")
+    }
+
+    func testAControlStringSplitAcrossEventsIsDroppedWhole() {
+        var filter = ReplayFilter()
+        XCTAssertEqual(filter.filter("a\u{1B}"), "a")
+        XCTAssertEqual(filter.filter("]52;c;ZXZp"), "")
+        XCTAssertEqual(filter.filter("bA==\u{07}b"), "b")
+        XCTAssertEqual(filter.filter("\u{1B}"), "")
+        XCTAssertEqual(filter.filter("[1mc"), "\u{1B}[1mc")
+    }
+}

@@ -38,6 +38,9 @@ public final class ProxyServer: Sendable {
         logger.info("descriptor limit", metadata: [
             "limit": "\(descriptorLimit)", "max_connections": "\(admission.maximumConnections(settings: settings))",
         ])
+        for path in settings.dataDirectory.tightenPermissions() {
+            logger.warning("took group and other permissions away from a data file", metadata: ["path": "\(path)"])
+        }
         let keys = try ProxyHostKeys.loadOrGenerate(in: settings.dataDirectory)
         for key in keys {
             logger.info(key.generated ? "generated host key" : "loaded host key", metadata: [

@@ -1,0 +1,23 @@
+import RouteStore
+import XCTest
+
+@testable import Proxy
+
+/// What `switchboard key add` accepts as a client key.
+final class CredentialsTests: XCTestCase {
+    private let plain = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILIZ24oZnmg8LIIiZAWCF6binADTMrJS2NmncuN9bq69 listed"
+    private let certificate = """
+        ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAIKsxrTVTKhpGGWX6z3FxvI+SnDX3MycBEvtfUilm3OWQAAAAIGLM+lVN2hzkYf77n74k+voHo/9/Fma8Yl3/cI1cNKkBAAAAAAAAAAAAAAABAAAABHRlc3QAAAAJAAAABWFsaWNlAAAAAAAAAAD//////////wAAAAAAAACCAAAAFXBlcm1pdC1YMTEtZm9yd2FyZGluZwAAAAAAAAAXcGVybWl0LWFnZW50LWZvcndhcmRpbmcAAAAAAAAAFnBlcm1pdC1wb3J0LWZvcndhcmRpbmcAAAAAAAAACnBlcm1pdC1wdHkAAAAAAAAADnBlcm1pdC11c2VyLXJjAAAAAAAAAAAAAAAzAAAAC3NzaC1lZDI1NTE5AAAAIMBOodjZgP0Rken4/e+fYc+/UkwPIIsJdHBP1XyblguYAAAAUwAAAAtzc2gtZWQyNTUxOQAAAECiQPpvMpFZinh20GWIH3dyOGIDpzOxxKEGvhmnNfhVE6J+tBLmUw49SFhj1E8PvODmnR7PGc+QbhUcYFOSwcgN user
+        """
+
+    func testAPlainKeyIsListed() throws {
+        let keys = try Credentials.clientKeys(fromAuthorizedKeys: plain + "\n", for: "alice")
+        XCTAssertEqual(keys.map(\.keyType), ["ssh-ed25519"])
+    }
+
+    func testACertificateIsRefusedUntilCertificatesAreVerified() {
+        XCTAssertThrowsError(try Credentials.clientKeys(fromAuthorizedKeys: plain + "\n" + certificate, for: "alice")) { error in
+            XCTAssertTrue("\(error)".contains("line 2: certificates are not supported"), "\(error)")
+        }
+    }
+}
