@@ -23,6 +23,15 @@ final class HostKeyTests: XCTestCase {
             environment: ProcessInfo.processInfo.environment.merging(["SSHPASS": password]) { $1 }, timeout: 30)
     }
 
+    func testAnUpstreamThatDeniesEveryPasswordIsStillPinnedAtItsFirstKeyExchange() throws {
+        try lab.proxy.mustAdmin(["route", "add", "sbt-mitm", "127.0.0.1:\(lab.upstreamA.port)", "--upstream-user", TestUsers.alice.name])
+        defer { _ = try? lab.proxy.admin(["route", "remove", "sbt-mitm"]) }
+        let denied = try lab.clients.ssh("sbt-mitm", "not-the-password", "true")
+        XCTAssertNotEqual(denied.status, 0)
+        XCTAssertEqual(try routeJSON("sbt-mitm")["host_key_fingerprint"] as? String, try lab.upstreamA.hostKeyFingerprint(),
+                       "the key that received the password must be pinned")
+    }
+
     func testFirstLoginPinsTheUpstreamKey() throws {
         let mark = lab.proxy.logMark()
         try lab.proxy.mustAdmin(["route", "add", "sbt-tofu", "127.0.0.1:\(lab.upstreamA.port)", "--upstream-user", TestUsers.alice.name])

@@ -65,11 +65,33 @@ final class LoginAuthenticatorTests: XCTestCase {
         XCTAssertEqual(rejection(authenticator.authenticate(login: "-bad name", password: "right")), .noRoute)
     }
 
-    func testTheFirstSuccessfulLoginPinsTheUpstreamHostKey() {
+    func testTheFirstKeyExchangePinsTheUpstreamHostKeyBeforeAnyCredentialIsSent() {
+        // An upstream that denies every password (a man in the middle collecting them) is
+        // pinned at its first key exchange, so a real upstream later is refused, not trusted.
         XCTAssertEqual(rejection(authenticator.authenticate(login: "alice", password: "wrong")), .upstreamDenied)
-        XCTAssertNil(routes.route(named: "alice")?.hostKeyFingerprint, "a failed login must not pin")
-        guard case .accepted = authenticator.authenticate(login: "alice", password: "right") else { return XCTFail() }
         XCTAssertEqual(routes.route(named: "alice")?.hostKeyFingerprint, connector.hostKey)
+        connector.hostKey = "SHA256:another-key"
+        let fresh = LoginAuthenticator(routes: routes, connector: connector, logger: .silent)
+        guard case .upstreamUnavailable(_, .hostKeyChanged) = fresh.authenticate(login: "alice", password: "right") else {
+            return XCTFail("a different key after the first key exchange must be refused")
+        }
+    }
+
+    func testWhenTwoFirstLoginsRaceTheLoserChecksTheWinnersPin() {
+        routes.pinRace = "SHA256:the-other-upstream"
+        guard case .upstreamUnavailable(_, .hostKeyChanged(let expected, let actual)) = authenticator.authenticate(login: "alice", password: "right")
+        else { return XCTFail("the losing login must be refused") }
+        XCTAssertEqual(expected, "SHA256:the-other-upstream")
+        XCTAssertEqual(actual, connector.hostKey)
+        XCTAssertEqual(connector.connections.first?.attempts, [], "no password went to the unpinned upstream")
+    }
+
+    func testAPinThatCannotBeWrittenSendsNothing() {
+        routes.failPins = true
+        guard case .upstreamUnavailable(_, .hostKeyNotRecorded) = authenticator.authenticate(login: "alice", password: "right") else {
+            return XCTFail("trust on first use must fail closed")
+        }
+        XCTAssertEqual(connector.connections.first?.attempts, [])
     }
 
     func testAnUnreachableUpstreamIsNotAWrongPassword() {
@@ -96,12 +118,11 @@ final class LoginAuthenticatorTests: XCTestCase {
         authenticator = LoginAuthenticator(routes: routes, connector: connector, logger: .silent)
         guard case .accepted = authenticator.authenticate(login: "mapped", verifiedKey: listedKey) else { return XCTFail() }
         XCTAssertEqual(connector.connections.last?.attempts, ["key /keys/mapped"])
-        guard case .acceptedPendingAgent(let link, .pinOnSuccess(let key)) = authenticator.authenticate(login: "agent", verifiedKey: listedKey)
+        guard case .acceptedPendingAgent(let link, .pinned) = authenticator.authenticate(login: "agent", verifiedKey: listedKey)
         else { return XCTFail("no mapped key: the upstream login waits for the agent") }
         XCTAssertEqual(link.route.login, "agent")
-        XCTAssertEqual(key, connector.hostKey)
-        XCTAssertTrue(authenticator.finishAgentLogin(link, verdict: .pinOnSuccess(key), result: .success))
-        XCTAssertEqual(routes.route(named: "agent")?.hostKeyFingerprint, connector.hostKey)
+        XCTAssertEqual(routes.route(named: "agent")?.hostKeyFingerprint, connector.hostKey, "pinned before the agent signs anything")
+        XCTAssertTrue(authenticator.finishAgentLogin(link, verdict: .pinned, result: .success))
         XCTAssertFalse(authenticator.finishAgentLogin(link, verdict: .pinned, result: .denied))
     }
 

@@ -9,7 +9,8 @@ struct HostKeyVerifier {
     enum Verdict: Equatable {
         /// The key matches the route's pin.
         case pinned
-        /// No pin yet and the policy is accept-new: pin this key once the login succeeds.
+        /// No pin yet and the policy is accept-new: pin this key now, before any credential is
+        /// sent to the upstream.
         case pinOnSuccess(String)
         /// The policy is off: the key was not checked.
         case unchecked(String)

@@ -97,7 +97,6 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
             logger.info("login refused", metadata: ["auth.method": "agent", "reason": "\(LoginRejection.upstreamDenied.rawValue)"])
             return false
         }
-        if case .pinOnSuccess(let fingerprint) = verdict { pinOnFirstUse(link.route, fingerprint) }
         logger.info("upstream login through the client's agent", metadata: ["upstream.user": "\(link.route.effectiveUpstreamUser)"])
         return true
     }
@@ -154,7 +153,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
             conversation = nil
             return .done(.rejected(reason))
         case .upstream(let route):
-            guard let pending, pending.link.route == route, pending.link.session.isAlive else {
+            guard let pending, pending.link.route.leadsToTheSameUpstream(as: route), pending.link.session.isAlive else {
                 conversation = nil
                 return .done(.rejected(.upstreamDenied))
             }
@@ -194,7 +193,6 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         switch result {
         case .success:
             pending = nil
-            if case .pinOnSuccess(let fingerprint) = verdict { pinOnFirstUse(route, fingerprint) }
             return .accepted(UpstreamLink(route: route, session: session))
         case .denied, .partial:
             ProxyMetrics.upstreamConnectFailed(reason: "authentication")
@@ -206,16 +204,44 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     }
 
     private func upstreamSession(for route: Route) -> Result<(Session, HostKeyVerifier.Verdict), UpstreamFailure> {
-        if let pending, pending.link.route == route, pending.link.session.isAlive {
+        if let pending, pending.link.route.leadsToTheSameUpstream(as: route), pending.link.session.isAlive {
             return .success((pending.link.session, pending.verdict))
         }
         pending = nil
         do {
             let (session, verdict) = try connector.connect(to: route, logger: logger)
-            pending = (UpstreamLink(route: route, session: session), verdict)
-            return .success((session, verdict))
+            let trusted = try trustOnFirstUse(verdict, for: route)
+            pending = (UpstreamLink(route: route, session: session), trusted)
+            return .success((session, trusted))
         } catch {
             return .failure(error)
+        }
+    }
+
+    /// Trust on first use, from the first byte: the key an upstream presents at the first key
+    /// exchange becomes the route's pin before anything secret (a password, an answer, an agent
+    /// signature) is sent to it, whether or not the login then succeeds. When another login
+    /// pinned first, its key must be this one. If the pin cannot be written, nothing is sent.
+    private func trustOnFirstUse(_ verdict: HostKeyVerifier.Verdict, for route: Route) throws(UpstreamFailure) -> HostKeyVerifier.Verdict {
+        guard case .pinOnSuccess(let fingerprint) = verdict else { return verdict }
+        do {
+            if try routes.pinHostKeyIfUnpinned(login: route.login, fingerprint: fingerprint) {
+                logger.notice("pinned upstream host key (trust on first use)", metadata: ["upstream.hostkey": "\(fingerprint)"])
+                return .pinned
+            }
+            let pinned = try routes.route(for: route.login)?.hostKeyFingerprint
+            guard let pinned else { throw UpstreamFailure.hostKeyNotRecorded("the route changed while its host key was being pinned") }
+            guard pinned == fingerprint else {
+                ProxyMetrics.upstreamConnectFailed(reason: "host-key-mismatch")
+                throw UpstreamFailure.hostKeyChanged(expected: pinned, actual: fingerprint)
+            }
+            return .pinned
+        } catch let failure as UpstreamFailure {
+            throw failure
+        } catch {
+            logger.error("cannot pin upstream host key", metadata: ["error": "\(error)"])
+            ProxyMetrics.upstreamConnectFailed(reason: "host-key-not-recorded")
+            throw UpstreamFailure.hostKeyNotRecorded("\(error)")
         }
     }
 
@@ -259,16 +285,6 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         }
     }
 
-    /// Trust on first use: the key seen at the first successful login becomes the route's pin.
-    private func pinOnFirstUse(_ route: Route, _ fingerprint: String) {
-        do {
-            if try routes.pinHostKeyIfUnpinned(login: route.login, fingerprint: fingerprint) {
-                logger.notice("pinned upstream host key (trust on first use)", metadata: ["upstream.hostkey": "\(fingerprint)"])
-            }
-        } catch {
-            logger.error("cannot pin upstream host key", metadata: ["error": "\(error)"])
-        }
-    }
 }
 
 /// Why a login was refused; logged for the operator, never shown to the client.
@@ -277,4 +293,16 @@ enum LoginRejection: String {
     case routeDisabled = "route-disabled"
     case upstreamDenied = "upstream-denied"
     case keyNotListed = "key-not-listed"
+}
+
+extension Route {
+    /// True if a connection made for `self` may serve a login on `other`: the same upstream,
+    /// user, key and policy. The pin may differ only by having been recorded since (trust on
+    /// first use pins during the first attempt), never by having changed or been forgotten.
+    fileprivate func leadsToTheSameUpstream(as other: Route) -> Bool {
+        login == other.login && upstreamHost == other.upstreamHost && upstreamPort == other.upstreamPort
+            && effectiveUpstreamUser == other.effectiveUpstreamUser && identityFile == other.identityFile
+            && enabled == other.enabled && hostKeyPolicy == other.hostKeyPolicy
+            && (hostKeyFingerprint == other.hostKeyFingerprint || (hostKeyFingerprint == nil && other.hostKeyFingerprint != nil))
+    }
 }

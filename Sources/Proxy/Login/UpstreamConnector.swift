@@ -9,12 +9,15 @@ enum UpstreamFailure: Error, CustomStringConvertible {
     case handshake(SSHError)
     case hostKeyChanged(expected: String, actual: String)
     case hostKeyNotPinned(actual: String)
+    /// Trust on first use could not record the key: nothing is sent to an unpinned upstream.
+    case hostKeyNotRecorded(String)
     case authenticationError(String)
 
     var reason: String {
         switch self {
         case .hostKeyChanged: "host-key-mismatch"
         case .hostKeyNotPinned: "host-key-not-pinned"
+        case .hostKeyNotRecorded: "host-key-not-recorded"
         case .network(let error): error.reason
         case .handshake(let error): error.code == .timeout ? "timeout" : "handshake-failed"
         case .authenticationError: "upstream-auth-error"
@@ -32,6 +35,7 @@ enum UpstreamFailure: Error, CustomStringConvertible {
         case .handshake: "the SSH handshake with the upstream host failed"
         case .hostKeyChanged: "upstream host key changed; refusing to connect"
         case .hostKeyNotPinned: "the upstream host key is not trusted yet"
+        case .hostKeyNotRecorded: "the upstream host key could not be recorded"
         case .authenticationError: "the upstream host failed during login"
         }
     }
@@ -42,6 +46,7 @@ enum UpstreamFailure: Error, CustomStringConvertible {
         case .handshake(let error): error.description
         case .hostKeyChanged(let expected, let actual): "upstream host key \(actual) does not match the pinned \(expected)"
         case .hostKeyNotPinned(let actual): "upstream host key \(actual) is not pinned and the policy is strict"
+        case .hostKeyNotRecorded(let why): "the upstream host key could not be pinned: \(why)"
         case .authenticationError(let text): text
         }
     }

@@ -14,6 +14,11 @@ final class FakeRoutes: RouteLookup, Sendable {
     }
 
     func setFailing(_ failing: Bool) { state.withLock { $0.failing = failing } }
+
+    /// Another login pins this fingerprint just before ours tries to.
+    nonisolated(unsafe) var pinRace: String?
+    /// Pin writes fail like a read-only database.
+    nonisolated(unsafe) var failPins = false
     func route(named login: String) -> Route? { state.withLock { $0.routes[login] } }
 
     func route(for login: String) throws(RouteStoreError) -> Route? {
@@ -29,8 +34,13 @@ final class FakeRoutes: RouteLookup, Sendable {
     }
 
     func pinHostKeyIfUnpinned(login: String, fingerprint: String) throws(RouteStoreError) -> Bool {
-        try state.withLock { (state) throws(RouteStoreError) -> Bool in
-            if state.failing { throw .database("disk I/O error") }
+        let (race, failPins) = (pinRace, self.failPins)
+        return try state.withLock { (state) throws(RouteStoreError) -> Bool in
+            if state.failing || failPins { throw .database("attempt to write a readonly database") }
+            if let race, var route = state.routes[login], route.hostKeyFingerprint == nil {
+                route.hostKeyFingerprint = race
+                state.routes[login] = route
+            }
             guard var route = state.routes[login], route.hostKeyFingerprint == nil else { return false }
             route.hostKeyFingerprint = fingerprint
             state.routes[login] = route
