@@ -165,7 +165,8 @@ class Lab:
         with open(os.path.join(self.work, "proxy.log"), "w") as log:
             self.proxy = subprocess.Popen(
                 [binary, "serve", "--listen", f"127.0.0.1:{self.proxy_port}", "--data-dir", data, "--ban-after", "0",
-                 "--max-connections", "5000", "--max-connections-per-source", "0", "--log-level", "warning"],
+                 "--max-connections", "5000", "--max-connections-per-source", "0",
+                 "--max-unauthenticated", "5000", "--max-unauthenticated-per-source", "0", "--log-level", "warning"],
                 stderr=log)
         self.procs.append(self.proxy)
         wait_port(self.proxy_port)

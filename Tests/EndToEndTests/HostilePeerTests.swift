@@ -32,4 +32,59 @@ final class HostilePeerTests: XCTestCase {
             .filter { $0.contains("Invalid read") || $0.contains("Invalid write") || $0.contains("Invalid free") }
         XCTAssertEqual(findings, [], "valgrind saw the proxy touch freed memory")
     }
+
+    /// One source holding many half-open logins cannot keep others out: its connections past
+    /// the per-source limit are closed at once, while a login from elsewhere goes through.
+    func testOneSourceCannotFillTheDoorForOthers() throws {
+        let lab = try Lab.shared()
+        let proxy = try ProxyProcess(
+            arguments: ["--ban-after", "0", "--max-unauthenticated-per-source", "5", "--login-grace-time", "20"],
+            routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
+        let held = (0..<20).compactMap { _ in FreePort.connectRaw(port: proxy.port, from: "127.0.0.2") }
+        defer { held.forEach { close($0) } }
+        XCTAssertEqual(held.count, 20)
+        // An admitted connection gets the proxy's SSH version line; a refused one, the end.
+        var refused = 0
+        for fd in held {
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            var byte: UInt8 = 0
+            if poll(&entry, 1, 5000) > 0, recv(fd, &byte, 1, 0) == 0 { refused += 1 }
+        }
+        XCTAssertEqual(refused, 15, "5 half-open logins are allowed from one source")
+        let login = try Clients(port: proxy.port).ssh(TestUsers.alice.name, TestUsers.alice.password, "echo in")
+        XCTAssertEqual(login.out, "in\n", login.err)
+        XCTAssertTrue(proxy.log.contains("reason=max-unauthenticated-per-source"), proxy.log)
+    }
+
+    /// A ban decided while a connection is open ends it at its next attempt.
+    func testABanAppliesToTheNextAttemptOnAnOpenConnection() throws {
+        let lab = try Lab.shared()
+        let proxy = try ProxyProcess(
+            arguments: ["--ban-after", "2", "--max-auth-tries", "10"], routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
+        let guesses = try Command.run(
+            "/usr/bin/env", ["python3", Programs.hostilePeer("password_guesses.py"), String(proxy.port), TestUsers.alice.name, "6"],
+            timeout: 60)
+        let answered = Int(guesses.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        XCTAssertTrue((2..<6).contains(answered), "the client was answered \(answered) times: \(guesses.err)")
+        let log = proxy.log
+        XCTAssertEqual(log.components(separatedBy: "reason=upstream-denied").count - 1, 2, "attempts went on after the ban:\n\(log)")
+        XCTAssertTrue(log.contains("login refused: the source is banned"), log)
+        XCTAssertTrue(log.contains("reason=banned route.user=\(TestUsers.alice.name) session.id=1 connection ended"), log)
+    }
+
+    /// Channel opens are capped per connection: past the cap they are refused at once, and
+    /// the connection, flooded with requests too, still works.
+    func testChannelFloodsAreCappedAndTheConnectionSurvivesARequestFlood() throws {
+        _ = try Lab.shared()
+        let roomy = try UpstreamServer(name: "many-sessions", extraConfig: ["MaxSessions 500"])
+        defer { roomy.stop() }
+        let proxy = try ProxyProcess(arguments: ["--ban-after", "0"], routes: [RouteSpec(TestUsers.alice.name, to: roomy)])
+        let flood = try Command.run(
+            "/usr/bin/env", ["python3", Programs.hostilePeer("flood.py"), String(proxy.port), TestUsers.alice.name,
+                             TestUsers.alice.password, "200", "2000", "4096"], timeout: 240)
+        XCTAssertEqual(flood.status, 0, flood.out + flood.err)
+        XCTAssertTrue(flood.out.hasPrefix("opened=128 "), "channels past 128 must be refused: \(flood.out)")
+        XCTAssertTrue(flood.out.hasSuffix("ok\n"), flood.out)
+    }
 }
+

@@ -58,7 +58,8 @@ final class ResourceTests: XCTestCase {
 
     func testStormOfBadConnectionsAlongsideRealSessions() throws {
         let lab = try Lab.shared()
-        let proxy = try ProxyProcess(arguments: ["--login-grace-time", "3", "--max-connections-per-source", "0", "--ban-after", "0"],
+        let proxy = try ProxyProcess(arguments: ["--login-grace-time", "3", "--max-connections-per-source", "0",
+                                                 "--max-unauthenticated-per-source", "0", "--ban-after", "0"],
                                      routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
         let clients = Clients(port: proxy.port)
         _ = try clients.ssh(TestUsers.alice.name, TestUsers.alice.password, "true")
@@ -152,7 +153,8 @@ final class ResourceTests: XCTestCase {
         // prlimit execs the proxy, so it keeps prlimit's pid. An explicit --max-connections is
         // obeyed even beyond what the limit carries, which is what runs it out of descriptors.
         let proxy = try ProxyProcess(
-            arguments: ["--ban-after", "0", "--max-connections", "1000", "--max-connections-per-source", "0"],
+            arguments: ["--ban-after", "0", "--max-connections", "1000", "--max-connections-per-source", "0",
+                        "--max-unauthenticated", "1000", "--max-unauthenticated-per-source", "0"],
             routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)], launcher: ["/usr/bin/prlimit", "--nofile=256"])
         var idle: [Int32] = []
         defer { idle.forEach { close($0) } }

@@ -159,3 +159,14 @@ final class SessionChannelRelayTests: XCTestCase {
         XCTAssertTrue(withoutAgent.startsWithoutAgent, "a program starts but no agent was forwarded")
     }
 }
+
+/// A channel's request queue has a fixed size: a flood is refused, not queued without end.
+final class ChannelRequestQueueTests: XCTestCase {
+    func testRequestsPastTheCapacityAreRefusedAtOnce() {
+        var queue = ChannelRequestQueue<FakeRequest>()
+        let requests = (0..<(ChannelRequestQueue<FakeRequest>.capacity + 10)).map { _ in FakeRequest() }
+        for request in requests { queue.append(.environment(name: "SB_X", value: "1"), message: request) }
+        XCTAssertEqual(requests.filter { $0.answer == .refused }.count, 10)
+        XCTAssertTrue(requests.prefix(ChannelRequestQueue<FakeRequest>.capacity).allSatisfy { $0.answer == nil }, "the first ones wait their turn")
+    }
+}

@@ -35,3 +35,59 @@ final class SourcePenaltiesTests: XCTestCase {
         XCTAssertFalse(table.isBanned("192.0.2.1", now: start + .seconds(21)))
     }
 }
+
+/// A source is an IPv4 address or an IPv6 /64.
+final class PenaltySourceTests: XCTestCase {
+    func testAnIPv6BanCoversItsWhole64() {
+        let table = SourcePenalties(settings: .init(limit: 2, window: .seconds(60), banDuration: .seconds(300)))
+        let start = ContinuousClock.now
+        table.recordFailure(from: "2001:db8:1:2::1", now: start)
+        XCTAssertTrue(table.recordFailure(from: "2001:db8:1:2:ffff::9", now: start + .seconds(1)))
+        XCTAssertTrue(table.isBanned("2001:db8:1:2:abcd::42", now: start + .seconds(2)))
+        XCTAssertFalse(table.isBanned("2001:db8:1:3::1", now: start + .seconds(2)), "the next /64 is someone else")
+    }
+
+    func testIPv4AndMappedIPv4AreOneSource() {
+        XCTAssertEqual(SourcePenalties.source(of: "192.0.2.7"), "192.0.2.7")
+        XCTAssertEqual(SourcePenalties.source(of: "::ffff:192.0.2.7"), "192.0.2.7")
+        XCTAssertEqual(SourcePenalties.source(of: "2001:db8::5"), "2001:db8:0:0::/64")
+    }
+}
+
+/// The door's counts: checked and taken in one step, given back by the ticket.
+final class AdmissionTests: XCTestCase {
+    private func settings(_ flags: [String]) throws -> ProxySettings {
+        try ProxySettings.resolve([try SettingsLayer(arguments: flags)])
+    }
+
+    func testPreLoginPlacesArePerSourceAndFreedByTheLogin() throws {
+        let settings = try settings(["--max-unauthenticated-per-source", "2", "--max-unauthenticated", "3"])
+        let admission = Admission(settings: settings, descriptorLimit: 4096)
+        var first = try? admission.admit("192.0.2.1", settings: settings).get()
+        let second = try? admission.admit("192.0.2.1", settings: settings).get()
+        XCTAssertNotNil(first)
+        XCTAssertNotNil(second)
+        guard case .failure(.maxUnauthenticatedPerSource) = admission.admit("192.0.2.1", settings: settings) else {
+            return XCTFail("a third login-in-progress from one source must be refused")
+        }
+        let other = try? admission.admit("2001:db8::1", settings: settings).get()
+        XCTAssertNotNil(other, "another source still gets in")
+        guard case .failure(.maxUnauthenticated) = admission.admit("198.51.100.9", settings: settings) else {
+            return XCTFail("the overall pre-login limit applies")
+        }
+        second?.loggedIn()
+        XCTAssertNotNil(try? admission.admit("192.0.2.1", settings: settings).get(), "a logged-in client frees its place")
+        first = nil
+        XCTAssertNotNil(try? admission.admit("192.0.2.1", settings: settings).get(), "a closed connection frees its place")
+    }
+
+    func testPerAddressConnectionsCountLoggedInOnesToo() throws {
+        let settings = try settings(["--max-connections-per-source", "1"])
+        let admission = Admission(settings: settings, descriptorLimit: 4096)
+        let ticket = try XCTUnwrap(try? admission.admit("192.0.2.1", settings: settings).get())
+        ticket.loggedIn()
+        guard case .failure(.maxConnectionsPerSource) = admission.admit("192.0.2.1", settings: settings) else {
+            return XCTFail()
+        }
+    }
+}

@@ -33,7 +33,10 @@ extension ClientConnection {
                 case .loggedIn(let link, let pendingAgent):
                     return startSession(link, login: attempts.loginName, method: "\(method)", pendingAgent: pendingAgent)
                 case .challengeSent:
-                    continue
+                    if attempts.recordChallenge() {
+                        logger.info("too many keyboard-interactive rounds", metadata: ["reason": "max-auth-tries"])
+                        return .closing(.loginFailed(.tooManyAuthFailures), nil)
+                    }
                 case .refused:
                     if attempts.recordRefusal(of: method) {
                         logger.info("too many authentication failures", metadata: ["reason": "max-auth-tries"])
@@ -62,6 +65,13 @@ extension ClientConnection {
     }
 
     private func attemptLogin(login: String, method: SSHRequest.AuthAttempt, message: SSHMessage) -> AttemptResult {
+        // A ban decided while this connection was open (by its own failures or by others from
+        // the same source) ends it at its next attempt, not only the next connection.
+        if services.penalties.isBanned(address.host) {
+            logger.info("login refused: the source is banned", metadata: ["reason": "banned"])
+            message.refuseAuthentication(offering: Self.offeredMethods)
+            return .impossible(.loginFailed(.banned))
+        }
         // The name comes from the client: log it only if it could be a route name at all, so a
         // crafted name cannot forge log lines.
         logger[metadataKey: "route.user"] = "\(RouteValidation.isValidLogin(login) ? login : "(invalid name)")"
@@ -151,6 +161,7 @@ extension ClientConnection {
     /// The client is in: record the session, plan its recording, and start relaying (or wait
     /// for the client's agent first).
     private func startSession(_ link: UpstreamLink<SSHSession>, login: String, method: String, pendingAgent: HostKeyVerifier.Verdict?) -> State {
+        services.admission.loggedIn()
         let session = LoggedInSession(link: link, login: login, method: method)
         session.auditID = recordStart(of: session)
         session.recording = recordingPlan(for: session)

@@ -6,6 +6,11 @@ import SSH
 /// requests join their relay's queue, global requests are answered in order.
 extension ClientConnection {
     func handleClientMessage(_ message: SSHMessage, session: LoggedInSession, upstreamReady: Bool) {
+        if case .channelOpen = message.request, !session.channels.hasRoom {
+            logger.info("channel refused", metadata: ["reason": "max-channels"])
+            message.refuse()
+            return
+        }
         switch message.request {
         case .channelOpen(.session):
             do {
@@ -56,6 +61,10 @@ extension ClientConnection {
     /// agent) and remote forwards (`ssh -R`) are relayed to the client; anything else is
     /// refused, as the client would.
     func handleUpstreamMessage(_ message: SSHMessage, session: LoggedInSession) {
+        guard session.channels.hasRoom else {
+            message.refuse()
+            return
+        }
         let open: (SSHChannel) -> RequestProgress
         switch message.request {
         case .channelOpen(.authAgent) where session.channels.clientForwardsAgent:

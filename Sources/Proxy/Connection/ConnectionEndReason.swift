@@ -9,6 +9,8 @@ enum ConnectionEndReason: String, Sendable {
     case clientLeftDuringLogin = "client-left-during-login"
     case upstreamUnavailable = "upstream-unavailable"
     case storeUnavailable = "store-unavailable"
+    /// The source was banned while the connection was logging in.
+    case banned
     // After the login.
     case clientClosed = "client-closed"
     case upstreamClosed = "upstream-closed"

@@ -9,4 +9,6 @@ struct ConnectionServices {
     let connector: UpstreamConnector
     let penalties: SourcePenalties
     let shutdown: ShutdownNotice
+    /// This connection's places in the server's admission counts.
+    let admission: AdmissionTicket
 }

@@ -19,6 +19,17 @@ struct LoginAttempts: Equatable {
     }
 
     /// Counts a refused attempt; returns true when the client has no tries left.
+    /// Keyboard-interactive rounds sent on this connection, and how many are allowed: an
+    /// upstream (or a client answering forever) cannot keep a login going without end.
+    private(set) var challenges = 0
+    static let maximumChallenges = 16
+
+    /// Counts a keyboard-interactive round; returns true when there were too many.
+    mutating func recordChallenge() -> Bool {
+        challenges += 1
+        return challenges > Self.maximumChallenges
+    }
+
     mutating func recordRefusal(of method: SSHRequest.AuthAttempt) -> Bool {
         if case .none = method { return false }
         failures += 1

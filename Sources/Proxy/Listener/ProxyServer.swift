@@ -114,8 +114,22 @@ public final class ProxyServer: Sendable {
                 ProxyMetrics.connectionRejected(reason: refusal)
                 continue
             }
+            // Without the PROXY protocol the peer is the client: admit it here, before a thread
+            // exists. Behind a balancer that waits for the header, on the connection's thread.
+            var ticket: AdmissionTicket?
+            if !settings[.proxyProtocol] {
+                switch admission.admit(peer.host, settings: settings) {
+                case .success(let admitted):
+                    ticket = admitted
+                case .failure(let refusal):
+                    close(fd)
+                    logger.info("connection refused", metadata: ["client.addr": "\(peer)", "reason": "\(refusal.rawValue)"])
+                    ProxyMetrics.connectionRejected(reason: refusal)
+                    continue
+                }
+            }
             enableKeepalive(on: fd, idleSeconds: settings[.tcpKeepalive])
-            startConnection(fd: fd, peer: peer, settings: settings)
+            startConnection(fd: fd, peer: peer, settings: settings, ticket: ticket)
         }
         logger.info("stopped accepting connections")
     }
@@ -145,15 +159,17 @@ public final class ProxyServer: Sendable {
         shutdown.request()
     }
 
-    private func startConnection(fd: Int32, peer: SocketAddress, settings: ProxySettings) {
+    private func startConnection(fd: Int32, peer: SocketAddress, settings: ProxySettings, ticket: AdmissionTicket?) {
         let number = connectionCounter.add(1, ordering: .relaxed).newValue
         var connectionLogger = logger
         connectionLogger[metadataKey: "session.id"] = "\(number)"
         connectionLogger[metadataKey: "client.addr"] = "\(peer)"
         activeConnections.add(1, ordering: .relaxed)
+        // The ticket moves to the new thread, which alone uses it from here on.
+        nonisolated(unsafe) let ticket = ticket
         let thread = Thread { [self, connectionLogger] in
             defer { activeConnections.subtract(1, ordering: .relaxed) }
-            serveConnection(fd: fd, peer: peer, settings: settings, logger: connectionLogger)
+            serveConnection(fd: fd, peer: peer, settings: settings, ticket: ticket, logger: connectionLogger)
         }
         thread.name = "switchboard-conn-\(number)"
         thread.stackSize = 1 << 20
@@ -161,35 +177,38 @@ public final class ProxyServer: Sendable {
     }
 
     /// Everything one connection's thread does, from the PROXY header to the last byte.
-    private func serveConnection(fd: Int32, peer: SocketAddress, settings: ProxySettings, logger: Logger) {
+    private func serveConnection(fd: Int32, peer: SocketAddress, settings: ProxySettings, ticket: AdmissionTicket?, logger: Logger) {
         var logger = logger
         guard let client = identifyClient(fd: fd, peer: peer, settings: settings, logger: logger) else {
             close(fd)
             return
         }
-        if settings[.proxyProtocol] {
+        var ticket = ticket
+        if ticket == nil {
             logger[metadataKey: "client.addr"] = "\(client)"
             logger[metadataKey: "proxy.addr"] = "\(peer)"
-            if let refusal = admission.refusal(ofClient: client.host, settings: settings) {
+            switch admission.admit(client.host, settings: settings) {
+            case .success(let admitted):
+                ticket = admitted
+            case .failure(let refusal):
                 close(fd)
                 logger.info("connection refused", metadata: ["reason": "\(refusal.rawValue)"])
                 ProxyMetrics.connectionRejected(reason: refusal)
                 return
             }
         }
+        guard let ticket else { return }
         ProxyMetrics.connectionAccepted()
-        admission.counting(from: client.host) {
-            logger.debug("connection accepted")
-            do {
-                let session = try server.accept(fd: fd)
-                let services = ConnectionServices(
-                    routes: routes, audit: audit, connector: UpstreamConnector(settings: settings),
-                    penalties: admission.penalties, shutdown: shutdown)
-                try ClientConnection(client: session, address: client, services: services, settings: settings, logger: logger).run()
-            } catch {
-                logger.warning("cannot start session", metadata: ["error": "\(error)"])
-                ProxyMetrics.connectionClosed(reason: .error)
-            }
+        logger.debug("connection accepted")
+        do {
+            let session = try server.accept(fd: fd)
+            let services = ConnectionServices(
+                routes: routes, audit: audit, connector: UpstreamConnector(settings: settings),
+                penalties: admission.penalties, shutdown: shutdown, admission: ticket)
+            try ClientConnection(client: session, address: client, services: services, settings: settings, logger: logger).run()
+        } catch {
+            logger.warning("cannot start session", metadata: ["error": "\(error)"])
+            ProxyMetrics.connectionClosed(reason: .error)
         }
     }
 

@@ -2,8 +2,9 @@ import Foundation
 import Synchronization
 
 /// Per-source penalty, like OpenSSH's PerSourcePenalties: `limit` failed logins from one
-/// address within `window` ban new connections from it for `banDuration`. Shared by all
-/// connection threads; the state is guarded by a mutex.
+/// source within `window` ban new connections from it for `banDuration`. A source is an IPv4
+/// address, or an IPv6 /64 (one host commonly owns a whole /64, so banning a single address
+/// would cost an attacker nothing). Shared by all connection threads; guarded by a mutex.
 final class SourcePenalties: Sendable {
     struct Settings: Sendable {
         /// Failed logins that trigger a ban; 0 turns the penalty off.
@@ -27,18 +28,32 @@ final class SourcePenalties: Sendable {
     /// True if connections from `address` are refused right now.
     func isBanned(_ address: String, now: ContinuousClock.Instant = .now) -> Bool {
         guard settings.limit > 0 else { return false }
+        let source = Self.source(of: address)
         return records.withLock { records in
-            guard let until = records[address]?.bannedUntil else { return false }
+            guard let until = records[source]?.bannedUntil else { return false }
             if until > now { return true }
-            records[address] = nil
+            records[source] = nil
             return false
         }
+    }
+
+    /// The key a penalty is kept under: the address itself, or its /64 for IPv6.
+    static func source(of address: String) -> String {
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, address, &v6) == 1 else { return address }
+        let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+        if bytes.prefix(10).allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+            return bytes.suffix(4).map(String.init).joined(separator: ".")
+        }
+        let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+        return groups.joined(separator: ":") + "::/64"
     }
 
     /// Counts one failed login from `address`; returns true if this failure started a ban.
     @discardableResult
     func recordFailure(from address: String, now: ContinuousClock.Instant = .now) -> Bool {
         guard settings.limit > 0 else { return false }
+        let address = Self.source(of: address)
         return records.withLock { records in
             Self.forgetExpired(in: &records, now: now, window: settings.window)
             var record = records[address] ?? Record()

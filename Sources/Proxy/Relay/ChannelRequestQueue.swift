@@ -16,11 +16,23 @@ struct ChannelRequestQueue<Request: PendingRequest> {
 
     private var entries: [Entry] = []
 
+    /// Requests that may wait at once. A client that floods requests faster than the upstream
+    /// answers them has the excess refused at once instead of queued without end (OpenSSH
+    /// clients send a few: env variables, a terminal, the program). A refused request that
+    /// wants a reply is answered ahead of those still waiting: only a flooding client sees that.
+    static var capacity: Int { 256 }
+
+    /// Queues a client request; refuses it at once when the queue is full.
     mutating func append(_ request: SSHRequest.ChannelRequest, message: Request) {
+        guard entries.count < Self.capacity else {
+            message.refuse()
+            return
+        }
         entries.append(.client(request, message))
     }
 
     mutating func appendSignal(_ name: String) {
+        guard entries.count < Self.capacity else { return }
         entries.append(.signal(name))
     }
 

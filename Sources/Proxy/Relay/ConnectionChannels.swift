@@ -19,6 +19,13 @@ final class ConnectionChannels {
     func add(_ relay: SessionRelay) { sessions.append(relay) }
     func add(_ relay: DataChannelRelay) { dataChannels.append(relay) }
 
+    /// Channels one connection may have open at once, sessions and forwards together; more
+    /// are refused at once (OpenSSH's sshd allows 10 sessions by default).
+    static let capacity = 128
+
+    /// True if another channel may be opened.
+    var hasRoom: Bool { sessions.count + dataChannels.count < Self.capacity }
+
     /// The session relay whose client-side channel is `id`.
     func session(withClientChannel id: SSHChannelID) -> SessionRelay? {
         sessions.first { $0.downstreamID == id }

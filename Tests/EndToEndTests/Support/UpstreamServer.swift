@@ -38,13 +38,14 @@ final class UpstreamServer {
         let hostKey = directory.appendingPathComponent("ssh_host_ed25519_key").path
         let keygen = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey])
         guard keygen.status == 0 else { throw HarnessError("ssh-keygen failed: \(keygen.err)") }
-        let extra = authentication.sshdOptions + [
+        // sshd keeps the first value it reads, so a test's own lines come first.
+        let extra = extraConfig + authentication.sshdOptions + [
             "MaxStartups 200",
             "MaxSessions 50",
             "LogLevel VERBOSE",
             "AcceptEnv LANG LC_* SB_*",
             "SetEnv SWITCHBOARD_UPSTREAM=\(name)",
-        ] + extraConfig
+        ]
         let config = try SSHDConfigTemplate.render([
             "port": String(port),
             "listen": "127.0.0.1",

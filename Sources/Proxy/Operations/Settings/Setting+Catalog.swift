@@ -10,6 +10,7 @@ public enum SettingsCatalog {
         Setting<HostPort>.listen, Setting<String?>.dataDir, Setting<Int>.loginGraceTime, Setting<Int>.maxAuthTries,
         Setting<Int>.upstreamConnectTimeout, Setting<HostKeyPolicy>.hostKeyPolicy, Setting<Int>.idleTimeout,
         Setting<Int>.drainTimeout, Setting<Int>.maxConnections, Setting<Int>.maxConnectionsPerSource,
+        Setting<Int>.maxUnauthenticated, Setting<Int>.maxUnauthenticatedPerSource,
         Setting<Int>.tcpKeepalive, Setting<Int>.banAfter, Setting<Int>.banWindow, Setting<Int>.banTime,
         Setting<Bool>.proxyProtocol, Setting<[AddressRange]>.trustedProxies, Setting<HostPort?>.metricsListen,
         Setting<String?>.recordDir, Setting<Bool>.recordInput, Setting<Logger.Level>.logLevel, Setting<LogFormat>.logFormat,
@@ -55,6 +56,14 @@ extension Setting where Value == Int {
     public static var maxConnectionsPerSource: Self {
         .number("max_connections_per_source", default: 256, minimum: 0, valueName: "N", reload: .live,
                 help: "connections served at once per client address (0: no limit)")
+    }
+    public static var maxUnauthenticated: Self {
+        .number("max_unauthenticated", default: 256, minimum: 1, valueName: "N", reload: .live,
+                help: "connections still in key exchange or login at once; more are refused at accept (like OpenSSH's MaxStartups)")
+    }
+    public static var maxUnauthenticatedPerSource: Self {
+        .number("max_unauthenticated_per_source", default: 32, minimum: 0, valueName: "N", reload: .live,
+                help: "the same per client address or IPv6 /64, so one source cannot fill the door or an upstream's MaxStartups (0: no limit)")
     }
     public static var tcpKeepalive: Self {
         .number("tcp_keepalive", default: 60, minimum: 0, valueName: "SECONDS", reload: .live,
