@@ -7,6 +7,9 @@ public protocol RouteLookup: Sendable {
     func route(for login: String) throws(RouteStoreError) -> Route?
     /// True if `fingerprint` is listed for `login`.
     func isKeyListed(_ fingerprint: String, for login: String) throws(RouteStoreError) -> Bool
+    /// True if a route exists whose login equals `login` but for letter case (`alice` for
+    /// `ALICE`): such a name must not be served by the catch-all route.
+    func hasRoute(differingOnlyInCaseFrom login: String) throws(RouteStoreError) -> Bool
     /// Trust on first use: records `fingerprint` as the route's upstream host key unless one is
     /// already pinned. Returns true if it was recorded now.
     func pinHostKeyIfUnpinned(login: String, fingerprint: String) throws(RouteStoreError) -> Bool

@@ -138,6 +138,14 @@ public final class SQLiteRouteStore: RouteStore {
         return keys
     }
 
+    public func hasRoute(differingOnlyInCaseFrom login: String) throws(RouteStoreError) -> Bool {
+        var found = false
+        try database.query("SELECT 1 FROM routes WHERE login = ? COLLATE NOCASE AND login <> ? LIMIT 1", [.text(login), .text(login)]) { _ in
+            found = true
+        }
+        return found
+    }
+
     public func isKeyListed(_ fingerprint: String, for login: String) throws(RouteStoreError) -> Bool {
         var found = false
         try database.query("SELECT 1 FROM route_keys WHERE login = ? AND fingerprint = ?", [.text(login), .text(fingerprint)]) { _ in
@@ -154,6 +162,12 @@ public final class SQLiteRouteStore: RouteStore {
         }
     }
 
+    /// Why the catch-all route takes no mapped identity.
+    public static let catchAllIdentityRefusal = """
+        the catch-all route cannot have a mapped identity: every login name it serves would log in \
+        upstream with that one key; key logins on it use the client's forwarded agent (ssh -A)
+        """
+
     private func validated(_ route: Route) throws(RouteStoreError) -> Route {
         var route = route
         route.login = try RouteValidation.routeLogin(route.login)
@@ -165,6 +179,9 @@ public final class SQLiteRouteStore: RouteStore {
         }
         if let identity = route.identityFile, !identity.hasPrefix("/") {
             throw .invalidIdentityFile("\(identity): give an absolute path")
+        }
+        if route.isCatchAll && route.identityFile != nil {
+            throw .invalidIdentityFile(Self.catchAllIdentityRefusal)
         }
         return route
     }

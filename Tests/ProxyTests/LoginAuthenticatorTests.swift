@@ -65,6 +65,23 @@ final class LoginAuthenticatorTests: XCTestCase {
         XCTAssertEqual(rejection(authenticator.authenticate(login: "-bad name", password: "right")), .noRoute)
     }
 
+    func testTheCatchAllServesNeitherTheLiteralStarNorAnotherCaseOfARoutedName() {
+        routes = FakeRoutes([
+            Route(login: Route.catchAllLogin, upstreamHost: "10.0.0.9", identityFile: "/keys/shared"),
+            Route(login: "alice", upstreamHost: "10.0.0.5", enabled: false),
+        ], keys: [Route.catchAllLogin: [listedKey.fingerprint]])
+        authenticator = LoginAuthenticator(routes: routes, connector: connector, logger: .silent)
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "*", password: "right")), .noRoute)
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "ALICE", password: "right")), .caseMismatch)
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "alice", password: "right")), .routeDisabled)
+        guard case .accepted = authenticator.authenticate(login: "carol", password: "right") else { return XCTFail() }
+        // A key listed for the catch-all never logs in upstream with a shared mapped key.
+        guard case .acceptedPendingAgent = authenticator.authenticate(login: "dave", verifiedKey: listedKey) else {
+            return XCTFail("the catch-all's key logins go through the client's own agent")
+        }
+        XCTAssertFalse(connector.connections.contains { $0.attempts.contains("key /keys/shared") })
+    }
+
     func testTheFirstKeyExchangePinsTheUpstreamHostKeyBeforeAnyCredentialIsSent() {
         // An upstream that denies every password (a man in the middle collecting them) is
         // pinned at its first key exchange, so a real upstream later is refused, not trusted.

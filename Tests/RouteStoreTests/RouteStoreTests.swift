@@ -30,6 +30,24 @@ final class RouteStoreTests: XCTestCase {
         XCTAssertEqual(read.createdAt.timeIntervalSince1970, added.createdAt.timeIntervalSince1970, accuracy: 0.01)
     }
 
+    func testANameInAnotherCaseIsFound() throws {
+        let store = try openStore()
+        _ = try store.add(Route(login: "alice", upstreamHost: "10.0.0.5"))
+        XCTAssertTrue(try store.hasRoute(differingOnlyInCaseFrom: "ALICE"))
+        XCTAssertTrue(try store.hasRoute(differingOnlyInCaseFrom: "Alice"))
+        XCTAssertFalse(try store.hasRoute(differingOnlyInCaseFrom: "alice"), "the same name is its own route")
+        XCTAssertFalse(try store.hasRoute(differingOnlyInCaseFrom: "bob"))
+    }
+
+    func testTheCatchAllRouteTakesNoMappedIdentity() throws {
+        let store = try openStore()
+        XCTAssertThrowsError(try store.add(Route(login: Route.catchAllLogin, upstreamHost: "10.0.0.9", identityFile: "/keys/k")))
+        XCTAssertNil(try store.route(for: Route.catchAllLogin), "nothing was written")
+        _ = try store.add(Route(login: Route.catchAllLogin, upstreamHost: "10.0.0.9"))
+        XCTAssertThrowsError(try store.update(login: Route.catchAllLogin, with: RouteChanges(identityFile: .some("/keys/k"))))
+        XCTAssertNil(try store.route(for: Route.catchAllLogin)?.identityFile)
+    }
+
     func testRoutesSurviveReopening() throws {
         _ = try openStore().add(Route(login: "dave", upstreamHost: "10.0.0.6", upstreamUser: "deploy"))
         let reopened = try openStore()

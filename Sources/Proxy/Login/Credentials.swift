@@ -40,7 +40,8 @@ public enum Credentials {
     /// private key's path and the public line to install on the upstream.
     public static func generateRouteKey(for login: String, in directory: DataDirectory) throws -> (path: String, publicLine: String) {
         let login = try RouteValidation.routeLogin(login)
-        let fileName = login == Route.catchAllLogin ? "catch-all" : login
+        guard login != Route.catchAllLogin else { throw RouteStoreError.invalidIdentityFile(SQLiteRouteStore.catchAllIdentityRefusal) }
+        let fileName = login
         let folder = directory.path + "/route-keys"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let path = "\(folder)/\(fileName)_ed25519"

@@ -78,7 +78,8 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         case false?: return .rejected(.keyNotListed)
         case nil: return .storeUnavailable
         }
-        if let identity = route.identityFile {
+        // Never on the catch-all route: its one key would log in as every name a client types.
+        if let identity = route.identityFile, !route.isCatchAll {
             return loginUpstream(route) { $0.authenticate(privateKeyAt: identity) }
         }
         switch upstreamSession(for: route) {
@@ -257,10 +258,16 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     /// The login's own route, else the catch-all route ("*") serving it, if the name is one a
     /// client may use upstream.
     private func lookUp(_ login: String) -> Lookup {
+        // "*" names the catch-all route in the table; it is nobody's login.
+        guard login != Route.catchAllLogin else { return .refused(.noRoute) }
         let route: Route?
         do {
             if let own = try routes.route(for: login) {
                 route = own
+            } else if try routes.hasRoute(differingOnlyInCaseFrom: login) {
+                // `ALICE` must not reach the catch-all while `alice` is disabled or keyed: many
+                // upstreams match user names without regard to case.
+                return .refused(.caseMismatch)
             } else if RouteValidation.isValidLogin(login), let catchAll = try routes.route(for: Route.catchAllLogin) {
                 route = catchAll.servingCatchAll(for: login)
             } else {
@@ -293,6 +300,8 @@ enum LoginRejection: String {
     case routeDisabled = "route-disabled"
     case upstreamDenied = "upstream-denied"
     case keyNotListed = "key-not-listed"
+    /// A route exists for the same name in other letter case.
+    case caseMismatch = "login-case-mismatch"
 }
 
 extension Route {

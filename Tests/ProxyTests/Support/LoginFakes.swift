@@ -27,6 +27,12 @@ final class FakeRoutes: RouteLookup, Sendable {
         return route
     }
 
+    func hasRoute(differingOnlyInCaseFrom login: String) throws(RouteStoreError) -> Bool {
+        let (logins, failing) = state.withLock { (Array($0.routes.keys), $0.failing) }
+        if failing { throw .database("disk I/O error") }
+        return logins.contains { $0 != login && $0.lowercased() == login.lowercased() }
+    }
+
     func isKeyListed(_ fingerprint: String, for login: String) throws(RouteStoreError) -> Bool {
         let (listed, failing) = state.withLock { ($0.keys[login]?.contains(fingerprint) ?? false, $0.failing) }
         if failing { throw .database("disk I/O error") }
