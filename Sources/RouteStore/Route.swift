@@ -86,6 +86,9 @@ public enum ForwardingPolicy: String, Sendable, Codable, CaseIterable {
 
     public var allowsLocal: Bool { self == .all || self == .local }
     public var allowsRemote: Bool { self == .all || self == .remote }
+    /// Agent forwarding on to the upstream: like a remote forward, the upstream then opens
+    /// channels back toward the client (to its agent).
+    public var allowsAgent: Bool { allowsRemote }
 }
 
 /// Changes to apply to an existing route; `nil` fields stay as they are.

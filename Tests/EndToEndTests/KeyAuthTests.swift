@@ -116,6 +116,14 @@ final class KeyAuthTests: XCTestCase {
                                            environment: environment, timeout: 30)
         XCTAssertNotEqual(withoutAgent.status, 0)
         XCTAssertTrue(withoutAgent.err.contains("ssh -A"), withoutAgent.err)
+
+        // A route without remote forwarding uses the agent for the login but does not pass it on.
+        try lab.proxy.mustAdmin(["route", "set", "sbt-agent", "--forwarding", "local"])
+        let notPassedOn = try Command.run(Programs.ssh, ["-A"] + options + ["sbt-agent@127.0.0.1", "whoami; ssh-add -l"],
+                                          environment: environment, timeout: 30)
+        XCTAssertTrue(notPassedOn.out.hasPrefix("\(TestUsers.bob.name)\n"), notPassedOn.out + notPassedOn.err)
+        XCTAssertFalse(notPassedOn.out.contains(fingerprint), "the agent reached the upstream against the route's policy")
+        XCTAssertNotEqual(notPassedOn.status, 0, "ssh-add -l upstream must find no agent")
     }
 
     func testAListedKeyWithoutMappedKeyOrAgentIsToldWhatIsMissing() throws {

@@ -141,6 +141,16 @@ final class SessionChannelRelayTests: XCTestCase {
         XCTAssertTrue(relay.isFinished)
     }
 
+    func testARouteThatForbidsAgentForwardingKeepsTheAgentForTheLoginOnly() {
+        let relay = Relay(acceptedDownstream: client, recording: nil, forwardsAgentUpstream: false, logger: .silent)
+        client.agentForwardingRequested = true
+        relay.enqueue(.shell, message: FakeRequest())
+        XCTAssertTrue(relay.clientForwardsAgent, "the agent login can still use the client's agent")
+        relay.upstreamReady { () throws(SSHError) in self.upstream }
+        stepUntilQuiet(relay)
+        XCTAssertEqual(upstream.events, ["shell"], "no auth-agent-req went upstream")
+    }
+
     func testAnAgentLoginRelayQueuesUntilTheUpstreamIsReadyThenAsksForTheAgentFirst() {
         let relay = Relay(acceptedDownstream: client, recording: nil, logger: .silent)
         let shell = FakeRequest()

@@ -17,12 +17,13 @@ extension ClientConnection {
                 if upstreamReady {
                     session.channels.add(SessionChannelRelay(
                         openRequest: message, upstream: try SSHChannel.make(on: session.upstream), recording: session.recording,
-                        logger: logger))
+                        forwardsAgentUpstream: session.forwarding.allowsAgent, logger: logger))
                 } else {
                     // The client's channel must be open for it to ask for agent forwarding,
                     // which the upstream login needs: accept now, open upstream later.
                     session.channels.add(SessionChannelRelay(
-                        acceptedDownstream: try message.acceptChannelOpen(), recording: session.recording, logger: logger))
+                        acceptedDownstream: try message.acceptChannelOpen(), recording: session.recording,
+                        forwardsAgentUpstream: session.forwarding.allowsAgent, logger: logger))
                 }
             } catch {
                 logger.warning("cannot create upstream channel", metadata: ["error": "\(error)"])
@@ -67,7 +68,7 @@ extension ClientConnection {
         }
         let open: (SSHChannel) -> RequestProgress
         switch message.request {
-        case .channelOpen(.authAgent) where session.channels.clientForwardsAgent:
+        case .channelOpen(.authAgent) where session.channels.clientForwardsAgent && session.forwarding.allowsAgent:
             open = { $0.openAuthAgent() }
         case .channelOpen(.forwardedTCPIP(let host, let port, let originHost, let originPort)) where session.forwarding.allowsRemote:
             open = { $0.openReverseForward(host: host, port: port, originHost: originHost, originPort: originPort) }

@@ -43,6 +43,9 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
 
     /// True once the client asked for agent forwarding on this channel.
     private(set) var clientForwardsAgent = false
+    /// Whether the route lets the client's agent be forwarded on to the upstream (the agent is
+    /// used for an agent login either way).
+    private let forwardsAgentUpstream: Bool
     /// How the upstream program ended ("0", "42", "signal TERM"), once known.
     private(set) var exitDescription: String?
 
@@ -52,16 +55,18 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
     var bytesMoved: Int { bytesToUpstream + bytesToClient }
 
     /// A relay for a client's channel open request, answered once the upstream has opened its twin.
-    init(openRequest: Request, upstream: Channel, recording: RecordingPlan?, logger: Logger) {
+    init(openRequest: Request, upstream: Channel, recording: RecordingPlan?, forwardsAgentUpstream: Bool = true, logger: Logger) {
         self.state = .opening(openRequest, upstream: upstream)
         self.recording = recording
+        self.forwardsAgentUpstream = forwardsAgentUpstream
         self.logger = logger
     }
 
     /// A relay whose client channel is already open while the upstream is not logged in yet.
-    init(acceptedDownstream downstream: Channel, recording: RecordingPlan?, logger: Logger) {
+    init(acceptedDownstream downstream: Channel, recording: RecordingPlan?, forwardsAgentUpstream: Bool = true, logger: Logger) {
         self.state = .awaitingUpstreamLogin(downstream: downstream)
         self.recording = recording
+        self.forwardsAgentUpstream = forwardsAgentUpstream
         self.logger = logger
     }
 
@@ -126,7 +131,7 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
     private func collectAgentForwardingRequest() {
         guard let downstream, downstream.takeAgentForwardingRequest() else { return }
         clientForwardsAgent = true
-        requests.appendAgentForwarding()
+        if forwardsAgentUpstream { requests.appendAgentForwarding() }
     }
 
     /// Advances the relay as far as possible without waiting. Returns true if anything moved,
