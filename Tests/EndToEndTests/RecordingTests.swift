@@ -80,4 +80,24 @@ final class RecordingTests: XCTestCase {
         try interactiveSession(port: proxy.port, login: TestUsers.alice.name)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: recordDirectory).count, before, "a route with --record off was recorded")
     }
+
+    func testARequiredRecordingThatCannotBeWrittenRefusesTheTerminal() throws {
+        // A record directory below a plain file cannot be created.
+        let scratch = try TemporaryPath(prefix: "sb-record-blocked", create: true)
+        let blocker = scratch.path + "/file"
+        try Data("not a directory".utf8).write(to: URL(fileURLWithPath: blocker))
+        let route = [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)]
+        let lenient = try ProxyProcess(arguments: ["--ban-after", "0", "--record-dir", blocker + "/recordings"], routes: route)
+        let unrecorded = try Clients(port: lenient.port).ssh(TestUsers.alice.name, TestUsers.alice.password, "echo ran", options: ["-tt"])
+        XCTAssertEqual(unrecorded.out.trimmingCharacters(in: .whitespacesAndNewlines), "ran", unrecorded.err)
+
+        let strict = try ProxyProcess(
+            arguments: ["--ban-after", "0", "--record-dir", blocker + "/recordings", "--record-required"], routes: route)
+        let refused = try Clients(port: strict.port).ssh(TestUsers.alice.name, TestUsers.alice.password, "echo ran", options: ["-tt"])
+        XCTAssertEqual(refused.status, 255)
+        XCTAssertFalse(refused.out.contains("ran"), refused.out)
+        XCTAssertTrue((refused.out + refused.err).contains("must be recorded"), refused.out + refused.err)
+        XCTAssertTrue(strict.log.contains("reason=create-error"), strict.log)
+    }
 }
+

@@ -44,6 +44,37 @@ final class SessionRecorderTests: XCTestCase {
         XCTAssertEqual(try events(of: full).map { $0[1] as? String }, ["i"])
     }
 
+    func testARecordingStopsAtItsSizeLimitWithAMarker() throws {
+        var stops: [String] = []
+        let recorder = try SessionRecorder(
+            directory: directory, name: "5", columns: 80, rows: 24, terminal: "xterm", recordsInput: false, maximumBytes: 2000,
+            stopped: { stops.append($0) })
+        for _ in 0..<20 { recorder.output(Array(String(repeating: "y", count: 200).utf8)) }
+        let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: recorder.path)[.size] as? Int)
+        XCTAssertLessThanOrEqual(size, 2000)
+        XCTAssertEqual(stops, ["size-limit"], "told once")
+        XCTAssertEqual(try events(of: recorder).last?[1] as? String, "m")
+        XCTAssertEqual(recorder.stopReason, "size-limit")
+    }
+
+    func testBinaryOutputLosesOnlyTheControlCharactersNoTerminalDraws() throws {
+        let recorder = try SessionRecorder(directory: directory, name: "6", columns: 80, rows: 24, terminal: "xterm", recordsInput: false)
+        recorder.output([0x61, 0x00, 0x00, 0x01, 0x62, 0x1B, 0x5B, 0x31, 0x6D, 0x0D, 0x0A, 0x08, 0x07])
+        XCTAssertEqual(try events(of: recorder).first?[2] as? String, "ab\u{1B}[1m\r\n\u{08}\u{07}")
+    }
+
+    func testNoRecordingStartsWhenTheDirectoryIsFull() throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Data(count: 5000).write(to: URL(fileURLWithPath: directory + "/1.cast"))
+        var failures: [String] = []
+        let plan = RecordingPlan(
+            directory: directory, auditID: 2, recordsInput: false,
+            limits: .init(maximumFileBytes: 1 << 20, maximumTotalBytes: 4096), required: false,
+            failed: { failures.append($0) }, firstRecorded: { _ in })
+        XCTAssertThrowsError(try plan.makeRecorder(columns: 80, rows: 24, terminal: "xterm"))
+        XCTAssertEqual(failures, ["total-size-limit"])
+    }
+
     func testTheFileIsPrivateAndNeverOverwritten() throws {
         let recorder = try SessionRecorder(directory: directory, name: "4", columns: 80, rows: 24, terminal: "xterm", recordsInput: false)
         let mode = try FileManager.default.attributesOfItem(atPath: recorder.path)[.posixPermissions] as? Int

@@ -27,7 +27,16 @@ extension ClientConnection {
             }
             return nil
         }
-        return RecordingPlan(directory: directory, auditID: auditID, recordsInput: settings[.recordInput]) { [audit = services.audit, logger] path in
+        let limits = RecordingPlan.Limits(
+            maximumFileBytes: settings[.recordMaxFileSize] << 20, maximumTotalBytes: settings[.recordMaxTotalSize] << 20)
+        return RecordingPlan(
+            directory: directory, auditID: auditID, recordsInput: settings[.recordInput], limits: limits,
+            required: settings[.recordRequired],
+            failed: { [logger] reason in
+                logger.warning("recording failed", metadata: ["reason": "\(reason)"])
+                ProxyMetrics.recordingFailed(reason: reason)
+            }
+        ) { [audit = services.audit, logger] path in
             do {
                 try audit.recordRecording(id: auditID, path: path)
             } catch {

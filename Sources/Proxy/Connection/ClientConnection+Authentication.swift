@@ -166,6 +166,10 @@ extension ClientConnection {
         session.auditID = recordStart(of: session)
         session.recording = recordingPlan(for: session)
         ProxyMetrics.sessionStarted()
+        if session.auditID == nil && settings[.recordRequired] && settings[.recordDir] != nil && session.link.route.record != false {
+            ProxyMetrics.recordingFailed(reason: "audit-unavailable")
+            return .closing(.ended(.recordingUnavailable, notice: "this session must be recorded and cannot be; it was refused"), session)
+        }
         ThreadMemory.releaseAfterLogin()
         if let pendingAgent { return .awaitingAgent(session, pendingAgent) }
         do {

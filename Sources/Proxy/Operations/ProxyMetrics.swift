@@ -58,6 +58,11 @@ public enum ProxyMetrics {
             duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
+    /// `reason`: create-error, write-error, size-limit, total-size-limit, audit-unavailable.
+    static func recordingFailed(reason: String) {
+        Counter(label: "switchboard_recording_failures_total", dimensions: [("reason", reason)]).increment()
+    }
+
     static func bytesRelayed(toUpstream: Int, toClient: Int) {
         if toUpstream > 0 { Counter(label: "switchboard_bytes_relayed_total", dimensions: [("direction", "to_upstream")]).increment(by: toUpstream) }
         if toClient > 0 { Counter(label: "switchboard_bytes_relayed_total", dimensions: [("direction", "to_client")]).increment(by: toClient) }

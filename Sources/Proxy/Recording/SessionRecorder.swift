@@ -4,17 +4,27 @@ import Foundation
 /// time, TERM), then one JSON array per event: `[seconds, "o", text]` for output, `"i"` for
 /// input (only when asked), `"r"` for a resize ("COLSxROWS"). The file is created 0600 inside
 /// the record directory under a name the proxy chooses, never one a user or route supplies.
+/// It stops (with an `"m"` marker event saying why) at `maximumBytes` or at a write error, and
+/// tells `stopped` once.
 final class SessionRecorder {
     let path: String
     private let handle: FileHandle
     private let started = ContinuousClock.now
     private let recordsInput: Bool
+    private let maximumBytes: Int
+    private let stopped: (String) -> Void
+    private var bytesWritten = 0
+    /// Why recording stopped early ("size-limit", "write-error"), if it did.
+    private(set) var stopReason: String?
     /// Bytes of a UTF-8 sequence split across two reads, kept for the next event.
     private var pendingOutput: [UInt8] = []
     private var pendingInput: [UInt8] = []
 
     /// Creates `<directory>/<name>.cast` (failing if it exists) and writes the header.
-    init(directory: String, name: String, columns: Int, rows: Int, terminal: String, recordsInput: Bool) throws {
+    init(
+        directory: String, name: String, columns: Int, rows: Int, terminal: String, recordsInput: Bool,
+        maximumBytes: Int = .max, stopped: @escaping (String) -> Void = { _ in }
+    ) throws {
         precondition(name.allSatisfy { $0.isNumber || $0 == "-" }, "recording names are made of audit ids")
         let previousMask = umask(0o077)
         defer { umask(previousMask) }
@@ -24,6 +34,8 @@ final class SessionRecorder {
         guard fd >= 0 else { throw RecordingError(message: "cannot create \(path): \(String(cString: strerror(errno)))") }
         handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         self.recordsInput = recordsInput
+        self.maximumBytes = maximumBytes
+        self.stopped = stopped
         let header: [String: Any] = [
             "version": 2, "width": columns, "height": rows, "timestamp": Int(Date().timeIntervalSince1970),
             "env": ["TERM": terminal],
@@ -37,7 +49,21 @@ final class SessionRecorder {
     }
 
     func output<Bytes: Collection<UInt8>>(_ bytes: Bytes) {
-        event("o", text: Self.completeText(&pendingOutput, bytes))
+        event("o", text: Self.compact(Self.completeText(&pendingOutput, bytes)))
+    }
+
+    /// Drops the control characters no terminal draws (NUL and most of C0), which binary output
+    /// is full of and which JSON would write as six-character escapes each. Kept: BEL,
+    /// backspace, tab, line feed, form feed, carriage return, shift out/in and ESC.
+    static func compact(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isDropped) else { return text }
+        var kept = String.UnicodeScalarView()
+        kept.append(contentsOf: text.unicodeScalars.lazy.filter { !isDropped($0) })
+        return String(kept)
+    }
+
+    private static func isDropped(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 && ![0x07, 0x08, 0x09, 0x0A, 0x0C, 0x0D, 0x0E, 0x0F, 0x1B].contains(scalar.value)
     }
 
     func input<Bytes: Collection<UInt8>>(_ bytes: Bytes) {
@@ -50,16 +76,38 @@ final class SessionRecorder {
     }
 
     private func event(_ kind: String, text: String) {
-        guard !text.isEmpty else { return }
+        guard stopReason == nil, !text.isEmpty else { return }
+        guard let data = line(kind, text) else { return }
+        guard bytesWritten + data.count + Self.markerAllowance <= maximumBytes else {
+            stop("size-limit", marker: "recording stopped: the recording reached its size limit")
+            return
+        }
+        do {
+            try writeLine(data)
+        } catch {
+            stop("write-error", marker: nil)
+        }
+    }
+
+    /// Room kept for the marker that says why a recording stopped.
+    private static let markerAllowance = 128
+
+    private func line(_ kind: String, _ text: String) -> Data? {
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let rounded = (seconds * 1_000_000).rounded() / 1_000_000
-        guard let data = try? JSONSerialization.data(withJSONObject: [rounded, kind, text] as [Any], options: .withoutEscapingSlashes) else { return }
-        try? writeLine(data)
+        return try? JSONSerialization.data(withJSONObject: [rounded, kind, text] as [Any], options: .withoutEscapingSlashes)
+    }
+
+    private func stop(_ reason: String, marker: String?) {
+        stopReason = reason
+        if let marker, let data = line("m", marker) { try? writeLine(data) }
+        stopped(reason)
     }
 
     private func writeLine(_ data: Data) throws {
         try handle.write(contentsOf: data + Data([0x0A]))
+        bytesWritten += data.count + 1
     }
 
     /// Turns bytes into text, holding back an incomplete UTF-8 sequence at the end.
@@ -77,31 +125,5 @@ final class SessionRecorder {
         pending = Array(all[cut...])
         all.removeSubrange(cut...)
         return String(decoding: all, as: UTF8.self)
-    }
-}
-
-/// Where a connection's terminal sessions are recorded: `<directory>/<audit id>.cast` for the
-/// first, `<audit id>-2.cast` and on for more terminals on the same connection.
-final class RecordingPlan {
-    let directory: String
-    let auditID: Int64
-    let recordsInput: Bool
-    private var made = 0
-    private let firstRecorded: (String) -> Void
-
-    init(directory: String, auditID: Int64, recordsInput: Bool, firstRecorded: @escaping (String) -> Void) {
-        self.directory = directory
-        self.auditID = auditID
-        self.recordsInput = recordsInput
-        self.firstRecorded = firstRecorded
-    }
-
-    func makeRecorder(columns: Int, rows: Int, terminal: String) throws -> SessionRecorder {
-        made += 1
-        let recorder = try SessionRecorder(
-            directory: directory, name: made == 1 ? "\(auditID)" : "\(auditID)-\(made)", columns: columns, rows: rows,
-            terminal: terminal, recordsInput: recordsInput)
-        if made == 1 { firstRecorded(recorder.path) }
-        return recorder
     }
 }

@@ -37,6 +37,9 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
     /// Where this relay's terminal is recorded, if recording is on for the session.
     private let recording: RecordingPlan?
     private var recorder: SessionRecorder?
+    /// Set when this terminal must be recorded (`--record-required`) and its recording could
+    /// not start or stopped: the channel is then ended.
+    private var recordingFailed = false
     private var clientToUpstream = DirectionPump()
     private var upstreamToClient = DirectionPump()
     private let logger: Logger
@@ -237,6 +240,10 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
         collectAgentForwardingRequest()
         for signal in downstream.takeSignals() { requests.appendSignal(signal) }
         var moved = requests.forward(to: upstream, logger: logger) { record($0) }
+        if recordingFailed || (recording?.required == true && recorder?.stopReason != nil) {
+            failClientChannel(downstream, upstream: upstream, notice: "this session must be recorded and cannot be; it was ended")
+            return true
+        }
         moved = clientToUpstream.pump(from: downstream, to: upstream) || moved
         moved = upstreamToClient.pump(from: upstream, to: downstream) || moved
 
@@ -291,6 +298,7 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
                 logger.info("recording session", metadata: ["recording.path": "\(recorder.path)"])
             } catch {
                 logger.error("cannot record session", metadata: ["error": "\(error)"])
+                recordingFailed = recording.required
             }
         case .windowChange(let columns, let rows):
             recorder?.resize(columns: columns, rows: rows)

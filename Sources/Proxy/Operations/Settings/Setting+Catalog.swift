@@ -13,7 +13,8 @@ public enum SettingsCatalog {
         Setting<Int>.maxUnauthenticated, Setting<Int>.maxUnauthenticatedPerSource,
         Setting<Int>.tcpKeepalive, Setting<Int>.banAfter, Setting<Int>.banWindow, Setting<Int>.banTime,
         Setting<Bool>.proxyProtocol, Setting<[AddressRange]>.trustedProxies, Setting<HostPort?>.metricsListen,
-        Setting<String?>.recordDir, Setting<Bool>.recordInput, Setting<Logger.Level>.logLevel, Setting<LogFormat>.logFormat,
+        Setting<String?>.recordDir, Setting<Bool>.recordInput, Setting<Int>.recordMaxFileSize, Setting<Int>.recordMaxTotalSize,
+        Setting<Bool>.recordRequired, Setting<Logger.Level>.logLevel, Setting<LogFormat>.logFormat,
     ]
 
     /// The setting named `name` (the file's key), if there is one.
@@ -65,6 +66,14 @@ extension Setting where Value == Int {
         .number("max_unauthenticated_per_source", default: 32, minimum: 0, valueName: "N", reload: .live,
                 help: "the same per client address or IPv6 /64, so one source cannot fill the door or an upstream's MaxStartups (0: no limit)")
     }
+    public static var recordMaxFileSize: Self {
+        .number("record_max_file_size", default: 256, minimum: 1, valueName: "MiB", reload: .live,
+                help: "a recording stops at this size, with a marker saying so")
+    }
+    public static var recordMaxTotalSize: Self {
+        .number("record_max_total_size", default: 10240, minimum: 1, valueName: "MiB", reload: .live,
+                help: "no new recording starts while the record directory's recordings add up to this much")
+    }
     public static var tcpKeepalive: Self {
         .number("tcp_keepalive", default: 60, minimum: 0, valueName: "SECONDS", reload: .live,
                 help: "TCP keepalive toward clients and upstreams: idle seconds before the kernel probes (every 15 s, 4 tries); dead peers end their session without waking the proxy (0: off)")
@@ -97,6 +106,10 @@ extension Setting where Value == Bool {
     public static var proxyProtocol: Self {
         .toggle("proxy_protocol", reload: .restart,
                 help: "require a PROXY protocol v1/v2 header, only from --trusted-proxies")
+    }
+    public static var recordRequired: Self {
+        .toggle("record_required", reload: .live,
+                help: "with --record-dir, refuse a session whose audit record or recording cannot be written (or stops) instead of relaying it unrecorded")
     }
     public static var recordInput: Self {
         .toggle("record_input", reload: .live,
