@@ -86,5 +86,62 @@ final class HostilePeerTests: XCTestCase {
         XCTAssertTrue(flood.out.hasPrefix("opened=128 "), "channels past 128 must be refused: \(flood.out)")
         XCTAssertTrue(flood.out.hasSuffix("ok\n"), flood.out)
     }
+
+    /// A client that advertises a huge window and stops reading its socket while the upstream
+    /// streams: the proxy stops reading the upstream instead of queueing its output in memory.
+    func testAClientThatStopsReadingCannotGrowTheProxy() throws {
+        let lab = try Lab.shared()
+        let proxy = try ProxyProcess(
+            arguments: ["--ban-after", "0"],
+            routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA), RouteSpec(TestUsers.bob.name, to: lab.upstreamB)])
+        let before = try memoryKiB("VmRSS", of: proxy.pid)
+        let attacker = try Command.start(
+            "/usr/bin/env", ["python3", Programs.hostilePeer("stop_reading.py"), String(proxy.port), TestUsers.alice.name,
+                             TestUsers.alice.password])
+        defer {
+            kill(attacker.pid, SIGKILL)
+            attacker.terminate()
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, attacker.isRunning,
+              (try? String(contentsOfFile: "/proc/\(attacker.pid)/stat", encoding: .utf8))?.contains(") T ") != true {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertTrue(attacker.isRunning, attacker.stderrSoFar)
+        Thread.sleep(forTimeInterval: 5)
+        let grown = try memoryKiB("VmHWM", of: proxy.pid) - before
+        print("stopped reader: the proxy's peak grew by \(grown) KiB")
+        XCTAssertLessThan(grown, 32 * 1024, "a client that stopped reading grew the proxy by \(grown) KiB")
+        let other = try Clients(port: proxy.port).ssh(TestUsers.bob.name, TestUsers.bob.password, "head -c 1000000 /dev/zero | wc -c")
+        XCTAssertEqual(other.out.trimmingCharacters(in: .whitespacesAndNewlines), "1000000", other.err)
+    }
+
+    /// A client that ignores its windows on 10 channels is disconnected once one channel holds
+    /// more than any window allows, long before it costs the process much memory.
+    func testAClientThatIgnoresItsWindowsIsDisconnected() throws {
+        let lab = try Lab.shared()
+        let proxy = try ProxyProcess(
+            arguments: ["--ban-after", "0"],
+            routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA), RouteSpec(TestUsers.bob.name, to: lab.upstreamB)])
+        let before = try memoryKiB("VmRSS", of: proxy.pid)
+        let attack = try Command.run(
+            "/usr/bin/env", ["python3", Programs.hostilePeer("ignore_window.py"), String(proxy.port), TestUsers.alice.name,
+                             TestUsers.alice.password, "10", "256"], timeout: 240)
+        let sent = Int(attack.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        let grown = try memoryKiB("VmHWM", of: proxy.pid) - before
+        print("window-ignoring client: sent \(sent) MiB before the proxy closed; the proxy's peak grew by \(grown) KiB")
+        XCTAssertLessThan(sent, 256, "the proxy took everything: \(attack.err)")
+        XCTAssertLessThan(grown, 64 * 1024, "a window-ignoring client grew the proxy by \(grown) KiB")
+        XCTAssertTrue(proxy.log.contains("reason=window-overrun"), proxy.log)
+        let other = try Clients(port: proxy.port).ssh(TestUsers.bob.name, TestUsers.bob.password, "echo fine")
+        XCTAssertEqual(other.out, "fine\n", other.err)
+    }
+
+    /// A memory figure of a process from /proc/PID/status: VmRSS now, VmHWM its peak.
+    private func memoryKiB(_ field: String, of pid: Int32) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let line = try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix(field + ":") })
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+    }
 }
 

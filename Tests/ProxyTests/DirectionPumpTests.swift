@@ -20,17 +20,30 @@ final class DirectionPumpTests: XCTestCase {
         XCTAssertFalse(pump.pump(from: source, to: sink), "nothing left to move")
     }
 
-    func testNeverReadsMoreThanTheSinksWindowAndResumesWhenItGrows() {
+    func testNeverWritesMoreThanTheSinksWindowAndReadsNothingMoreWhileItKeepsData() {
         source.incoming[.stdout] = Array(repeating: 7, count: 100_000)
         sink.sendWindow = 1000
         _ = pump.pump(from: source, to: sink)
         XCTAssertEqual(sink.delivered[.stdout]?.count, 1000)
-        XCTAssertEqual(source.incoming[.stdout]?.count, 99_000, "unread data stays with the source (backpressure)")
+        XCTAssertEqual(source.incoming[.stdout]?.count, 0, "what the sink cannot take is read at once, so libssh grants no window twice")
+        source.incoming[.stdout] = Array(repeating: 8, count: 5000)
         sink.sendWindow = 0
         XCTAssertFalse(pump.pump(from: source, to: sink), "a zero window moves nothing and does not spin")
+        sink.sendWindow = 50_000
+        _ = pump.pump(from: source, to: sink)
+        XCTAssertEqual(source.incoming[.stdout]?.count, 5000, "nothing more is read while earlier data is kept")
         sink.sendWindow = .max
         while pump.pump(from: source, to: sink) {}
-        XCTAssertEqual(sink.delivered[.stdout]?.count, 100_000)
+        XCTAssertEqual(sink.delivered[.stdout], Array(repeating: 7, count: 100_000) + Array(repeating: 8, count: 5000))
+    }
+
+    func testAPeerThatIgnoresItsWindowIsCaught() {
+        source.incoming[.stdout] = Array(repeating: 1, count: DirectionPump.overrunLimit + 1)
+        sink.sendWindow = 0
+        XCTAssertFalse(pump.pump(from: source, to: sink))
+        XCTAssertTrue(pump.sourceOverran)
+        sink.sendWindow = .max
+        XCTAssertFalse(pump.pump(from: source, to: sink), "nothing more moves")
     }
 
     func testKeepsWhatTheSinkDidNotTakeAndSendsItFirst() {

@@ -18,6 +18,10 @@ extension ClientConnection {
         let upstream = session.upstream
         let consumedBefore = (client.inputConsumed, upstream.inputConsumed)
         var moved = session.channels.step()
+        if session.channels.windowOverrun {
+            logger.warning("a peer sent more than its channel window allowed", metadata: ["reason": "window-overrun"])
+            return .closing(.ended(.windowOverrun, notice: "a channel received more data than its window allowed"), session)
+        }
         while let message = client.nextMessage() {
             handleClientMessage(message, session: session, upstreamReady: upstreamReady)
             moved = true

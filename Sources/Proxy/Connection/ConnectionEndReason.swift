@@ -16,6 +16,8 @@ enum ConnectionEndReason: String, Sendable {
     case upstreamClosed = "upstream-closed"
     case idleTimeout = "idle-timeout"
     case agentLoginFailed = "agent-login-failed"
+    /// A peer sent far more data on a channel than the window it was given.
+    case windowOverrun = "window-overrun"
     /// Recording is required and the session's audit record could not be written.
     case recordingUnavailable = "recording-unavailable"
     case error

@@ -35,6 +35,10 @@ final class ConnectionChannels {
     var clientForwardsAgent: Bool { sessions.contains(where: \.clientForwardsAgent) }
     /// True if a session channel wants to start a program but the client forwards no agent.
     var startsWithoutAgent: Bool { sessions.contains(where: \.startsWithoutAgent) }
+    /// True if a peer sent far more data on a channel than its window allowed (libssh 0.10.6
+    /// accepts such data): the connection must end before it costs the process its memory.
+    var windowOverrun: Bool { sessions.contains(where: \.windowOverrun) || dataChannels.contains(where: \.windowOverrun) }
+
     /// True while a relay waits on a deadline of its own (so the connection must wake up).
     var hasDeadline: Bool { sessions.contains(where: \.hasDeadline) }
 

@@ -30,6 +30,9 @@ final class DataChannelRelay {
         self.logger = logger
     }
 
+    /// True once either peer sent far more than the window it was given.
+    var windowOverrun: Bool { requesterToOpened.sourceOverran || openedToRequester.sourceOverran }
+
     var isFinished: Bool {
         if case .finished = state { return true }
         return false

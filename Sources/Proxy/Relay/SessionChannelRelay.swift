@@ -52,6 +52,9 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
     /// How the upstream program ended ("0", "42", "signal TERM"), once known.
     private(set) var exitDescription: String?
 
+    /// True once either peer sent far more than the window it was given.
+    var windowOverrun: Bool { clientToUpstream.sourceOverran || upstreamToClient.sourceOverran }
+
     /// Bytes carried so far from the client to the upstream, and back.
     var bytesToUpstream: Int { clientToUpstream.bytesMoved }
     var bytesToClient: Int { upstreamToClient.bytesMoved }
