@@ -73,14 +73,25 @@ final class HostKeyTests: XCTestCase {
         XCTAssertEqual(accepted.out, "upstream-b\n", accepted.err)
     }
 
-    func testPolicyOffSkipsTheCheckButWarns() throws {
+    func testPolicyOffSkipsTheCheckButWarnsAndSendsCredentialsOnlyWhenAllowed() throws {
         let mark = lab.proxy.logMark()
-        try lab.proxy.mustAdmin(["route", "add", "sbt-off-keys", "127.0.0.1:\(lab.upstreamA.port)", "--upstream-user", TestUsers.alice.name,
-                                 "--host-key-policy", "off", "--host-key", "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"])
+        let route = ["127.0.0.1:\(lab.upstreamA.port)", "--upstream-user", TestUsers.alice.name,
+                     "--host-key-policy", "off", "--host-key", "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]
+        try lab.proxy.mustAdmin(["route", "add", "sbt-off-keys"] + route)
         defer { _ = try? lab.proxy.admin(["route", "remove", "sbt-off-keys"]) }
-        let login = try lab.clients.ssh("sbt-off-keys", TestUsers.alice.password, "echo $SWITCHBOARD_UPSTREAM")
+        // By default a password is not handed to an upstream nobody verified.
+        let withheld = try loginShowingNotices("sbt-off-keys", TestUsers.alice.password)
+        XCTAssertNotEqual(withheld.status, 0)
+        XCTAssertEqual(withheld.out, "")
+        XCTAssertTrue(withheld.err.contains("your credentials were not sent"), withheld.err)
+        XCTAssertTrue(lab.proxy.log(since: mark).contains("reason=credentials-withheld"))
+
+        let trusting = try ProxyProcess(
+            arguments: ["--ban-after", "0", "--unverified-upstream-credentials"],
+            routes: [RouteSpec("sbt-off-keys", to: route[0], options: Array(route.dropFirst()))])
+        let login = try Clients(port: trusting.port).ssh("sbt-off-keys", TestUsers.alice.password, "echo $SWITCHBOARD_UPSTREAM")
         XCTAssertEqual(login.out, "upstream-a\n", login.err)
-        XCTAssertTrue(lab.proxy.log(since: mark).contains("upstream host key not verified (policy off)"))
+        XCTAssertTrue(trusting.log.contains("upstream host key not verified (policy off)"))
     }
 
     func testBadFingerprintIsRefusedByTheCLI() throws {

@@ -20,21 +20,35 @@ final class DirectionPumpTests: XCTestCase {
         XCTAssertFalse(pump.pump(from: source, to: sink), "nothing left to move")
     }
 
-    func testNeverWritesMoreThanTheSinksWindowAndReadsNothingMoreWhileItKeepsData() {
+    func testWhileLittleIsWaitingAReadTakesOnlyWhatTheSinkCanTake() {
         source.incoming[.stdout] = Array(repeating: 7, count: 100_000)
         sink.sendWindow = 1000
         _ = pump.pump(from: source, to: sink)
         XCTAssertEqual(sink.delivered[.stdout]?.count, 1000)
-        XCTAssertEqual(source.incoming[.stdout]?.count, 0, "what the sink cannot take is read at once, so libssh grants no window twice")
-        source.incoming[.stdout] = Array(repeating: 8, count: 5000)
+        XCTAssertEqual(source.incoming[.stdout]?.count, 99_000, "unread data stays with the source (backpressure)")
         sink.sendWindow = 0
         XCTAssertFalse(pump.pump(from: source, to: sink), "a zero window moves nothing and does not spin")
+        sink.sendWindow = .max
+        while pump.pump(from: source, to: sink) {}
+        XCTAssertEqual(sink.delivered[.stdout]?.count, 100_000)
+    }
+
+    func testWhenMuchIsWaitingAReadTakesItAllAndNothingMoreUntilItIsDelivered() {
+        let waiting = DirectionPump.partialReadLimit + 60_000
+        source.incoming[.stdout] = Array(repeating: 7, count: waiting)
+        sink.sendWindow = 1000
+        _ = pump.pump(from: source, to: sink)
+        XCTAssertEqual(sink.delivered[.stdout]?.count, 1000)
+        XCTAssertEqual(source.incoming[.stdout]?.count, 0, "everything is read at once, so libssh grants no window twice")
+        source.incoming[.stdout] = Array(repeating: 8, count: 5000)
+        sink.sendWindow = 0
+        XCTAssertFalse(pump.pump(from: source, to: sink))
         sink.sendWindow = 50_000
         _ = pump.pump(from: source, to: sink)
         XCTAssertEqual(source.incoming[.stdout]?.count, 5000, "nothing more is read while earlier data is kept")
         sink.sendWindow = .max
         while pump.pump(from: source, to: sink) {}
-        XCTAssertEqual(sink.delivered[.stdout], Array(repeating: 7, count: 100_000) + Array(repeating: 8, count: 5000))
+        XCTAssertEqual(sink.delivered[.stdout], Array(repeating: 7, count: waiting) + Array(repeating: 8, count: 5000))
     }
 
     func testAPeerThatIgnoresItsWindowIsCaught() {

@@ -65,6 +65,20 @@ final class LoginAuthenticatorTests: XCTestCase {
         XCTAssertEqual(rejection(authenticator.authenticate(login: "-bad name", password: "right")), .noRoute)
     }
 
+    func testAnUnverifiedUpstreamGetsNoCredentialsUnlessTheOperatorAllowsIt() {
+        routes = FakeRoutes([Route(login: "alice", upstreamHost: "10.0.0.5", hostKeyPolicy: .off)])
+        authenticator = LoginAuthenticator(routes: routes, connector: connector, logger: .silent)
+        guard case .upstreamUnavailable(_, .credentialsWithheld) = authenticator.authenticate(login: "alice", password: "right") else {
+            return XCTFail("a password went to an unverified upstream")
+        }
+        guard case .done(.upstreamUnavailable(_, .credentialsWithheld)) = authenticator.startKeyboardInteractive(login: "alice") else {
+            return XCTFail("keyboard-interactive answers would go to an unverified upstream")
+        }
+        XCTAssertEqual(connector.connections.flatMap(\.attempts), [])
+        let trusting = LoginAuthenticator(routes: routes, connector: connector, sendsCredentialsUnverified: true, logger: .silent)
+        guard case .accepted = trusting.authenticate(login: "alice", password: "right") else { return XCTFail() }
+    }
+
     func testTheCatchAllServesNeitherTheLiteralStarNorAnotherCaseOfARoutedName() {
         routes = FakeRoutes([
             Route(login: Route.catchAllLogin, upstreamHost: "10.0.0.9", identityFile: "/keys/shared"),

@@ -53,7 +53,9 @@ final class ClientConnection {
         self.logger = logger
         loginDeadline = Date().addingTimeInterval(TimeInterval(settings[.loginGraceTime]))
         idleTimeoutSeconds = settings[.idleTimeout]
-        authenticator = LoginAuthenticator(routes: services.routes, connector: services.connector, logger: logger)
+        authenticator = LoginAuthenticator(
+            routes: services.routes, connector: services.connector,
+            sendsCredentialsUnverified: settings[.unverifiedUpstreamCredentials], logger: logger)
         event = try SSHEvent()
         try event.addWakeSource(services.shutdown.fd)
     }

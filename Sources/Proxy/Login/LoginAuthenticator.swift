@@ -33,10 +33,21 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     /// A connected, not yet authenticated upstream kept between attempts.
     private var pending: (link: UpstreamLink<Session>, verdict: HostKeyVerifier.Verdict)?
 
-    init(routes: any RouteLookup, connector: Connector, logger: Logger) {
+    /// Whether a password, keyboard-interactive answers or the client's agent may go to an
+    /// upstream whose host key was not checked (policy off): only if the operator said so.
+    private let sendsCredentialsUnverified: Bool
+
+    init(routes: any RouteLookup, connector: Connector, sendsCredentialsUnverified: Bool = false, logger: Logger) {
         self.routes = routes
         self.connector = connector
+        self.sendsCredentialsUnverified = sendsCredentialsUnverified
         self.logger = logger
+    }
+
+    /// Refuses to hand the client's own secrets to an upstream nobody verified.
+    private func mayReceiveCredentials(_ verdict: HostKeyVerifier.Verdict) -> Bool {
+        if case .unchecked = verdict { return sendsCredentialsUnverified }
+        return true
     }
 
     /// Password passthrough: the client's password is offered upstream as the route's user.
@@ -47,7 +58,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         case .refused(let reason): return .rejected(reason)
         case .storeUnavailable: return .storeUnavailable
         }
-        return loginUpstream(route) { $0.authenticate(password: password) }
+        return loginUpstream(route, sendsClientCredentials: true) { $0.authenticate(password: password) }
     }
 
     /// Whether a public key probe should be answered "yes, sign with it": the route exists, is
@@ -80,10 +91,11 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         }
         // Never on the catch-all route: its one key would log in as every name a client types.
         if let identity = route.identityFile, !route.isCatchAll {
-            return loginUpstream(route) { $0.authenticate(privateKeyAt: identity) }
+            return loginUpstream(route, sendsClientCredentials: false) { $0.authenticate(privateKeyAt: identity) }
         }
         switch upstreamSession(for: route) {
         case .success(let (session, verdict)):
+            guard mayReceiveCredentials(verdict) else { return .upstreamUnavailable(route, .credentialsWithheld) }
             pending = nil
             return .acceptedPendingAgent(UpstreamLink(route: route, session: session), verdict)
         case .failure(let failure):
@@ -141,6 +153,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         }
         switch upstreamSession(for: route) {
         case .success(let (session, verdict)):
+            guard mayReceiveCredentials(verdict) else { return .done(.upstreamUnavailable(route, .credentialsWithheld)) }
             return keyboardInteractiveStep(route, session, verdict, answers: nil)
         case .failure(let failure):
             return .done(.upstreamUnavailable(route, failure))
@@ -180,9 +193,10 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     // MARK: Upstream
 
     /// Connects (or reuses the connection) to the route's upstream and runs `attempt` on it.
-    private func loginUpstream(_ route: Route, attempt: (Session) -> SSHSession.AuthResult) -> Outcome {
+    private func loginUpstream(_ route: Route, sendsClientCredentials: Bool, attempt: (Session) -> SSHSession.AuthResult) -> Outcome {
         switch upstreamSession(for: route) {
         case .success(let (session, verdict)):
+            if sendsClientCredentials && !mayReceiveCredentials(verdict) { return .upstreamUnavailable(route, .credentialsWithheld) }
             return outcome(of: attempt(session), route: route, session: session, verdict: verdict)
         case .failure(let failure):
             return .upstreamUnavailable(route, failure)

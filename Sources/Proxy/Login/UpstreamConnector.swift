@@ -11,6 +11,8 @@ enum UpstreamFailure: Error, CustomStringConvertible {
     case hostKeyNotPinned(actual: String)
     /// Trust on first use could not record the key: nothing is sent to an unpinned upstream.
     case hostKeyNotRecorded(String)
+    /// The host key policy is off and the operator did not allow credentials to go unverified.
+    case credentialsWithheld
     case authenticationError(String)
 
     var reason: String {
@@ -18,6 +20,7 @@ enum UpstreamFailure: Error, CustomStringConvertible {
         case .hostKeyChanged: "host-key-mismatch"
         case .hostKeyNotPinned: "host-key-not-pinned"
         case .hostKeyNotRecorded: "host-key-not-recorded"
+        case .credentialsWithheld: "credentials-withheld"
         case .network(let error): error.reason
         case .handshake(let error): error.code == .timeout ? "timeout" : "handshake-failed"
         case .authenticationError: "upstream-auth-error"
@@ -36,6 +39,7 @@ enum UpstreamFailure: Error, CustomStringConvertible {
         case .hostKeyChanged: "upstream host key changed; refusing to connect"
         case .hostKeyNotPinned: "the upstream host key is not trusted yet"
         case .hostKeyNotRecorded: "the upstream host key could not be recorded"
+        case .credentialsWithheld: "the upstream host key is not verified, so your credentials were not sent"
         case .authenticationError: "the upstream host failed during login"
         }
     }
@@ -47,6 +51,7 @@ enum UpstreamFailure: Error, CustomStringConvertible {
         case .hostKeyChanged(let expected, let actual): "upstream host key \(actual) does not match the pinned \(expected)"
         case .hostKeyNotPinned(let actual): "upstream host key \(actual) is not pinned and the policy is strict"
         case .hostKeyNotRecorded(let why): "the upstream host key could not be pinned: \(why)"
+        case .credentialsWithheld: "host key policy off and --unverified-upstream-credentials not given: password, answers and agent withheld"
         case .authenticationError(let text): text
         }
     }

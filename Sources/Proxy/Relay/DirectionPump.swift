@@ -4,14 +4,15 @@ import SSH
 /// more than the receiving side's window allows, keeping what could not be written, and
 /// sending EOF only after everything before it has been delivered.
 ///
-/// Memory stays bounded whatever either peer does. libssh 0.10.6 grants a peer a fresh window
-/// after every read however much it still holds unread, so reading a little at a time (what the
-/// sink can take) would let a fast sender pile up data without end. So a read takes either what
-/// the sink can take at once, or everything waiting, keeping what the sink does not take; and
-/// nothing more is read while anything is kept. libssh then never holds more than one window,
-/// and the pump never more than one window's worth. A peer that sends far beyond its window
-/// (libssh 0.10.6 accepts such data) shows as more buffered than any window allows:
-/// `sourceOverran` is set and nothing more moves.
+/// Memory stays bounded whatever either peer does. libssh 0.10.6 tops a peer's window up to
+/// 1,280,000 bytes after a read whenever it fell below half of that, however much it still
+/// holds unread; reading a little at a time (what the sink can take) while much is held would
+/// let a fast sender pile up data without end. So a read takes what the sink can take only
+/// while libssh holds at most half a window (`partialReadLimit`: what it holds plus a fresh
+/// window then stays under two windows); beyond that it takes everything waiting and keeps what
+/// the sink does not take, and nothing more is read while anything is kept. A peer that sends
+/// far beyond its window (libssh 0.10.6 accepts such data) shows as more buffered than any
+/// window allows: `sourceOverran` is set and nothing more moves.
 struct DirectionPump {
     /// Largest read per step when the sink can take everything waiting; libssh's packet size.
     static let chunkSize = 32 * 1024
@@ -19,6 +20,9 @@ struct DirectionPump {
     /// its window: libssh grants at most 1,280,000 bytes, and up to 640,000 more while it holds
     /// unread data, plus one packet in flight; the rest is margin.
     static let overrunLimit = 3 << 20
+    /// Up to this much held by libssh, a read may take less than everything (libssh's
+    /// WINDOWLIMIT: half its 1,280,000-byte window).
+    static let partialReadLimit = 640_000
 
     /// How a stream of the source ended: a clean EOF is forwarded, a failure is not.
     private enum StreamEnd {
@@ -27,10 +31,27 @@ struct DirectionPump {
         case failed
     }
 
-    /// One stream's progress: bytes read but not yet taken by the sink, and how it ended.
+    /// One stream's progress: bytes read but not yet taken by the sink (from `sentOffset` on:
+    /// partial deliveries advance the offset instead of moving the rest), and how it ended.
     private struct StreamProgress {
         var unsent: [UInt8] = []
+        var sentOffset = 0
         var end = StreamEnd.open
+
+        var hasUnsent: Bool { sentOffset < unsent.count }
+
+        mutating func keep(_ bytes: [UInt8], from offset: Int) {
+            unsent = bytes
+            sentOffset = offset
+        }
+
+        mutating func delivered(_ count: Int) {
+            sentOffset += count
+            if sentOffset >= unsent.count {
+                unsent.removeAll()
+                sentOffset = 0
+            }
+        }
     }
 
     private var streams = PerStream(StreamProgress())
@@ -43,10 +64,10 @@ struct DirectionPump {
 
     /// True when the source has sent EOF and all its data has been delivered.
     var isDrained: Bool {
-        ChannelStream.allCases.allSatisfy { streams[$0].end == .endOfFile && streams[$0].unsent.isEmpty }
+        ChannelStream.allCases.allSatisfy { streams[$0].end == .endOfFile && !streams[$0].hasUnsent }
     }
 
-    private var keepsData: Bool { ChannelStream.allCases.contains { !streams[$0].unsent.isEmpty } }
+    private var keepsData: Bool { ChannelStream.allCases.contains { streams[$0].hasUnsent } }
 
     /// Moves what can move now; returns true if anything did.
     mutating func pump(from source: some PumpableChannel, to sink: some PumpableChannel) -> Bool {
@@ -56,7 +77,7 @@ struct DirectionPump {
             return false
         }
         var moved = false
-        for stream in ChannelStream.allCases where !streams[stream].unsent.isEmpty {
+        for stream in ChannelStream.allCases where streams[stream].hasUnsent {
             moved = deliverUnsent(of: stream, to: sink) || moved
         }
         if !keepsData {
@@ -76,9 +97,11 @@ struct DirectionPump {
     /// Sends on the bytes kept from an earlier read; true if any went.
     private mutating func deliverUnsent(of stream: ChannelStream, to sink: some PumpableChannel) -> Bool {
         let unsent = streams[stream].unsent
-        guard let written = unsent.withUnsafeBytes({ deliver($0, of: stream, to: sink) }) else { return true }
+        let offset = streams[stream].sentOffset
+        guard let written = unsent.withUnsafeBytes({ deliver(UnsafeRawBufferPointer(rebasing: $0[offset...]), of: stream, to: sink) })
+        else { return true }
         guard written > 0 else { return false }
-        streams[stream].unsent.removeFirst(written)
+        streams[stream].delivered(written)
         return true
     }
 
@@ -90,17 +113,14 @@ struct DirectionPump {
             let window = sink.sendWindow
             if waiting > 0 && window == 0 { return moved }
             // With nothing waiting, an empty read still tells whether the stream has ended.
-            let size = waiting <= window ? min(waiting, Self.chunkSize) : waiting
+            let size = waiting <= window || waiting <= Self.partialReadLimit ? min(waiting, window, Self.chunkSize) : waiting
             let step: Step
             if size <= Self.chunkSize {
                 step = withUnsafeTemporaryAllocation(byteCount: size, alignment: 16) { buffer in
                     relayChunk(of: stream, from: source, through: buffer, to: sink)
                 }
             } else {
-                // The sink cannot take it all: read everything at once and keep the rest.
-                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
-                defer { buffer.deallocate() }
-                step = relayChunk(of: stream, from: source, through: buffer, to: sink)
+                step = relayEverything(size, of: stream, from: source, to: sink)
             }
             switch step {
             case .moved: moved = true
@@ -133,7 +153,34 @@ struct DirectionPump {
             let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
             guard let written = deliver(chunk, of: stream, to: sink) else { return .ended }
             guard written < count else { return .moved }
-            streams[stream].unsent = Array(chunk[written...])
+            streams[stream].keep(Array(chunk[written...]), from: 0)
+            return .stalled
+        case .empty:
+            return .idle
+        case .endOfFile:
+            streams[stream].end = .endOfFile
+            return .ended
+        case .failed:
+            streams[stream].end = .failed
+            return .ended
+        }
+    }
+
+    /// The sink cannot take all `size` bytes waiting: reads them all at once, straight into the
+    /// buffer that keeps them, and sends on what the sink takes.
+    private mutating func relayEverything(
+        _ size: Int, of stream: ChannelStream, from source: some PumpableChannel, to sink: some PumpableChannel
+    ) -> Step {
+        var result = ReadResult.empty
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            result = source.read(into: UnsafeMutableRawBufferPointer(buffer), from: stream)
+            if case .bytes(let count) = result { initialized = count } else { initialized = 0 }
+        }
+        switch result {
+        case .bytes:
+            guard let written = bytes.withUnsafeBytes({ deliver($0, of: stream, to: sink) }) else { return .ended }
+            guard written < bytes.count else { return .moved }
+            streams[stream].keep(bytes, from: written)
             return .stalled
         case .empty:
             return .idle
@@ -153,7 +200,7 @@ struct DirectionPump {
             written = try sink.write(bytes, to: stream)
             if written > 0 { observer?(UnsafeRawBufferPointer(rebasing: bytes[0..<written])) }
         } catch {
-            streams[stream].unsent.removeAll()
+            streams[stream].keep([], from: 0)
             streams[stream].end = .failed
             return nil
         }

@@ -8,7 +8,8 @@ import RouteStore
 public enum SettingsCatalog {
     public static let all: [any AnySetting] = [
         Setting<HostPort>.listen, Setting<String?>.dataDir, Setting<Int>.loginGraceTime, Setting<Int>.maxAuthTries,
-        Setting<Int>.upstreamConnectTimeout, Setting<HostKeyPolicy>.hostKeyPolicy, Setting<Int>.idleTimeout,
+        Setting<Int>.upstreamConnectTimeout, Setting<HostKeyPolicy>.hostKeyPolicy, Setting<Bool>.unverifiedUpstreamCredentials,
+        Setting<Int>.idleTimeout,
         Setting<Int>.drainTimeout, Setting<Int>.maxConnections, Setting<Int>.maxConnectionsPerSource,
         Setting<Int>.maxUnauthenticated, Setting<Int>.maxUnauthenticatedPerSource,
         Setting<Int>.tcpKeepalive, Setting<Int>.banAfter, Setting<Int>.banWindow, Setting<Int>.banTime,
@@ -106,6 +107,10 @@ extension Setting where Value == Bool {
     public static var proxyProtocol: Self {
         .toggle("proxy_protocol", reload: .restart,
                 help: "require a PROXY protocol v1/v2 header, only from --trusted-proxies")
+    }
+    public static var unverifiedUpstreamCredentials: Self {
+        .toggle("unverified_upstream_credentials", reload: .live,
+                help: "where the host key policy is off, still send users' passwords, answers and agents to upstreams whose key was not checked")
     }
     public static var recordRequired: Self {
         .toggle("record_required", reload: .live,
