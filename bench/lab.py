@@ -162,11 +162,15 @@ class Lab:
         self.authorized.append(pub)
         self.write_authorized()
         self.proxy_port = free_port()
+        limits = ["--max-connections", "5000", "--max-connections-per-source", "0"]
+        # Builds before the pre-login limits existed (for A/B runs) do not know these flags.
+        help_text = subprocess.run([binary, "serve", "--help"], capture_output=True, text=True).stdout
+        if "--max-unauthenticated" in help_text:
+            limits += ["--max-unauthenticated", "5000", "--max-unauthenticated-per-source", "0"]
         with open(os.path.join(self.work, "proxy.log"), "w") as log:
             self.proxy = subprocess.Popen(
                 [binary, "serve", "--listen", f"127.0.0.1:{self.proxy_port}", "--data-dir", data, "--ban-after", "0",
-                 "--max-connections", "5000", "--max-connections-per-source", "0",
-                 "--max-unauthenticated", "5000", "--max-unauthenticated-per-source", "0", "--log-level", "warning"],
+                 *limits, "--log-level", "warning"],
                 stderr=log)
         self.procs.append(self.proxy)
         wait_port(self.proxy_port)
