@@ -121,6 +121,8 @@ public final class SSHChannel {
     public var exitSignal: ExitSignal? { notices.exitSignal }
     /// How many bytes the peer is willing to receive right now.
     public var sendWindow: Int { Int(ssh_channel_window_size(handle)) }
+    /// True while this channel's connection has output libssh could not write yet.
+    public var outputBacklogged: Bool { session.hasUnsentOutput }
 
     /// True once the peer asked for agent forwarding on this channel (`auth-agent-req`, which
     /// libssh accepts); reading it clears it.

@@ -63,6 +63,10 @@ public final class SSHSession {
         return ssh_is_connected(handle) != 0 && status & (SSH_CLOSED | SSH_CLOSED_ERROR) == 0
     }
 
+    /// True while libssh holds bytes it could not write to the socket yet (the peer or the
+    /// network is slower than what was written); they go out when the socket is writable.
+    public var hasUnsentOutput: Bool { ssh_get_status(handle) & SSH_WRITE_PENDING != 0 }
+
     /// libssh's last error text for this session.
     public var lastError: String { String(cString: ssh_get_error(UnsafeMutableRawPointer(handle))) }
 

@@ -111,3 +111,19 @@ final class DirectionPumpTests: XCTestCase {
         XCTAssertEqual(seen, Array("hel".utf8))
     }
 }
+
+/// Output the sink's connection could not write yet stops the pump.
+final class DirectionPumpBacklogTests: XCTestCase {
+    func testNothingMovesWhileTheSinksConnectionHasUnsentOutput() {
+        let source = FakeChannel()
+        let sink = FakeChannel()
+        var pump = DirectionPump()
+        source.incoming[.stdout] = Array("waiting".utf8)
+        sink.outputBacklogged = true
+        XCTAssertFalse(pump.pump(from: source, to: sink))
+        XCTAssertEqual(source.incoming[.stdout]?.count, 7, "nothing was read")
+        sink.outputBacklogged = false
+        XCTAssertTrue(pump.pump(from: source, to: sink))
+        XCTAssertEqual(sink.text(.stdout), "waiting")
+    }
+}

@@ -76,6 +76,10 @@ struct DirectionPump {
             sourceOverran = true
             return false
         }
+        // A peer that grants a huge window but stops reading its socket would otherwise have
+        // every byte queued in libssh's output buffer: write more only once that has drained
+        // (the connection's poll wakes up when the socket is writable again).
+        guard !sink.outputBacklogged else { return false }
         var moved = false
         for stream in ChannelStream.allCases where streams[stream].hasUnsent {
             moved = deliverUnsent(of: stream, to: sink) || moved

@@ -5,6 +5,8 @@ import SSH
 protocol PumpableChannel: AnyObject {
     /// How many bytes the peer is willing to receive right now.
     var sendWindow: Int { get }
+    /// True while the connection holds output it could not write to its socket yet.
+    var outputBacklogged: Bool { get }
     /// The peer sent CHANNEL_CLOSE.
     var receivedClose: Bool { get }
     /// This side has sent CHANNEL_CLOSE.

@@ -12,6 +12,7 @@ final class FakeChannel: RelayedSessionChannel {
     var readFailure = false
     var writeFailure = false
     var sendWindow = Int.max
+    var outputBacklogged = false
     /// What each successive write takes at most, whatever the window says (as during a rekey).
     var writeLimits: [Int] = []
     var receivedClose = false
