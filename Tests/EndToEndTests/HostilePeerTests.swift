@@ -92,11 +92,7 @@ final class HostilePeerTests: XCTestCase {
     /// streams: the proxy stops reading the upstream instead of queueing its output in memory.
     func testAClientThatStopsReadingCannotGrowTheProxy() throws {
         try XCTSkipIf(ProcessInfo.processInfo.environment["ASAN_OPTIONS"] != nil, "a sanitizer build's memory is not the proxy's")
-        let lab = try Lab.shared()
-        let proxy = try ProxyProcess(
-            arguments: ["--ban-after", "0"],
-            routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA), RouteSpec(TestUsers.bob.name, to: lab.upstreamB)])
-        let before = try memoryKiB("VmRSS", of: proxy.pid)
+        let (proxy, before) = try proxyForAMemoryAttack()
         let attacker = try Command.start(
             "/usr/bin/env", ["python3", Programs.hostilePeer("stop_reading.py"), String(proxy.port), TestUsers.alice.name,
                              TestUsers.alice.password])
@@ -122,11 +118,7 @@ final class HostilePeerTests: XCTestCase {
     /// more than any window allows, long before it costs the process much memory.
     func testAClientThatIgnoresItsWindowsIsDisconnected() throws {
         try XCTSkipIf(ProcessInfo.processInfo.environment["ASAN_OPTIONS"] != nil, "a sanitizer build's memory is not the proxy's")
-        let lab = try Lab.shared()
-        let proxy = try ProxyProcess(
-            arguments: ["--ban-after", "0"],
-            routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA), RouteSpec(TestUsers.bob.name, to: lab.upstreamB)])
-        let before = try memoryKiB("VmRSS", of: proxy.pid)
+        let (proxy, before) = try proxyForAMemoryAttack()
         let attack = try Command.run(
             "/usr/bin/env", ["python3", Programs.hostilePeer("ignore_window.py"), String(proxy.port), TestUsers.alice.name,
                              TestUsers.alice.password, "10", "256"], timeout: 240)
@@ -138,6 +130,16 @@ final class HostilePeerTests: XCTestCase {
         XCTAssertTrue(proxy.log.contains("reason=window-overrun"), proxy.log)
         let other = try Clients(port: proxy.port).ssh(TestUsers.bob.name, TestUsers.bob.password, "echo fine")
         XCTAssertEqual(other.out, "fine\n", other.err)
+    }
+
+    /// A proxy routing alice (the attacker) and bob (another user), and its resident memory
+    /// before the attack, in KiB.
+    private func proxyForAMemoryAttack() throws -> (ProxyProcess, Int) {
+        let lab = try Lab.shared()
+        let proxy = try ProxyProcess(
+            arguments: ["--ban-after", "0"],
+            routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA), RouteSpec(TestUsers.bob.name, to: lab.upstreamB)])
+        return (proxy, try memoryKiB("VmRSS", of: proxy.pid))
     }
 
     /// A memory figure of a process from /proc/PID/status: VmRSS now, VmHWM its peak.

@@ -140,7 +140,9 @@ public struct AddressRange: Equatable, Sendable, CustomStringConvertible {
         return true
     }
 
-    private static func bytes(of text: String) -> [UInt8]? {
+    /// The address's bytes: 4 for IPv4 and IPv4-mapped IPv6, 16 for other IPv6; nil if `text`
+    /// is not an address.
+    static func bytes(of text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
         var v6 = in6_addr()

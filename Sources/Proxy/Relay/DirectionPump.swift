@@ -152,14 +152,19 @@ struct DirectionPump {
         of stream: ChannelStream, from source: some PumpableChannel, through buffer: UnsafeMutableRawBufferPointer,
         to sink: some PumpableChannel
     ) -> Step {
-        switch source.read(into: buffer, from: stream) {
-        case .bytes(let count):
-            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-            guard let written = deliver(chunk, of: stream, to: sink) else { return .ended }
-            guard written < count else { return .moved }
-            streams[stream].keep(Array(chunk[written...]), from: 0)
-            return .stalled
-        case .empty:
+        let result = source.read(into: buffer, from: stream)
+        guard case .bytes(let count) = result else { return noBytes(result, of: stream) }
+        let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+        guard let written = deliver(chunk, of: stream, to: sink) else { return .ended }
+        guard written < count else { return .moved }
+        streams[stream].keep(Array(chunk[written...]), from: 0)
+        return .stalled
+    }
+
+    /// What a read that returned no bytes means for the stream.
+    private mutating func noBytes(_ result: ReadResult, of stream: ChannelStream) -> Step {
+        switch result {
+        case .bytes, .empty:
             return .idle
         case .endOfFile:
             streams[stream].end = .endOfFile
@@ -180,21 +185,11 @@ struct DirectionPump {
             result = source.read(into: UnsafeMutableRawBufferPointer(buffer), from: stream)
             if case .bytes(let count) = result { initialized = count } else { initialized = 0 }
         }
-        switch result {
-        case .bytes:
-            guard let written = bytes.withUnsafeBytes({ deliver($0, of: stream, to: sink) }) else { return .ended }
-            guard written < bytes.count else { return .moved }
-            streams[stream].keep(bytes, from: written)
-            return .stalled
-        case .empty:
-            return .idle
-        case .endOfFile:
-            streams[stream].end = .endOfFile
-            return .ended
-        case .failed:
-            streams[stream].end = .failed
-            return .ended
-        }
+        guard case .bytes = result else { return noBytes(result, of: stream) }
+        guard let written = bytes.withUnsafeBytes({ deliver($0, of: stream, to: sink) }) else { return .ended }
+        guard written < bytes.count else { return .moved }
+        streams[stream].keep(bytes, from: written)
+        return .stalled
     }
 
     /// Writes what the sink takes now; nil if the sink is gone (then nothing more is sent).
