@@ -18,10 +18,13 @@ extension ClientConnection {
     }
 
     /// Recording is on when the proxy has a record directory and the route does not turn it off
-    /// (a route can also turn it on, which needs the directory too); it needs an audit id.
+    /// (a route can also turn it on, which needs the directory too).
+    func recordsSessions(of route: Route) -> Bool { settings[.recordDir] != nil && route.record != false }
+
+    /// Where the session's terminals are recorded, if recording is on; it needs an audit id.
     func recordingPlan(for session: LoggedInSession) -> RecordingPlan? {
         let route = session.link.route
-        guard let auditID = session.auditID, route.record ?? true, let directory = settings[.recordDir] else {
+        guard let auditID = session.auditID, recordsSessions(of: route), let directory = settings[.recordDir] else {
             if route.record == true && settings[.recordDir] == nil {
                 logger.warning("route asks for recording but the proxy has no --record-dir")
             }

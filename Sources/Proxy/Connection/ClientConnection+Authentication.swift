@@ -166,7 +166,7 @@ extension ClientConnection {
         session.auditID = recordStart(of: session)
         session.recording = recordingPlan(for: session)
         ProxyMetrics.sessionStarted()
-        if session.auditID == nil && settings[.recordRequired] && settings[.recordDir] != nil && session.link.route.record != false {
+        if session.auditID == nil && settings[.recordRequired] && recordsSessions(of: session.link.route) {
             ProxyMetrics.recordingFailed(reason: "audit-unavailable")
             return .closing(.ended(.recordingUnavailable, notice: "this session must be recorded and cannot be; it was refused"), session)
         }

@@ -39,14 +39,13 @@ final class Admission: Sendable {
             limit: settings[.banAfter], window: .seconds(settings[.banWindow]), banDuration: .seconds(settings[.banTime])))
     }
 
-    /// Why a TCP connection from `peer` must be refused at accept, if it must: the overall
-    /// limit, and either an untrusted balancer or (without the PROXY protocol) a banned client.
+    /// Why a TCP connection from `peer` must be refused at accept, before anything else, if it
+    /// must: the overall limit, or a balancer that is not trusted. The client's own checks are
+    /// `admit`'s.
     func refusalAtAccept(of peer: SocketAddress, activeConnections: Int, settings: ProxySettings) -> AdmissionRefusal? {
         if activeConnections >= maximumConnections(settings: settings) { return .maxConnections }
-        if settings[.proxyProtocol] {
-            return trustedProxies.contains(where: { $0.contains(peer.host) }) ? nil : .untrustedProxy
-        }
-        return penalties.isBanned(peer.host) ? .banned : nil
+        if settings[.proxyProtocol] && !trustedProxies.contains(where: { $0.contains(peer.host) }) { return .untrustedProxy }
+        return nil
     }
 
     /// `max_connections` as given, or, when it was left at its default, no more than the

@@ -109,9 +109,7 @@ public final class ProxyServer: Sendable {
             let settings = self.settings
             // Refused before any thread or SSH state exists: a refused connection costs nothing.
             if let refusal = admission.refusalAtAccept(of: peer, activeConnections: connectionCount, settings: settings) {
-                close(fd)
-                logger.info("connection refused", metadata: ["client.addr": "\(peer)", "reason": "\(refusal.rawValue)"])
-                ProxyMetrics.connectionRejected(reason: refusal)
+                refuse(fd, refusal, logger: logger, metadata: ["client.addr": "\(peer)"])
                 continue
             }
             // Without the PROXY protocol the peer is the client: admit it here, before a thread
@@ -122,9 +120,7 @@ public final class ProxyServer: Sendable {
                 case .success(let admitted):
                     ticket = admitted
                 case .failure(let refusal):
-                    close(fd)
-                    logger.info("connection refused", metadata: ["client.addr": "\(peer)", "reason": "\(refusal.rawValue)"])
-                    ProxyMetrics.connectionRejected(reason: refusal)
+                    refuse(fd, refusal, logger: logger, metadata: ["client.addr": "\(peer)"])
                     continue
                 }
             }
@@ -191,9 +187,7 @@ public final class ProxyServer: Sendable {
             case .success(let admitted):
                 ticket = admitted
             case .failure(let refusal):
-                close(fd)
-                logger.info("connection refused", metadata: ["reason": "\(refusal.rawValue)"])
-                ProxyMetrics.connectionRejected(reason: refusal)
+                refuse(fd, refusal, logger: logger)
                 return
             }
         }
@@ -210,6 +204,13 @@ public final class ProxyServer: Sendable {
             logger.warning("cannot start session", metadata: ["error": "\(error)"])
             ProxyMetrics.connectionClosed(reason: .error)
         }
+    }
+
+    /// Closes a refused connection's socket, logs why and counts it.
+    private func refuse(_ fd: Int32, _ refusal: AdmissionRefusal, logger: Logger, metadata: Logger.Metadata = [:]) {
+        close(fd)
+        logger.info("connection refused", metadata: metadata.merging(["reason": "\(refusal.rawValue)"]) { $1 })
+        ProxyMetrics.connectionRejected(reason: refusal)
     }
 
     /// The client's real address: from the PROXY header when one is required, else the peer.
