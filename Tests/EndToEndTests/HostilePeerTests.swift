@@ -57,6 +57,35 @@ final class HostilePeerTests: XCTestCase {
         XCTAssertTrue(proxy.log.contains("reason=max-unauthenticated-per-source"), proxy.log)
     }
 
+    /// One source that starts many logins and finishes none cannot fill an upstream's
+    /// MaxStartups: the proxy holds at most `max_upstream_startups_per_source` of its
+    /// connections to that upstream in their login phase, so a login from elsewhere gets in.
+    func testOneSourceCannotFillAnUpstreamsMaxStartups() throws {
+        _ = try Lab.shared()
+        // Refuses every connection past 6 that has not logged in, as a busy sshd would.
+        let narrow = try UpstreamServer(name: "narrow-door", extraConfig: ["MaxStartups 6"])
+        defer { narrow.stop() }
+        let proxy = try ProxyProcess(
+            arguments: ["--ban-after", "0", "--upstream-connect-timeout", "3", "--max-unauthenticated-per-source", "64"],
+            routes: [RouteSpec(TestUsers.alice.name, to: narrow)])
+        let attacker = try Command.start(
+            "/usr/bin/env", ["python3", Programs.hostilePeer("stalled_logins.py"), String(proxy.port), TestUsers.alice.name, "12", "20"])
+        defer { attacker.terminate() }
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, attacker.isRunning, !attacker.stderrSoFar.contains("holding") {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertTrue(attacker.stderrSoFar.contains("holding 12"), attacker.stderrSoFar)
+        let inLogin = try Command.run("/usr/bin/ss", ["-Htn", "state", "established", "( dport = :\(narrow.port) )"])
+        let upstreamConnections = inLogin.out.split(separator: "\n").count
+        XCTAssertLessThanOrEqual(upstreamConnections, 4, "one source holds \(upstreamConnections) upstream logins:\n\(inLogin.out)")
+
+        let other = try Clients(port: proxy.port).ssh(
+            TestUsers.alice.name, TestUsers.alice.password, "echo in", options: ["-o", "BindAddress=127.0.0.2"])
+        XCTAssertEqual(other.out, "in\n", other.err + proxy.log)
+        XCTAssertTrue(proxy.log.contains("upstream-busy"), proxy.log)
+    }
+
     /// A ban decided while a connection is open ends it at its next attempt.
     func testABanAppliesToTheNextAttemptOnAnOpenConnection() throws {
         let lab = try Lab.shared()

@@ -55,6 +55,9 @@ final class ClientConnection {
         idleTimeoutSeconds = settings[.idleTimeout]
         authenticator = LoginAuthenticator(
             routes: services.routes, connector: services.connector,
+            startupPlaces: UpstreamStartupPlaces(
+                startups: services.upstreamStartups, source: SourcePenalties.source(of: address.host),
+                limits: UpstreamStartups.Limits(settings: settings), patience: TimeInterval(settings[.upstreamConnectTimeout])),
             sendsCredentialsUnverified: settings[.unverifiedUpstreamCredentials], logger: logger)
         event = try SSHEvent()
         try event.addWakeSource(services.shutdown.fd)

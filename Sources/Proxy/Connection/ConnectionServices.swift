@@ -1,8 +1,9 @@
 import RouteStore
 
 /// What a connection works with, handed in by the server: the routing table, the audit trail,
-/// the per-source penalties and the shutdown notice (shared by every connection), and the
-/// upstream connector made from the settings in force when the connection started.
+/// the per-source penalties, the shutdown notice and the upstream places for logins in
+/// progress (shared by every connection), and the upstream connector made from the settings in
+/// force when the connection started.
 struct ConnectionServices {
     let routes: any RouteLookup
     let audit: any SessionAudit
@@ -11,4 +12,5 @@ struct ConnectionServices {
     let shutdown: ShutdownNotice
     /// This connection's places in the server's admission counts.
     let admission: AdmissionTicket
+    let upstreamStartups: UpstreamStartups
 }

@@ -30,16 +30,22 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     private let routes: any RouteLookup
     private let connector: Connector
     private let logger: Logger
-    /// A connected, not yet authenticated upstream kept between attempts.
-    private var pending: (link: UpstreamLink<Session>, verdict: HostKeyVerifier.Verdict)?
+    /// A connected, not yet authenticated upstream kept between attempts, with its place among
+    /// the upstream's connections still logging in.
+    private var pending: (link: UpstreamLink<Session>, verdict: HostKeyVerifier.Verdict, place: UpstreamStartup)?
+    private let startupPlaces: UpstreamStartupPlaces
 
     /// Whether a password, keyboard-interactive answers or the client's agent may go to an
     /// upstream whose host key was not checked (policy off): only if the operator said so.
     private let sendsCredentialsUnverified: Bool
 
-    init(routes: any RouteLookup, connector: Connector, sendsCredentialsUnverified: Bool = false, logger: Logger) {
+    init(
+        routes: any RouteLookup, connector: Connector, startupPlaces: UpstreamStartupPlaces = .unlimited,
+        sendsCredentialsUnverified: Bool = false, logger: Logger
+    ) {
         self.routes = routes
         self.connector = connector
+        self.startupPlaces = startupPlaces
         self.sendsCredentialsUnverified = sendsCredentialsUnverified
         self.logger = logger
     }
@@ -223,10 +229,14 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
             return .success((pending.link.session, pending.verdict))
         }
         pending = nil
+        guard let place = startupPlaces.reserve(for: route.upstreamAddress) else {
+            ProxyMetrics.upstreamConnectFailed(reason: UpstreamFailure.busy.reason)
+            return .failure(.busy)
+        }
         do {
             let (session, verdict) = try connector.connect(to: route, logger: logger)
             let trusted = try trustOnFirstUse(verdict, for: route)
-            pending = (UpstreamLink(route: route, session: session), trusted)
+            pending = (UpstreamLink(route: route, session: session), trusted, place)
             return .success((session, trusted))
         } catch {
             return .failure(error)

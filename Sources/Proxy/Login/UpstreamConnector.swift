@@ -14,6 +14,8 @@ enum UpstreamFailure: Error, CustomStringConvertible {
     /// The host key policy is off and the operator did not allow credentials to go unverified.
     case credentialsWithheld
     case authenticationError(String)
+    /// Other logins to the same upstream held every place (`max_upstream_startups`) too long.
+    case busy
 
     var reason: String {
         switch self {
@@ -24,6 +26,7 @@ enum UpstreamFailure: Error, CustomStringConvertible {
         case .network(let error): error.reason
         case .handshake(let error): error.code == .timeout ? "timeout" : "handshake-failed"
         case .authenticationError: "upstream-auth-error"
+        case .busy: "upstream-busy"
         }
     }
 
@@ -41,6 +44,7 @@ enum UpstreamFailure: Error, CustomStringConvertible {
         case .hostKeyNotRecorded: "the upstream host key could not be recorded"
         case .credentialsWithheld: "the upstream host key is not verified, so your credentials were not sent"
         case .authenticationError: "the upstream host failed during login"
+        case .busy: "too many logins to the upstream host are under way; try again shortly"
         }
     }
 
@@ -53,6 +57,7 @@ enum UpstreamFailure: Error, CustomStringConvertible {
         case .hostKeyNotRecorded(let why): "the upstream host key could not be pinned: \(why)"
         case .credentialsWithheld: "host key policy off and --unverified-upstream-credentials not given: password, answers and agent withheld"
         case .authenticationError(let text): text
+        case .busy: "no place among the upstream's logins in progress (max_upstream_startups) came free in time"
         }
     }
 }

@@ -47,7 +47,7 @@ public enum ProxyMetrics {
     }
 
     /// `reason`: connection-refused, timeout, unreachable, name-resolution, host-key-mismatch,
-    /// host-key-not-pinned, handshake-failed, authentication.
+    /// host-key-not-pinned, handshake-failed, authentication, upstream-busy.
     static func upstreamConnectFailed(reason: String) {
         Counter(label: "switchboard_upstream_connect_failures_total", dimensions: [("reason", reason)]).increment()
     }

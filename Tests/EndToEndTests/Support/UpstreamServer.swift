@@ -38,14 +38,18 @@ final class UpstreamServer {
         let hostKey = directory.appendingPathComponent("ssh_host_ed25519_key").path
         let keygen = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey])
         guard keygen.status == 0 else { throw HarnessError("ssh-keygen failed: \(keygen.err)") }
-        // sshd keeps the first value it reads, so a test's own lines come first.
-        let extra = extraConfig + authentication.sshdOptions + [
+        // sshd keeps the first value it reads of most keywords but the last of some
+        // (MaxStartups), so a default is left out when the test gives its own.
+        let defaults = authentication.sshdOptions + [
             "MaxStartups 200",
             "MaxSessions 50",
             "LogLevel VERBOSE",
             "AcceptEnv LANG LC_* SB_*",
             "SetEnv SWITCHBOARD_UPSTREAM=\(name)",
         ]
+        let keyword = { (line: String) in line.split(separator: " ").first.map { $0.lowercased() } }
+        let given = Set(extraConfig.compactMap(keyword))
+        let extra = extraConfig + defaults.filter { !given.contains(keyword($0) ?? "") }
         let config = try SSHDConfigTemplate.render([
             "port": String(port),
             "listen": "127.0.0.1",

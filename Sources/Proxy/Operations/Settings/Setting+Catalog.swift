@@ -12,6 +12,7 @@ public enum SettingsCatalog {
         Setting<Int>.idleTimeout,
         Setting<Int>.drainTimeout, Setting<Int>.maxConnections, Setting<Int>.maxConnectionsPerSource,
         Setting<Int>.maxUnauthenticated, Setting<Int>.maxUnauthenticatedPerSource,
+        Setting<Int>.maxUpstreamStartups, Setting<Int>.maxUpstreamStartupsPerSource,
         Setting<Int>.tcpKeepalive, Setting<Int>.banAfter, Setting<Int>.banWindow, Setting<Int>.banTime,
         Setting<Bool>.proxyProtocol, Setting<[AddressRange]>.trustedProxies, Setting<HostPort?>.metricsListen,
         Setting<String?>.recordDir, Setting<Bool>.recordInput, Setting<Int>.recordMaxFileSize, Setting<Int>.recordMaxTotalSize,
@@ -66,6 +67,14 @@ extension Setting where Value == Int {
     public static var maxUnauthenticatedPerSource: Self {
         .number("max_unauthenticated_per_source", default: 32, minimum: 0, valueName: "N", reload: .live,
                 help: "the same per client address or IPv6 /64, so one source cannot fill the door or an upstream's MaxStartups (0: no limit)")
+    }
+    public static var maxUpstreamStartups: Self {
+        .number("max_upstream_startups", default: 8, minimum: 0, valueName: "N", reload: .live,
+                help: "the proxy's connections to one upstream host still logging in at once; more logins wait for a place, up to upstream_connect_timeout. Keep it below the upstream's MaxStartups (OpenSSH: 10) (0: no limit)")
+    }
+    public static var maxUpstreamStartupsPerSource: Self {
+        .number("max_upstream_startups_per_source", default: 4, minimum: 0, valueName: "N", reload: .live,
+                help: "of those, how many one client address or IPv6 /64 may hold, so one source cannot take them all (0: no limit)")
     }
     public static var recordMaxFileSize: Self {
         .number("record_max_file_size", default: 256, minimum: 1, valueName: "MiB", reload: .live,
