@@ -167,6 +167,9 @@ class Lab:
         help_text = subprocess.run([binary, "serve", "--help"], capture_output=True, text=True).stdout
         if "--max-unauthenticated" in help_text:
             limits += ["--max-unauthenticated", "5000", "--max-unauthenticated-per-source", "0"]
+        # The bench's sshd allows MaxStartups 2000, so the proxy may keep as many logins going.
+        if "--max-upstream-startups" in help_text:
+            limits += ["--max-upstream-startups", "2000", "--max-upstream-startups-per-source", "0"]
         with open(os.path.join(self.work, "proxy.log"), "w") as log:
             self.proxy = subprocess.Popen(
                 [binary, "serve", "--listen", f"127.0.0.1:{self.proxy_port}", "--data-dir", data, "--ban-after", "0",
