@@ -143,6 +143,14 @@ public final class SSHChannel {
     /// Costs nothing: counted from libssh's data callbacks.
     public func bufferedByteCount(_ stream: ChannelStream) -> Int { notices.buffered[stream] }
 
+    /// True once the peer sent more than the window libssh granted it, beyond a margin of
+    /// `windowExcessAllowed` bytes: a peer that ignores flow control, which libssh 0.10.6 would
+    /// let fill the process's memory.
+    public var peerIgnoredWindow: Bool { notices.window.excess > Self.windowExcessAllowed }
+
+    /// How far past its window a peer may go before it counts as ignoring it: two packets.
+    public static let windowExcessAllowed = 64 * 1024
+
     /// Reads up to `buffer.count` bytes of one stream without waiting. Only data libssh has
     /// already taken in is read: this never touches the socket (the connection's poll does
     /// that), so reading an empty stream costs nothing.
@@ -151,11 +159,13 @@ public final class SSHChannel {
         guard buffered > 0 else { return notices.receivedEOF ? .endOfFile : .empty }
         guard let base = buffer.baseAddress, buffer.count > 0 else { return .empty }
         let isStderr: Int32 = stream == .stderr ? 1 : 0
-        let rc = ssh_channel_read_nonblocking(handle, base, UInt32(min(buffer.count, buffered)), isStderr)
+        let requested = min(buffer.count, buffered)
+        let rc = ssh_channel_read_nonblocking(handle, base, UInt32(requested), isStderr)
         switch rc {
         case SSH_EOF: return .endOfFile
         case ..<0: return .failed(session.lastError)
         default:
+            notices.window.read(Int(rc), requested: requested, unreadBefore: notices.buffered[stream])
             notices.buffered[stream] -= Int(rc)
             return rc == 0 ? .empty : .bytes(Int(rc))
         }
@@ -254,6 +264,8 @@ public final class SSHChannel {
 final class ChannelNotices {
     /// Bytes of stdout and stderr data libssh holds for this channel, not read yet.
     var buffered = PerStream(0)
+    /// The window libssh granted the peer, as libssh keeps it.
+    var window = ReceiveWindow()
     var receivedEOF = false
     var receivedClose = false
     var closeSent = false
@@ -268,11 +280,15 @@ final class ChannelNotices {
         // ssh_callbacks_init is a macro; it only sets the struct size.
         callbacks.pointee.size = MemoryLayout<ssh_channel_callbacks_struct>.size
         callbacks.pointee.userdata = Unmanaged.passUnretained(notices).toOpaque()
-        // Told the whole buffered length of a stream whenever data arrives; consumes nothing, so
-        // libssh keeps the data (and withholds window) until it is read.
+        // Told the whole buffered length of a stream after each data packet (so the packet's
+        // size is the growth); consumes nothing, so libssh keeps the data (and withholds
+        // window) until it is read.
         callbacks.pointee.channel_data_function = { _, _, _, length, isStderr, userdata in
+            guard let notices = ChannelNotices.from(userdata) else { return 0 }
             let stream: ChannelStream = isStderr != 0 ? .stderr : .stdout
-            ChannelNotices.from(userdata)?.buffered[stream] = Int(length)
+            let unread = Int(length)
+            notices.window.received(max(0, unread - notices.buffered[stream]), unread: unread)
+            notices.buffered[stream] = unread
             return 0
         }
         callbacks.pointee.channel_eof_function = { _, _, userdata in

@@ -52,8 +52,8 @@ final class DirectionPumpTests: XCTestCase {
     }
 
     func testAPeerThatIgnoresItsWindowIsCaught() {
-        source.incoming[.stdout] = Array(repeating: 1, count: DirectionPump.overrunLimit + 1)
-        sink.sendWindow = 0
+        source.incoming[.stdout] = Array(repeating: 1, count: 100)
+        source.peerIgnoredWindow = true
         XCTAssertFalse(pump.pump(from: source, to: sink))
         XCTAssertTrue(pump.sourceOverran)
         sink.sendWindow = .max

@@ -11,15 +11,11 @@ import SSH
 /// while libssh holds at most half a window (`partialReadLimit`: what it holds plus a fresh
 /// window then stays under two windows); beyond that it takes everything waiting and keeps what
 /// the sink does not take, and nothing more is read while anything is kept. A peer that sends
-/// far beyond its window (libssh 0.10.6 accepts such data) shows as more buffered than any
-/// window allows: `sourceOverran` is set and nothing more moves.
+/// beyond its window (libssh 0.10.6 accepts such data; the channel follows the window libssh
+/// granted) sets `sourceOverran`, and nothing more moves.
 struct DirectionPump {
     /// Largest read per step when the sink can take everything waiting; libssh's packet size.
     static let chunkSize = 32 * 1024
-    /// More than this held by libssh for one channel can only come from a peer that ignored
-    /// its window: libssh grants at most 1,280,000 bytes, and up to 640,000 more while it holds
-    /// unread data, plus one packet in flight; the rest is margin.
-    static let overrunLimit = 3 << 20
     /// Up to this much held by libssh, a read may take less than everything (libssh's
     /// WINDOWLIMIT: half its 1,280,000-byte window).
     static let partialReadLimit = 640_000
@@ -72,7 +68,7 @@ struct DirectionPump {
     /// Moves what can move now; returns true if anything did.
     mutating func pump(from source: some PumpableChannel, to sink: some PumpableChannel) -> Bool {
         guard !sourceOverran else { return false }
-        if source.bufferedByteCount(.stdout) + source.bufferedByteCount(.stderr) > Self.overrunLimit {
+        if source.peerIgnoredWindow {
             sourceOverran = true
             return false
         }

@@ -13,6 +13,8 @@ protocol PumpableChannel: AnyObject {
     var closeSent: Bool { get }
     /// Bytes of `stream` that a read would return now.
     func bufferedByteCount(_ stream: ChannelStream) -> Int
+    /// True once the peer sent more than the window it was granted.
+    var peerIgnoredWindow: Bool { get }
     /// Reads what is buffered of `stream`, without waiting.
     func read(into buffer: UnsafeMutableRawBufferPointer, from stream: ChannelStream) -> ReadResult
     /// Writes what the window takes now; returns how many bytes were taken.

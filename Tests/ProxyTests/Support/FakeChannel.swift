@@ -13,6 +13,7 @@ final class FakeChannel: RelayedSessionChannel {
     var writeFailure = false
     var sendWindow = Int.max
     var outputBacklogged = false
+    var peerIgnoredWindow = false
     /// What each successive write takes at most, whatever the window says (as during a rekey).
     var writeLimits: [Int] = []
     var receivedClose = false
