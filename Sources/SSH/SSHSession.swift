@@ -13,6 +13,17 @@ public final class SSHSession {
         case denied
         case partial
         case error(String)
+        /// The server hung up instead of answering, with its reason (OpenSSH's sshd does this
+        /// at MaxAuthTries: "Too many authentication failures").
+        case disconnected(String)
+    }
+
+    /// What a server said to the `none` method: the methods it takes, or that it let the
+    /// client in without any.
+    public enum MethodsAnswer: Sendable, Equatable {
+        case offers(AuthMethods)
+        case acceptedWithoutCredentials
+        case failed(AuthResult)
     }
 
     let handle: ssh_session
@@ -25,6 +36,8 @@ public final class SSHSession {
     private var ownedSocket: Int32?
     /// True once `ssh_connect` has been given the socket.
     private var socketHandedToLibssh = false
+    /// How long an upstream may take to answer a login attempt (a client session's timeout).
+    private var answerTimeoutSeconds = 10
 
     /// libssh's byte counts for this session's socket (what it has read and written).
     private let socketCounter: UnsafeMutablePointer<ssh_counter_struct>
@@ -160,6 +173,7 @@ public final class SSHSession {
             try session.check(ssh_options_set(handle, SSH_OPTIONS_CIPHERS_S_C, ciphers), .setup, "set ciphers")
         }
         session.socketHandedToLibssh = true
+        session.answerTimeoutSeconds = timeoutSeconds
         let rc = ssh_connect(handle)
         guard rc == SSH_OK else {
             let error = SSHError.last(.keyExchange, UnsafeMutableRawPointer(handle), context: "SSH handshake with \(host):\(port)")
@@ -178,9 +192,26 @@ public final class SSHSession {
         return try HostKey.sha256Fingerprint(of: key)
     }
 
+    /// Asks the upstream which methods it takes (the `none` method, which OpenSSH does not
+    /// count as a failed attempt). Any pre-login banner it sends arrives with the answer.
+    public func askMethods() -> MethodsAnswer {
+        switch authResult(awaitingAnswer { ssh_userauth_none(handle, nil) }) {
+        case .success: return .acceptedWithoutCredentials
+        case .denied, .partial: return .offers(AuthMethods(rawValue: UInt32(bitPattern: ssh_userauth_list(handle, nil))))
+        case let other: return .failed(other)
+        }
+    }
+
+    /// The pre-login banner (`Banner` in sshd_config) the upstream sent, if any.
+    public var issueBanner: String? {
+        guard let banner = ssh_get_issue_banner(handle) else { return nil }
+        defer { ssh_string_free_char(banner) }
+        return String(cString: banner)
+    }
+
     /// Tries password authentication upstream (blocking).
     public func authenticate(password: String) -> AuthResult {
-        authResult(ssh_userauth_password(handle, nil, password))
+        authResult(awaitingAnswer { ssh_userauth_password(handle, nil, password) })
     }
 
     /// One step of keyboard-interactive authentication upstream (blocking). Pass `nil` to
@@ -194,9 +225,9 @@ public final class SSHSession {
                 }
             }
         }
-        var rc = ssh_userauth_kbdint(handle, nil, nil)
+        var rc = awaitingAnswer { ssh_userauth_kbdint(handle, nil, nil) }
         while rc == SSH_AUTH_INFO.rawValue && ssh_userauth_kbdint_getnprompts(handle) == 0 {
-            rc = ssh_userauth_kbdint(handle, nil, nil)
+            rc = awaitingAnswer { ssh_userauth_kbdint(handle, nil, nil) }
         }
         guard rc == SSH_AUTH_INFO.rawValue else { return .finished(authResult(rc)) }
         let count = ssh_userauth_kbdint_getnprompts(handle)
@@ -237,7 +268,7 @@ public final class SSHSession {
     /// the connected Unix socket `agentSocket` (blocking). libssh owns the socket afterwards.
     public func authenticateWithAgent(socket agentSocket: Int32) -> AuthResult {
         guard ssh_set_agent_socket(handle, agentSocket) == SSH_OK else { return .error(lastError) }
-        return authResult(ssh_userauth_agent(handle, nil))
+        return authResult(awaitingAnswer { ssh_userauth_agent(handle, nil) })
     }
 
     /// Tries public key authentication upstream with the private key at `path` (blocking).
@@ -247,15 +278,47 @@ public final class SSHSession {
             return .error("cannot read private key \(path)")
         }
         defer { ssh_key_free(key) }
-        return authResult(ssh_userauth_publickey(handle, nil, key))
+        return authResult(awaitingAnswer { ssh_userauth_publickey(handle, nil, key) })
+    }
+
+    /// Runs a blocking login call, looking every quarter second whether the upstream hung up,
+    /// for at most the session's timeout. libssh 0.10.6 stops waiting for an answer only when
+    /// its timeout runs out, even after the server sent DISCONNECT (its wait does not look at
+    /// the session's state), so a refusal by disconnect would cost the whole timeout.
+    private func awaitingAnswer(_ call: () -> Int32) -> Int32 {
+        var step = 0
+        var stepMicroseconds = 250_000
+        _ = ssh_options_set(handle, SSH_OPTIONS_TIMEOUT, &step)
+        _ = ssh_options_set(handle, SSH_OPTIONS_TIMEOUT_USEC, &stepMicroseconds)
+        defer {
+            var seconds = answerTimeoutSeconds
+            var noMicroseconds = 0
+            _ = ssh_options_set(handle, SSH_OPTIONS_TIMEOUT, &seconds)
+            _ = ssh_options_set(handle, SSH_OPTIONS_TIMEOUT_USEC, &noMicroseconds)
+        }
+        let deadline = ContinuousClock.now + .seconds(answerTimeoutSeconds)
+        var rc = call()
+        while rc == SSH_AUTH_AGAIN.rawValue && isAlive && .now < deadline {
+            rc = call()  // libssh resumes the pending call
+        }
+        return rc
     }
 
     private func authResult(_ rc: Int32) -> AuthResult {
         switch rc {
-        case SSH_AUTH_SUCCESS.rawValue: .success
-        case SSH_AUTH_DENIED.rawValue: .denied
-        case SSH_AUTH_PARTIAL.rawValue: .partial
-        default: .error(lastError)
+        case SSH_AUTH_SUCCESS.rawValue: return .success
+        case SSH_AUTH_DENIED.rawValue: return .denied
+        case SSH_AUTH_PARTIAL.rawValue: return .partial
+        default:
+            // libssh keeps a peer's DISCONNECT reason only in its error text.
+            let prefix = "Received SSH_MSG_DISCONNECT: "
+            let error = lastError
+            if !isAlive, error.hasPrefix(prefix) {
+                let reason = error.dropFirst(prefix.count).drop { $0 != ":" }.dropFirst()
+                return .disconnected(String(reason))
+            }
+            if rc == SSH_AUTH_AGAIN.rawValue { return .error(isAlive ? "no answer in time" : "the upstream closed the connection") }
+            return .error(error)
         }
     }
 

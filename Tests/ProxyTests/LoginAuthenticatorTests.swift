@@ -53,7 +53,7 @@ final class LoginAuthenticatorTests: XCTestCase {
         XCTAssertEqual(rejection(authenticator.authenticate(login: "alice", password: "wrong")), .upstreamDenied)
         guard case .accepted = authenticator.authenticate(login: "alice", password: "right") else { return XCTFail() }
         XCTAssertEqual(connector.connections.count, 1)
-        XCTAssertEqual(connector.connections[0].attempts, ["password", "password"])
+        XCTAssertEqual(connector.connections[0].attempts, ["none", "password", "password"])
     }
 
     func testTheCatchAllRouteServesUnknownValidNamesOnly() {
@@ -74,7 +74,7 @@ final class LoginAuthenticatorTests: XCTestCase {
         guard case .done(.upstreamUnavailable(_, .credentialsWithheld)) = authenticator.startKeyboardInteractive(login: "alice") else {
             return XCTFail("keyboard-interactive answers would go to an unverified upstream")
         }
-        XCTAssertEqual(connector.connections.flatMap(\.attempts), [])
+        XCTAssertEqual(connector.connections.flatMap(\.attempts).filter { $0 != "none" }, [], "only `none`, which carries no secret")
         let trusting = LoginAuthenticator(routes: routes, connector: connector, sendsCredentialsUnverified: true, logger: .silent)
         guard case .accepted = trusting.authenticate(login: "alice", password: "right") else { return XCTFail() }
     }
@@ -148,7 +148,7 @@ final class LoginAuthenticatorTests: XCTestCase {
         connector.acceptsKeyFile = true
         authenticator = LoginAuthenticator(routes: routes, connector: connector, logger: .silent)
         guard case .accepted = authenticator.authenticate(login: "mapped", verifiedKey: listedKey) else { return XCTFail() }
-        XCTAssertEqual(connector.connections.last?.attempts, ["key /keys/mapped"])
+        XCTAssertEqual(connector.connections.last?.attempts, ["none", "key /keys/mapped"])
         guard case .acceptedPendingAgent(let link, .pinned) = authenticator.authenticate(login: "agent", verifiedKey: listedKey)
         else { return XCTFail("no mapped key: the upstream login waits for the agent") }
         XCTAssertEqual(link.route.login, "agent")
@@ -163,8 +163,53 @@ final class LoginAuthenticatorTests: XCTestCase {
         guard case .done(.accepted) = authenticator.continueKeyboardInteractive(answers: ["right"]) else { return XCTFail() }
 
         guard case .ask(let decoy) = authenticator.startKeyboardInteractive(login: "nobody") else { return XCTFail() }
-        XCTAssertEqual(decoy, LoginAuthenticator<FakeConnector>.decoyChallenge, "an unknown login sees the same prompt")
+        XCTAssertEqual(decoy, LoginAuthenticator<FakeConnector>.passwordChallenge, "an unknown login sees the same prompt")
         guard case .done(.rejected(.noRoute)) = authenticator.continueKeyboardInteractive(answers: ["right"]) else { return XCTFail() }
+    }
+
+    func testAKeyboardInteractiveClientReachesAPasswordOnlyUpstreamWithoutAFailedAttempt() {
+        connector.methods = [.password, .publicKey]
+        guard case .ask(let challenge) = authenticator.startKeyboardInteractive(login: "alice") else { return XCTFail() }
+        XCTAssertEqual(challenge, LoginAuthenticator<FakeConnector>.passwordChallenge, "the proxy asks for the password itself")
+        guard case .done(.accepted) = authenticator.continueKeyboardInteractive(answers: ["right"]) else { return XCTFail() }
+        XCTAssertEqual(connector.connections[0].attempts, ["none", "password"], "keyboard-interactive was never tried upstream")
+
+        guard case .ask = authenticator.startKeyboardInteractive(login: "alice") else { return XCTFail() }
+        guard case .done(.rejected(.upstreamDenied)) = authenticator.continueKeyboardInteractive(answers: ["wrong"]) else { return XCTFail() }
+    }
+
+    func testAPasswordClientReachesAKeyboardInteractiveUpstream() {
+        connector.methods = [.keyboardInteractive]
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "alice", password: "wrong")), .upstreamDenied)
+        guard case .accepted = authenticator.authenticate(login: "alice", password: "right") else { return XCTFail() }
+        XCTAssertEqual(connector.connections.flatMap(\.attempts).filter { $0 == "password" }, [], "no password attempt upstream")
+    }
+
+    func testAnUpstreamAskingMoreThanThePasswordNeedsKeyboardInteractive() {
+        connector.methods = [.keyboardInteractive]
+        connector.asksForCode = true
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "alice", password: "right")), .upstreamDenied)
+        guard case .ask = authenticator.startKeyboardInteractive(login: "alice") else { return XCTFail() }
+        XCTAssertEqual(connector.connections.count, 2, "a connection left in the middle of a conversation is not reused")
+        guard case .ask(let code) = authenticator.continueKeyboardInteractive(answers: ["right"]) else { return XCTFail() }
+        XCTAssertEqual(code.prompts.map(\.text), ["Verification code: "])
+        guard case .done(.accepted) = authenticator.continueKeyboardInteractive(answers: ["123456"]) else { return XCTFail() }
+    }
+
+    func testAnUpstreamThatHangsUpEndsTheLoginWithItsReason() {
+        connector.failuresBeforeHangingUp = 2
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "alice", password: "wrong")), .upstreamDenied)
+        guard case .upstreamHungUp(let reason) = authenticator.authenticate(login: "alice", password: "wrong") else { return XCTFail() }
+        XCTAssertEqual(reason, "Too many authentication failures")
+    }
+
+    func testTheUpstreamsBannerIsHandedOnOnce() {
+        connector.banner = "Authorised use only.\n"
+        XCTAssertNil(authenticator.takeUpstreamBanner())
+        _ = authenticator.authenticate(login: "alice", password: "wrong")
+        XCTAssertEqual(authenticator.takeUpstreamBanner(), "Authorised use only.\n")
+        _ = authenticator.authenticate(login: "alice", password: "wrong")
+        XCTAssertNil(authenticator.takeUpstreamBanner(), "shown once per connection to the upstream")
     }
 
     func testABrokenRoutingTableIsNeitherAWrongPasswordNorAMissingKey() {
@@ -188,6 +233,7 @@ final class LoginResponseTests: XCTestCase {
         switch attempt(authenticator).response {
         case .accept(let link, let pendingAgent): return "accept \(link.route.login) agent=\(pendingAgent != nil)"
         case .refuse(let reason): return "refuse \(reason.rawValue)"
+        case .refuseAndEnd(let reason, let message): return "refuse \(reason.rawValue), then end: \(message)"
         case .end(let reason, let notice): return "end \(reason.rawValue): \(notice)"
         }
     }
@@ -196,6 +242,12 @@ final class LoginResponseTests: XCTestCase {
         XCTAssertEqual(response { $0.authenticate(login: "alice", password: "right") }, "accept alice agent=false")
         XCTAssertEqual(response { $0.authenticate(login: "alice", password: "wrong") }, "refuse upstream-denied")
         XCTAssertEqual(response { $0.authenticate(login: "nobody", password: "right") }, "refuse no-route")
+    }
+
+    func testAnUpstreamThatHangsUpIsARefusalThatEndsTheConnection() {
+        connector.failuresBeforeHangingUp = 1
+        XCTAssertEqual(response { $0.authenticate(login: "alice", password: "wrong") },
+                       "refuse upstream-denied, then end: Too many authentication failures")
     }
 
     func testAnUnusableUpstreamEndsTheConnectionWithAPlainNotice() {

@@ -35,12 +35,12 @@ extension ClientConnection {
                 case .challengeSent:
                     if attempts.recordChallenge() {
                         logger.info("too many keyboard-interactive rounds", metadata: ["reason": "max-auth-tries"])
-                        return .closing(.loginFailed(.tooManyAuthFailures), nil)
+                        return .closing(.tooManyAuthFailures, nil)
                     }
                 case .refused:
                     if attempts.recordRefusal(of: method) {
                         logger.info("too many authentication failures", metadata: ["reason": "max-auth-tries"])
-                        return .closing(.loginFailed(.tooManyAuthFailures), nil)
+                        return .closing(.tooManyAuthFailures, nil)
                     }
                 case .impossible(let end):
                     return .closing(end, nil)
@@ -96,6 +96,7 @@ extension ClientConnection {
                 ?? authenticator.startKeyboardInteractive(login: login)
             switch next {
             case .ask(let challenge):
+                showUpstreamBanner()
                 message.sendKeyboardInteractiveChallenge(challenge)
                 return .challengeSent
             case .done(let result):
@@ -108,6 +109,7 @@ extension ClientConnection {
             return .refused
         }
         ProxyMetrics.authentication(method: "\(method)", result: outcome.metricResult)
+        showUpstreamBanner()
         switch outcome.response {
         case .accept(let link, let pendingAgent):
             message.acceptAuthentication()
@@ -119,15 +121,14 @@ extension ClientConnection {
             }
             return .loggedIn(link, pendingAgent: pendingAgent)
         case .refuse(let reason):
-            logger.info("login refused", metadata: ["auth.method": "\(method)", "reason": "\(reason.rawValue)"])
-            if services.penalties.recordFailure(from: address.host) {
-                logger.warning("source banned after repeated failed logins", metadata: [
-                    "reason": "ban", "ban.seconds": "\(settings[.banTime])",
-                ])
-            }
-            delayFailure(since: started)
+            countFailure(of: method, reason, since: started)
             message.refuseAuthentication(offering: Self.offeredMethods)
             return .refused
+        case .refuseAndEnd(let reason, let disconnectMessage):
+            countFailure(of: method, reason, since: started)
+            logger.info("the upstream ended the login", metadata: ["reason": "max-auth-tries", "upstream.message": "\(disconnectMessage)"])
+            message.dropWithoutReply()
+            return .impossible(ConnectionEnd(reason: .tooManyAuthFailures, notice: nil, disconnectMessage: disconnectMessage))
         case .end(let reason, let notice):
             if case .upstreamUnavailable(let route, let failure) = outcome {
                 logger.warning("upstream unavailable", metadata: [
@@ -136,6 +137,24 @@ extension ClientConnection {
             }
             return refuse(message, telling: notice, reason: reason)
         }
+    }
+
+    /// A refused attempt: logged, counted toward the source's ban, and answered no sooner than
+    /// the failure delay.
+    private func countFailure(of method: SSHRequest.AuthAttempt, _ reason: LoginRejection, since started: Date) {
+        logger.info("login refused", metadata: ["auth.method": "\(method)", "reason": "\(reason.rawValue)"])
+        if services.penalties.recordFailure(from: address.host) {
+            logger.warning("source banned after repeated failed logins", metadata: [
+                "reason": "ban", "ban.seconds": "\(settings[.banTime])",
+            ])
+        }
+        delayFailure(since: started)
+    }
+
+    /// Shows the client the upstream's pre-login banner (its sshd `Banner`) as soon as the
+    /// proxy has it, before the answer to the attempt that brought it, as a direct login would.
+    private func showUpstreamBanner() {
+        if let banner = authenticator.takeUpstreamBanner() { client.sendBanner(banner) }
     }
 
     /// The routing table could not be read: the client is told the service is unavailable (not

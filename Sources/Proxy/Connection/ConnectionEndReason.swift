@@ -50,6 +50,9 @@ struct ConnectionEnd {
         ConnectionEnd(reason: reason, notice: notice, disconnectMessage: "switchboard: \(notice)")
     }
 
+    /// Too many refused attempts, in the words OpenSSH's sshd uses.
+    static let tooManyAuthFailures = ConnectionEnd(
+        reason: .tooManyAuthFailures, notice: nil, disconnectMessage: "Too many authentication failures")
     static let handshakeFailed = ConnectionEnd(reason: .handshakeFailed, notice: nil, disconnectMessage: nil)
     static let clientClosed = ConnectionEnd(reason: .clientClosed, notice: nil, disconnectMessage: nil)
     static let upstreamLost = ended(.upstreamClosed, notice: "the connection to the upstream host was lost")

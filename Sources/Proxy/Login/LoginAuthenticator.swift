@@ -15,6 +15,8 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         /// upstream is connected but logs in later, through the client's forwarded agent.
         case acceptedPendingAgent(UpstreamLink<Session>, HostKeyVerifier.Verdict)
         case rejected(LoginRejection)
+        /// The upstream refused by hanging up, with this reason (OpenSSH at its MaxAuthTries).
+        case upstreamHungUp(String)
         case upstreamUnavailable(Route, UpstreamFailure)
         /// The routing table could not be read: nobody can be let in or refused fairly.
         case storeUnavailable
@@ -30,9 +32,20 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     private let routes: any RouteLookup
     private let connector: Connector
     private let logger: Logger
-    /// A connected, not yet authenticated upstream kept between attempts, with its place among
-    /// the upstream's connections still logging in.
-    private var pending: (link: UpstreamLink<Session>, verdict: HostKeyVerifier.Verdict, place: UpstreamStartup)?
+    /// A connected upstream waiting for a login, kept between attempts: what its host key
+    /// check said, the methods it takes, and its place among the upstream's connections still
+    /// logging in.
+    private struct Pending {
+        let link: UpstreamLink<Session>
+        let verdict: HostKeyVerifier.Verdict
+        let methods: AuthMethods
+        let place: UpstreamStartup
+        var session: Session { link.session }
+    }
+
+    private var pending: Pending?
+    /// The upstream's pre-login banner, until the connection has shown it to the client.
+    private var unshownBanner: String?
     private let startupPlaces: UpstreamStartupPlaces
 
     /// Whether a password, keyboard-interactive answers or the client's agent may go to an
@@ -56,7 +69,8 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         return true
     }
 
-    /// Password passthrough: the client's password is offered upstream as the route's user.
+    /// Password passthrough: the client's password is offered upstream as the route's user,
+    /// as a password, or as the answer to a keyboard-interactive upstream's one password prompt.
     func authenticate(login: String, password: String) -> Outcome {
         let route: Route
         switch lookUp(login) {
@@ -64,7 +78,32 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         case .refused(let reason): return .rejected(reason)
         case .storeUnavailable: return .storeUnavailable
         }
-        return loginUpstream(route, sendsClientCredentials: true) { $0.authenticate(password: password) }
+        return loginUpstream(route, sendsClientCredentials: true) { upstream in
+            if upstream.methods.contains(.password) || !upstream.methods.contains(.keyboardInteractive) {
+                return upstream.session.authenticate(password: password)
+            }
+            return answerPasswordPrompt(of: upstream, with: password)
+        }
+    }
+
+    /// Logs in to a keyboard-interactive upstream with a password: its one question (a prompt
+    /// that hides the answer, as PAM's "Password: ") gets the password. An upstream that asks
+    /// more (a one-time code) needs the client's own keyboard-interactive login: refused, and
+    /// its connection is not kept, as it stands in the middle of a conversation.
+    private func answerPasswordPrompt(of upstream: Pending, with password: String) -> SSHSession.AuthResult {
+        var step = upstream.session.keyboardInteractive(answers: nil)
+        var answered = false
+        while case .challenge(let challenge) = step {
+            guard !answered, challenge.prompts.count == 1, !challenge.prompts[0].echo else {
+                pending = nil
+                return .denied
+            }
+            answered = true
+            step = upstream.session.keyboardInteractive(answers: [password])
+        }
+        guard case .finished(let result) = step else { return .denied }
+        if case .denied = result { pending = nil }  // libssh would answer the old questions next
+        return result
     }
 
     /// Whether a public key probe should be answered "yes, sign with it": the route exists, is
@@ -97,13 +136,13 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         }
         // Never on the catch-all route: its one key would log in as every name a client types.
         if let identity = route.identityFile, !route.isCatchAll {
-            return loginUpstream(route, sendsClientCredentials: false) { $0.authenticate(privateKeyAt: identity) }
+            return loginUpstream(route, sendsClientCredentials: false) { $0.session.authenticate(privateKeyAt: identity) }
         }
         switch upstreamSession(for: route) {
-        case .success(let (session, verdict)):
-            guard mayReceiveCredentials(verdict) else { return .upstreamUnavailable(route, .credentialsWithheld) }
+        case .success(let upstream):
+            guard mayReceiveCredentials(upstream.verdict) else { return .upstreamUnavailable(route, .credentialsWithheld) }
             pending = nil
-            return .acceptedPendingAgent(UpstreamLink(route: route, session: session), verdict)
+            return .acceptedPendingAgent(upstream.link, upstream.verdict)
         case .failure(let failure):
             return .upstreamUnavailable(route, failure)
         }
@@ -133,6 +172,9 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     private enum Conversation {
         /// The routed upstream, which asked the last questions.
         case upstream(Route)
+        /// The proxy asked for the password of an upstream that takes passwords but not
+        /// keyboard-interactive; the answer goes upstream as a password.
+        case passwordForUpstream(Route)
         /// No usable route: the client is asked for a password like anywhere else and then
         /// refused, so it cannot tell a missing route from a wrong answer.
         case decoy(LoginRejection)
@@ -140,8 +182,9 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
 
     private var conversation: Conversation?
 
-    /// What a client sees when its login has no usable route: the prompt OpenSSH's PAM shows.
-    static var decoyChallenge: KeyboardInteractiveChallenge {
+    /// What a client sees when its login has no usable route, or when its upstream takes only
+    /// passwords: the prompt OpenSSH's PAM shows.
+    static var passwordChallenge: KeyboardInteractiveChallenge {
         KeyboardInteractiveChallenge(name: "", instruction: "", prompts: [KeyboardInteractivePrompt(text: "Password: ", echo: false)])
     }
 
@@ -153,14 +196,18 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         case .found(let found): route = found
         case .refused(let reason):
             conversation = .decoy(reason)
-            return .ask(Self.decoyChallenge)
+            return .ask(Self.passwordChallenge)
         case .storeUnavailable:
             return .done(.storeUnavailable)
         }
         switch upstreamSession(for: route) {
-        case .success(let (session, verdict)):
-            guard mayReceiveCredentials(verdict) else { return .done(.upstreamUnavailable(route, .credentialsWithheld)) }
-            return keyboardInteractiveStep(route, session, verdict, answers: nil)
+        case .success(let upstream):
+            guard mayReceiveCredentials(upstream.verdict) else { return .done(.upstreamUnavailable(route, .credentialsWithheld)) }
+            if !upstream.methods.contains(.keyboardInteractive) && upstream.methods.contains(.password) {
+                conversation = .passwordForUpstream(route)
+                return .ask(Self.passwordChallenge)
+            }
+            return keyboardInteractiveStep(route, upstream.session, upstream.verdict, answers: nil)
         case .failure(let failure):
             return .done(.upstreamUnavailable(route, failure))
         }
@@ -173,11 +220,15 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
             conversation = nil
             return .done(.rejected(reason))
         case .upstream(let route):
-            guard let pending, pending.link.route.leadsToTheSameUpstream(as: route), pending.link.session.isAlive else {
+            guard let pending, pending.link.route.leadsToTheSameUpstream(as: route), pending.session.isAlive else {
                 conversation = nil
                 return .done(.rejected(.upstreamDenied))
             }
-            return keyboardInteractiveStep(route, pending.link.session, pending.verdict, answers: answers)
+            return keyboardInteractiveStep(route, pending.session, pending.verdict, answers: answers)
+        case .passwordForUpstream(let route):
+            conversation = nil
+            guard answers.count == 1 else { return .done(.rejected(.upstreamDenied)) }
+            return .done(loginUpstream(route, sendsClientCredentials: true) { $0.session.authenticate(password: answers[0]) })
         case nil:
             return .done(.rejected(.upstreamDenied))
         }
@@ -199,11 +250,11 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     // MARK: Upstream
 
     /// Connects (or reuses the connection) to the route's upstream and runs `attempt` on it.
-    private func loginUpstream(_ route: Route, sendsClientCredentials: Bool, attempt: (Session) -> SSHSession.AuthResult) -> Outcome {
+    private func loginUpstream(_ route: Route, sendsClientCredentials: Bool, attempt: (Pending) -> SSHSession.AuthResult) -> Outcome {
         switch upstreamSession(for: route) {
-        case .success(let (session, verdict)):
-            if sendsClientCredentials && !mayReceiveCredentials(verdict) { return .upstreamUnavailable(route, .credentialsWithheld) }
-            return outcome(of: attempt(session), route: route, session: session, verdict: verdict)
+        case .success(let upstream):
+            if sendsClientCredentials && !mayReceiveCredentials(upstream.verdict) { return .upstreamUnavailable(route, .credentialsWithheld) }
+            return outcome(of: attempt(upstream), route: route, session: upstream.session, verdict: upstream.verdict)
         case .failure(let failure):
             return .upstreamUnavailable(route, failure)
         }
@@ -221,12 +272,17 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         case .error(let text):
             pending = nil
             return .upstreamUnavailable(route, .authenticationError(text))
+        case .disconnected(let reason):
+            // OpenSSH hangs up at its MaxAuthTries: a failed attempt, and the end of this login.
+            pending = nil
+            ProxyMetrics.upstreamConnectFailed(reason: "authentication")
+            return .upstreamHungUp(reason)
         }
     }
 
-    private func upstreamSession(for route: Route) -> Result<(Session, HostKeyVerifier.Verdict), UpstreamFailure> {
-        if let pending, pending.link.route.leadsToTheSameUpstream(as: route), pending.link.session.isAlive {
-            return .success((pending.link.session, pending.verdict))
+    private func upstreamSession(for route: Route) -> Result<Pending, UpstreamFailure> {
+        if let pending, pending.link.route.leadsToTheSameUpstream(as: route), pending.session.isAlive {
+            return .success(pending)
         }
         pending = nil
         guard let place = startupPlaces.reserve(for: route.upstreamAddress) else {
@@ -236,11 +292,36 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         do {
             let (session, verdict) = try connector.connect(to: route, logger: logger)
             let trusted = try trustOnFirstUse(verdict, for: route)
-            pending = (UpstreamLink(route: route, session: session), trusted, place)
-            return .success((session, trusted))
+            let methods = try askMethods(of: session)
+            unshownBanner = session.issueBanner
+            let upstream = Pending(link: UpstreamLink(route: route, session: session), verdict: trusted, methods: methods, place: place)
+            pending = upstream
+            return .success(upstream)
         } catch {
             return .failure(error)
         }
+    }
+
+    /// The methods the upstream takes, asked with `none` before any credential is tried, so a
+    /// client's attempt goes upstream in a form it accepts and never fails for its method alone.
+    private func askMethods(of session: Session) throws(UpstreamFailure) -> AuthMethods {
+        switch session.askMethods() {
+        case .offers(let methods):
+            return methods
+        case .acceptedWithoutCredentials:
+            // Whoever reached this route would be let in whatever they typed.
+            ProxyMetrics.upstreamConnectFailed(reason: "authentication")
+            throw .authenticationError("the upstream lets anyone in without credentials (method none); refused")
+        case .failed(let result):
+            throw .authenticationError("the upstream did not say which login methods it takes: \(result)")
+        }
+    }
+
+    /// The upstream's pre-login banner (its sshd `Banner`) once, for the client to see before
+    /// the answer to its attempt.
+    func takeUpstreamBanner() -> String? {
+        defer { unshownBanner = nil }
+        return unshownBanner
     }
 
     /// Trust on first use, from the first byte: the key an upstream presents at the first key

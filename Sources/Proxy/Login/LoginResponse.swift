@@ -8,6 +8,9 @@ extension LoginAuthenticator {
         /// Refuse like any wrong credential: no sooner than the failure delay, counted toward the
         /// source's ban, and the same to the client whatever `reason` is.
         case refuse(LoginRejection)
+        /// Refuse like a wrong credential, then end the connection with `message` as its reason,
+        /// as the upstream did (OpenSSH: "Too many authentication failures").
+        case refuseAndEnd(LoginRejection, message: String)
         /// End the connection and show the client `notice` first. The failure is the proxy's or
         /// the upstream's, not the client's: no delay, no ban.
         case end(ConnectionEndReason, notice: String)
@@ -23,6 +26,8 @@ extension LoginAuthenticator.Outcome {
             .accept(link, pendingAgent: verdict)
         case .rejected(let reason):
             .refuse(reason)
+        case .upstreamHungUp(let message):
+            .refuseAndEnd(.upstreamDenied, message: message)
         case .upstreamUnavailable(let route, let failure):
             // This tells the client the login has a route; it is only said when the upstream
             // cannot be used at all, which the user needs to know.
@@ -36,7 +41,7 @@ extension LoginAuthenticator.Outcome {
     var metricResult: String {
         switch self {
         case .accepted, .acceptedPendingAgent: "accepted"
-        case .rejected: "rejected"
+        case .rejected, .upstreamHungUp: "rejected"
         case .upstreamUnavailable: "upstream-unavailable"
         case .storeUnavailable: "store-unavailable"
         }

@@ -6,6 +6,9 @@ import SSH
 /// `SSHSession` is the real one; unit tests of the login policy use fakes.
 protocol UpstreamLoginSession: AnyObject {
     var isAlive: Bool { get }
+    /// The upstream's pre-login banner, once it sent one.
+    var issueBanner: String? { get }
+    func askMethods() -> SSHSession.MethodsAnswer
     func authenticate(password: String) -> SSHSession.AuthResult
     func authenticate(privateKeyAt path: String) -> SSHSession.AuthResult
     func keyboardInteractive(answers: [String]?) -> KeyboardInteractiveStep

@@ -56,22 +56,45 @@ final class FakeRoutes: RouteLookup, Sendable {
 }
 
 /// An upstream that accepts one password (or a key file) and answers keyboard-interactive
-/// with one password prompt.
+/// with one password prompt, offering the methods in `methods`. With `failuresBeforeHangingUp`
+/// it hangs up at that failure, as OpenSSH does at its MaxAuthTries.
 final class FakeUpstreamSession: UpstreamLoginSession {
     let route: Route
     let password: String
     var acceptsKeyFile = false
     var isAlive = true
+    var methods: AuthMethods = [.password, .keyboardInteractive, .publicKey]
+    var issueBanner: String?
+    var failuresBeforeHangingUp = Int.max
+    /// Questions after the password (a one-time code), answered right with "123456".
+    var asksForCode = false
     private(set) var attempts: [String] = []
+    private var failures = 0
+    private var passwordAnswered = false
 
     init(route: Route, password: String) {
         self.route = route
         self.password = password
     }
 
+    func askMethods() -> SSHSession.MethodsAnswer {
+        attempts.append("none")
+        return .offers(methods)
+    }
+
     func authenticate(password: String) -> SSHSession.AuthResult {
         attempts.append("password")
-        return password == self.password ? .success : .denied
+        guard methods.contains(.password) else { return refused() }
+        return password == self.password ? .success : refused()
+    }
+
+    private func refused() -> SSHSession.AuthResult {
+        failures += 1
+        guard failures < failuresBeforeHangingUp else {
+            isAlive = false
+            return .disconnected("Too many authentication failures")
+        }
+        return .denied
     }
 
     func authenticate(privateKeyAt path: String) -> SSHSession.AuthResult {
@@ -81,11 +104,18 @@ final class FakeUpstreamSession: UpstreamLoginSession {
 
     func keyboardInteractive(answers: [String]?) -> KeyboardInteractiveStep {
         attempts.append("keyboard-interactive")
+        guard methods.contains(.keyboardInteractive) else { return .finished(refused()) }
         guard let answers else {
+            passwordAnswered = false
             return .challenge(KeyboardInteractiveChallenge(
                 name: "", instruction: "", prompts: [KeyboardInteractivePrompt(text: "Password: ", echo: false)]))
         }
-        return .finished(answers == [password] ? .success : .denied)
+        if asksForCode && passwordAnswered { return .finished(answers == ["123456"] ? .success : refused()) }
+        guard answers == [password] else { return .finished(refused()) }
+        guard asksForCode else { return .finished(.success) }
+        passwordAnswered = true
+        return .challenge(KeyboardInteractiveChallenge(
+            name: "", instruction: "", prompts: [KeyboardInteractivePrompt(text: "Verification code: ", echo: false)]))
     }
 }
 
@@ -95,6 +125,10 @@ final class FakeConnector: UpstreamConnecting {
     var hostKey = "SHA256:upstream-key"
     var failure: UpstreamFailure?
     var acceptsKeyFile = false
+    var methods: AuthMethods = [.password, .keyboardInteractive, .publicKey]
+    var asksForCode = false
+    var failuresBeforeHangingUp = Int.max
+    var banner: String?
     private(set) var connections: [FakeUpstreamSession] = []
 
     func connect(to route: Route, logger: Logger) throws(UpstreamFailure) -> (FakeUpstreamSession, HostKeyVerifier.Verdict) {
@@ -102,6 +136,10 @@ final class FakeConnector: UpstreamConnecting {
         let verdict = try HostKeyVerifier(defaultPolicy: .acceptNew).verify(hostKey, for: route)
         let session = FakeUpstreamSession(route: route, password: password)
         session.acceptsKeyFile = acceptsKeyFile
+        session.methods = methods
+        session.asksForCode = asksForCode
+        session.failuresBeforeHangingUp = failuresBeforeHangingUp
+        session.issueBanner = banner
         connections.append(session)
         return (session, verdict)
     }
