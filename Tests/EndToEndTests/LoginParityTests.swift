@@ -86,4 +86,29 @@ final class LoginParityTests: XCTestCase {
         XCTAssertEqual(login.out, "in\n", login.err)
         XCTAssertTrue(login.err.contains("Authorised use only. Activity is logged."), login.err)
     }
+
+    /// A name without a route is refused after about as long as a real upstream takes to
+    /// refuse a wrong password (here PAM's delay), for both password and keyboard-interactive
+    /// clients, so response time does not tell which names exist.
+    func testUnknownNamesAreRefusedAsSlowlyAsWrongPasswords() throws {
+        let lab = try Lab.shared()
+        let pam = try UpstreamServer(name: "pam-timing", authentication: .keyboardInteractiveViaPAM)
+        defer { pam.stop() }
+        let proxy = try ProxyProcess(
+            arguments: ["--ban-after", "0", "--max-auth-tries", "20"], routes: [RouteSpec("sbt-timed", to: pam, options: ["--upstream-user", TestUsers.bob.name])])
+        _ = lab
+        // A longer run for figures: SWITCHBOARD_TIMING_TRIES=30.
+        let tries = ProcessInfo.processInfo.environment["SWITCHBOARD_TIMING_TRIES"] ?? "4"
+        for method in ["password", "keyboard-interactive"] {
+            let run = try Command.run(
+                "/usr/bin/env", ["python3", Programs.hostilePeer("login_timing.py"), String(proxy.port), tries, method,
+                                 "sbt-timed", "sbt-nobody-here"], timeout: 900)
+            let seconds = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.out.utf8)) as? [String: [Double]], run.err)
+            let routed = try XCTUnwrap(seconds["sbt-timed"]).sorted()
+            let unknown = try XCTUnwrap(seconds["sbt-nobody-here"]).sorted()
+            let median = { (values: [Double]) in values[values.count / 2] }
+            print("refusal times, \(method): routed \(routed), unknown \(unknown)")
+            XCTAssertLessThan(abs(median(routed) - median(unknown)), 0.4, "\(method): routed \(routed) vs unknown \(unknown)")
+        }
+    }
 }

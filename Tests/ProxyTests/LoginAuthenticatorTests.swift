@@ -158,18 +158,18 @@ final class LoginAuthenticatorTests: XCTestCase {
     }
 
     func testKeyboardInteractiveRelaysTheUpstreamsQuestionsAndADecoyForUnknownLogins() {
-        guard case .ask(let challenge) = authenticator.startKeyboardInteractive(login: "alice") else { return XCTFail() }
+        guard case .ask(let challenge, _) = authenticator.startKeyboardInteractive(login: "alice") else { return XCTFail() }
         XCTAssertEqual(challenge.prompts.map(\.text), ["Password: "])
         guard case .done(.accepted) = authenticator.continueKeyboardInteractive(answers: ["right"]) else { return XCTFail() }
 
-        guard case .ask(let decoy) = authenticator.startKeyboardInteractive(login: "nobody") else { return XCTFail() }
+        guard case .ask(let decoy, fromUpstream: false) = authenticator.startKeyboardInteractive(login: "nobody") else { return XCTFail() }
         XCTAssertEqual(decoy, LoginAuthenticator<FakeConnector>.passwordChallenge, "an unknown login sees the same prompt")
         guard case .done(.rejected(.noRoute)) = authenticator.continueKeyboardInteractive(answers: ["right"]) else { return XCTFail() }
     }
 
     func testAKeyboardInteractiveClientReachesAPasswordOnlyUpstreamWithoutAFailedAttempt() {
         connector.methods = [.password, .publicKey]
-        guard case .ask(let challenge) = authenticator.startKeyboardInteractive(login: "alice") else { return XCTFail() }
+        guard case .ask(let challenge, _) = authenticator.startKeyboardInteractive(login: "alice") else { return XCTFail() }
         XCTAssertEqual(challenge, LoginAuthenticator<FakeConnector>.passwordChallenge, "the proxy asks for the password itself")
         guard case .done(.accepted) = authenticator.continueKeyboardInteractive(answers: ["right"]) else { return XCTFail() }
         XCTAssertEqual(connector.connections[0].attempts, ["none", "password"], "keyboard-interactive was never tried upstream")
@@ -191,7 +191,7 @@ final class LoginAuthenticatorTests: XCTestCase {
         XCTAssertEqual(rejection(authenticator.authenticate(login: "alice", password: "right")), .upstreamDenied)
         guard case .ask = authenticator.startKeyboardInteractive(login: "alice") else { return XCTFail() }
         XCTAssertEqual(connector.connections.count, 2, "a connection left in the middle of a conversation is not reused")
-        guard case .ask(let code) = authenticator.continueKeyboardInteractive(answers: ["right"]) else { return XCTFail() }
+        guard case .ask(let code, _) = authenticator.continueKeyboardInteractive(answers: ["right"]) else { return XCTFail() }
         XCTAssertEqual(code.prompts.map(\.text), ["Verification code: "])
         guard case .done(.accepted) = authenticator.continueKeyboardInteractive(answers: ["123456"]) else { return XCTFail() }
     }

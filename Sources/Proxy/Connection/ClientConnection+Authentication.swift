@@ -95,7 +95,15 @@ extension ClientConnection {
             let next = answers.map { authenticator.continueKeyboardInteractive(answers: $0) }
                 ?? authenticator.startKeyboardInteractive(login: login)
             switch next {
-            case .ask(let challenge):
+            case .ask(let challenge, let fromUpstream):
+                if answers == nil {
+                    // The first question of a login without a route comes as late as an upstream's.
+                    if fromUpstream {
+                        services.loginTimings.record(.firstQuestion, Date().timeIntervalSince(started))
+                    } else {
+                        wait(until: started, plus: services.loginTimings.typical(.firstQuestion) ?? 0)
+                    }
+                }
                 showUpstreamBanner()
                 message.sendKeyboardInteractiveChallenge(challenge)
                 return .challengeSent
@@ -140,7 +148,8 @@ extension ClientConnection {
     }
 
     /// A refused attempt: logged, counted toward the source's ban, and answered no sooner than
-    /// the failure delay.
+    /// the failure delay, and, when no upstream refused it, after about as long as upstreams
+    /// take to refuse.
     private func countFailure(of method: SSHRequest.AuthAttempt, _ reason: LoginRejection, since started: Date) {
         logger.info("login refused", metadata: ["auth.method": "\(method)", "reason": "\(reason.rawValue)"])
         if services.penalties.recordFailure(from: address.host) {
@@ -148,7 +157,12 @@ extension ClientConnection {
                 "reason": "ban", "ban.seconds": "\(settings[.banTime])",
             ])
         }
-        delayFailure(since: started)
+        if reason == .upstreamDenied {
+            services.loginTimings.record(.refusal, Date().timeIntervalSince(started))
+            wait(until: started, plus: Self.failedLoginDelay)
+        } else {
+            wait(until: started, plus: max(Self.failedLoginDelay, services.loginTimings.typical(.refusal) ?? 0))
+        }
     }
 
     /// Shows the client the upstream's pre-login banner (its sshd `Banner`) as soon as the
@@ -170,10 +184,9 @@ extension ClientConnection {
         return .impossible(.loginImpossible(reason, message: notice))
     }
 
-    /// Makes every refusal take at least `failedLoginDelay`, so timing does not reveal whether
-    /// a route exists.
-    private func delayFailure(since start: Date) {
-        let remaining = Self.failedLoginDelay - Date().timeIntervalSince(start)
+    /// Sleeps until `seconds` after `start` (not at all if that has passed).
+    private func wait(until start: Date, plus seconds: TimeInterval) {
+        let remaining = seconds - Date().timeIntervalSince(start)
         if remaining > 0 { Thread.sleep(forTimeInterval: remaining) }
     }
 

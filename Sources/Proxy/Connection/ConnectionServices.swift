@@ -1,9 +1,9 @@
 import RouteStore
 
 /// What a connection works with, handed in by the server: the routing table, the audit trail,
-/// the per-source penalties, the shutdown notice and the upstream places for logins in
-/// progress (shared by every connection), and the upstream connector made from the settings in
-/// force when the connection started.
+/// the per-source penalties, the shutdown notice, the upstream places for logins in progress
+/// and the upstreams' recent answer times (shared by every connection), and the upstream
+/// connector made from the settings in force when the connection started.
 struct ConnectionServices {
     let routes: any RouteLookup
     let audit: any SessionAudit
@@ -13,4 +13,6 @@ struct ConnectionServices {
     /// This connection's places in the server's admission counts.
     let admission: AdmissionTicket
     let upstreamStartups: UpstreamStartups
+    /// How long upstreams recently took to refuse and to ask, for logins that reach none.
+    let loginTimings: LoginTimings
 }

@@ -17,6 +17,7 @@ public final class ProxyServer: Sendable {
     private let logger: Logger
     private let admission: Admission
     private let upstreamStartups = UpstreamStartups()
+    private let loginTimings = LoginTimings()
     private let shutdown = ShutdownNotice()
     private let stopRequested = Atomic<Bool>(false)
     /// The listening socket while `run()` accepts (-1 otherwise), so `stopAccepting` can shut it.
@@ -199,7 +200,8 @@ public final class ProxyServer: Sendable {
             let session = try server.accept(fd: fd)
             let services = ConnectionServices(
                 routes: routes, audit: audit, connector: UpstreamConnector(settings: settings),
-                penalties: admission.penalties, shutdown: shutdown, admission: ticket, upstreamStartups: upstreamStartups)
+                penalties: admission.penalties, shutdown: shutdown, admission: ticket, upstreamStartups: upstreamStartups,
+                loginTimings: loginTimings)
             try ClientConnection(client: session, address: client, services: services, settings: settings, logger: logger).run()
         } catch {
             logger.warning("cannot start session", metadata: ["error": "\(error)"])

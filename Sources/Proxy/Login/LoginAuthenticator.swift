@@ -164,7 +164,9 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     /// What comes next in a keyboard-interactive exchange.
     enum KeyboardInteractiveNext {
         /// Show these questions to the client and pass its answers to `continueKeyboardInteractive`.
-        case ask(KeyboardInteractiveChallenge)
+        /// `fromUpstream` is false when no upstream was contacted (the decoy for a login
+        /// without a usable route), whose timing must then look like an upstream's.
+        case ask(KeyboardInteractiveChallenge, fromUpstream: Bool)
         case done(Outcome)
     }
 
@@ -196,7 +198,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         case .found(let found): route = found
         case .refused(let reason):
             conversation = .decoy(reason)
-            return .ask(Self.passwordChallenge)
+            return .ask(Self.passwordChallenge, fromUpstream: false)
         case .storeUnavailable:
             return .done(.storeUnavailable)
         }
@@ -205,7 +207,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
             guard mayReceiveCredentials(upstream.verdict) else { return .done(.upstreamUnavailable(route, .credentialsWithheld)) }
             if !upstream.methods.contains(.keyboardInteractive) && upstream.methods.contains(.password) {
                 conversation = .passwordForUpstream(route)
-                return .ask(Self.passwordChallenge)
+                return .ask(Self.passwordChallenge, fromUpstream: true)
             }
             return keyboardInteractiveStep(route, upstream.session, upstream.verdict, answers: nil)
         case .failure(let failure):
@@ -240,7 +242,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         switch session.keyboardInteractive(answers: answers) {
         case .challenge(let challenge):
             conversation = .upstream(route)
-            return .ask(challenge)
+            return .ask(challenge, fromUpstream: true)
         case .finished(let result):
             conversation = nil
             return .done(outcome(of: result, route: route, session: session, verdict: verdict))
