@@ -219,19 +219,23 @@ public final class SSHChannel {
     /// Asks the upstream to forward an agent into this session (`auth-agent-req@openssh.com`).
     public func requestAgentForwarding() -> RequestProgress { progress(ssh_channel_request_auth_agent(handle)) }
 
-    public func requestPTY(terminal: String, columns: Int, rows: Int) -> RequestProgress {
-        progress(ssh_channel_request_pty_size(handle, terminal, Int32(clamping: columns), Int32(clamping: rows)))
+    public func requestPTY(terminal: WireText, columns: Int, rows: Int) -> RequestProgress {
+        progress(terminal.withCString { ssh_channel_request_pty_size(handle, $0, Int32(clamping: columns), Int32(clamping: rows)) })
     }
 
-    public func requestEnvironment(name: String, value: String) -> RequestProgress {
-        progress(ssh_channel_request_env(handle, name, value))
+    public func requestEnvironment(name: WireText, value: WireText) -> RequestProgress {
+        progress(name.withCString { name in value.withCString { ssh_channel_request_env(handle, name, $0) } })
     }
 
     public func requestShell() -> RequestProgress { progress(ssh_channel_request_shell(handle)) }
 
-    public func requestExec(command: String) -> RequestProgress { progress(ssh_channel_request_exec(handle, command)) }
+    public func requestExec(command: WireText) -> RequestProgress {
+        progress(command.withCString { ssh_channel_request_exec(handle, $0) })
+    }
 
-    public func requestSubsystem(name: String) -> RequestProgress { progress(ssh_channel_request_subsystem(handle, name)) }
+    public func requestSubsystem(name: WireText) -> RequestProgress {
+        progress(name.withCString { ssh_channel_request_subsystem(handle, $0) })
+    }
 
     /// Requests without a reply: they still queue behind any pending request on the channel.
     public func changeWindowSize(columns: Int, rows: Int) -> RequestProgress {

@@ -73,12 +73,15 @@ public final class SSHMessage {
     /// Answers a keyboard-interactive request with a round of questions for the client.
     public func sendKeyboardInteractiveChallenge(_ challenge: KeyboardInteractiveChallenge) {
         guard markReplied() else { return }
-        let prompts: [UnsafeMutablePointer<CChar>?] = challenge.prompts.map { strdup($0.text) } + [nil]
+        let prompts: [UnsafeMutablePointer<CChar>?] = challenge.prompts.map { $0.text.withCString { strdup($0) } } + [nil]
         var promptPointers = prompts.map { UnsafePointer($0) }
         var echo = challenge.prompts.map { CChar($0.echo ? 1 : 0) } + [0]
         defer { prompts.forEach { free($0) } }
-        _ = ssh_message_auth_interactive_request(
-            handle, challenge.name, challenge.instruction, UInt32(challenge.prompts.count), &promptPointers, &echo)
+        _ = challenge.name.withCString { name in
+            challenge.instruction.withCString { instruction in
+                ssh_message_auth_interactive_request(handle, name, instruction, UInt32(challenge.prompts.count), &promptPointers, &echo)
+            }
+        }
     }
 
     /// Confirms a channel open request and returns the new channel.
@@ -108,12 +111,12 @@ public enum SSHRequest: Equatable, Sendable {
     /// An authentication method and its credential.
     public enum AuthAttempt: Equatable, Sendable {
         case none
-        case password(String)
+        case password(WireText)
         /// A public key, with what libssh found of its signature.
         case publicKey(PublicKey?, SignatureCheck)
         /// Keyboard-interactive: `nil` answers for the request that starts it, then the
         /// client's answers to the last challenge sent.
-        case keyboardInteractive(answers: [String]?)
+        case keyboardInteractive(answers: [WireText]?)
         case other
     }
 
@@ -136,11 +139,11 @@ public enum SSHRequest: Equatable, Sendable {
     }
 
     public enum ChannelRequest: Equatable, Sendable {
-        case pty(terminal: String, columns: Int, rows: Int)
-        case environment(name: String, value: String)
+        case pty(terminal: WireText, columns: Int, rows: Int)
+        case environment(name: WireText, value: WireText)
         case shell
-        case exec(command: String)
-        case subsystem(name: String)
+        case exec(command: WireText)
+        case subsystem(name: WireText)
         case windowChange(columns: Int, rows: Int)
         case x11
         case other
@@ -162,7 +165,7 @@ public enum SSHRequest: Equatable, Sendable {
             let user = string(ssh_message_auth_user(message))
             let method: AuthAttempt = switch UInt32(subtype) {
             case SSH_AUTH_METHOD_NONE: .none
-            case SSH_AUTH_METHOD_PASSWORD: .password(string(switchboard_msg_auth_password(message)))
+            case SSH_AUTH_METHOD_PASSWORD: .password(WireText(cString: switchboard_msg_auth_password(message)))
             case SSH_AUTH_METHOD_PUBLICKEY:
                 .publicKey(
                     switchboard_msg_auth_pubkey(message).flatMap { try? PublicKey(key: $0) },
@@ -200,14 +203,15 @@ public enum SSHRequest: Equatable, Sendable {
             }
             let request: ChannelRequest = switch Int(subtype) {
             case Int(SSH_CHANNEL_REQUEST_PTY.rawValue):
-                .pty(terminal: string(switchboard_msg_pty_term(message)),
+                .pty(terminal: WireText(cString: switchboard_msg_pty_term(message)),
                      columns: Int(switchboard_msg_pty_width(message)), rows: Int(switchboard_msg_pty_height(message)))
             case Int(SSH_CHANNEL_REQUEST_ENV.rawValue):
-                .environment(name: string(ssh_message_channel_request_env_name(message)),
-                             value: string(ssh_message_channel_request_env_value(message)))
+                .environment(name: WireText(cString: ssh_message_channel_request_env_name(message)),
+                             value: WireText(cString: ssh_message_channel_request_env_value(message)))
             case Int(SSH_CHANNEL_REQUEST_SHELL.rawValue): .shell
-            case Int(SSH_CHANNEL_REQUEST_EXEC.rawValue): .exec(command: string(ssh_message_channel_request_command(message)))
-            case Int(SSH_CHANNEL_REQUEST_SUBSYSTEM.rawValue): .subsystem(name: string(ssh_message_channel_request_subsystem(message)))
+            case Int(SSH_CHANNEL_REQUEST_EXEC.rawValue): .exec(command: WireText(cString: ssh_message_channel_request_command(message)))
+            case Int(SSH_CHANNEL_REQUEST_SUBSYSTEM.rawValue):
+                .subsystem(name: WireText(cString: ssh_message_channel_request_subsystem(message)))
             case Int(SSH_CHANNEL_REQUEST_WINDOW_CHANGE.rawValue):
                 .windowChange(columns: Int(switchboard_msg_pty_width(message)), rows: Int(switchboard_msg_pty_height(message)))
             case Int(SSH_CHANNEL_REQUEST_X11.rawValue): .x11
@@ -240,9 +244,9 @@ extension SSHRequest.SignatureCheck {
 }
 
 /// The answers of a keyboard-interactive response, read from the session it arrived on.
-private func answers(on session: ssh_session) -> [String] {
+private func answers(on session: ssh_session) -> [WireText] {
     let count = ssh_userauth_kbdint_getnanswers(session)
-    return (0..<max(count, 0)).map { string(ssh_userauth_kbdint_getanswer(session, UInt32($0))) }
+    return (0..<max(count, 0)).map { WireText(cString: ssh_userauth_kbdint_getanswer(session, UInt32($0))) }
 }
 
 private func string(_ pointer: UnsafePointer<CChar>?) -> String {

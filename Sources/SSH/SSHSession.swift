@@ -210,17 +210,17 @@ public final class SSHSession {
     }
 
     /// Tries password authentication upstream (blocking).
-    public func authenticate(password: String) -> AuthResult {
-        authResult(awaitingAnswer { ssh_userauth_password(handle, nil, password) })
+    public func authenticate(password: WireText) -> AuthResult {
+        authResult(awaitingAnswer { password.withCString { ssh_userauth_password(handle, nil, $0) } })
     }
 
     /// One step of keyboard-interactive authentication upstream (blocking). Pass `nil` to
     /// start, then the answers to the prompts of the previous step. Empty rounds (no prompts,
     /// as OpenSSH's PAM sends at the end) are answered here and never surface.
-    public func keyboardInteractive(answers: [String]?) -> KeyboardInteractiveStep {
+    public func keyboardInteractive(answers: [WireText]?) -> KeyboardInteractiveStep {
         if let answers {
             for (index, answer) in answers.enumerated() {
-                guard ssh_userauth_kbdint_setanswer(handle, UInt32(index), answer) == 0 else {
+                guard answer.withCString({ ssh_userauth_kbdint_setanswer(handle, UInt32(index), $0) }) == 0 else {
                     return .finished(.error("cannot set keyboard-interactive answer: \(lastError)"))
                 }
             }
@@ -234,12 +234,12 @@ public final class SSHSession {
         var prompts: [KeyboardInteractivePrompt] = []
         for index in 0..<max(count, 0) {
             var echo: CChar = 0
-            let text = ssh_userauth_kbdint_getprompt(handle, UInt32(index), &echo).map { String(cString: $0) } ?? ""
+            let text = WireText(cString: ssh_userauth_kbdint_getprompt(handle, UInt32(index), &echo))
             prompts.append(KeyboardInteractivePrompt(text: text, echo: echo != 0))
         }
         return .challenge(KeyboardInteractiveChallenge(
-            name: ssh_userauth_kbdint_getname(handle).map { String(cString: $0) } ?? "",
-            instruction: ssh_userauth_kbdint_getinstruction(handle).map { String(cString: $0) } ?? "",
+            name: WireText(cString: ssh_userauth_kbdint_getname(handle)),
+            instruction: WireText(cString: ssh_userauth_kbdint_getinstruction(handle)),
             prompts: prompts))
     }
 
@@ -329,11 +329,11 @@ public final class SSHSession {
 
 /// One question of a keyboard-interactive round.
 public struct KeyboardInteractivePrompt: Sendable, Equatable {
-    public var text: String
+    public var text: WireText
     /// Whether the answer may be shown while typed (false for passwords and codes).
     public var echo: Bool
 
-    public init(text: String, echo: Bool) {
+    public init(text: WireText, echo: Bool) {
         self.text = text
         self.echo = echo
     }
@@ -341,11 +341,11 @@ public struct KeyboardInteractivePrompt: Sendable, Equatable {
 
 /// A keyboard-interactive round: what the server asks.
 public struct KeyboardInteractiveChallenge: Sendable, Equatable {
-    public var name: String
-    public var instruction: String
+    public var name: WireText
+    public var instruction: WireText
     public var prompts: [KeyboardInteractivePrompt]
 
-    public init(name: String, instruction: String, prompts: [KeyboardInteractivePrompt]) {
+    public init(name: WireText, instruction: WireText, prompts: [KeyboardInteractivePrompt]) {
         self.name = name
         self.instruction = instruction
         self.prompts = prompts

@@ -71,7 +71,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
 
     /// Password passthrough: the client's password is offered upstream as the route's user,
     /// as a password, or as the answer to a keyboard-interactive upstream's one password prompt.
-    func authenticate(login: String, password: String) -> Outcome {
+    func authenticate(login: String, password: WireText) -> Outcome {
         let route: Route
         switch lookUp(login) {
         case .found(let found): route = found
@@ -90,7 +90,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     /// that hides the answer, as PAM's "Password: ") gets the password. An upstream that asks
     /// more (a one-time code) needs the client's own keyboard-interactive login: refused, and
     /// its connection is not kept, as it stands in the middle of a conversation.
-    private func answerPasswordPrompt(of upstream: Pending, with password: String) -> SSHSession.AuthResult {
+    private func answerPasswordPrompt(of upstream: Pending, with password: WireText) -> SSHSession.AuthResult {
         var step = upstream.session.keyboardInteractive(answers: nil)
         var answered = false
         while case .challenge(let challenge) = step {
@@ -216,7 +216,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     }
 
     /// Passes the client's answers upstream and returns the upstream's next questions or verdict.
-    func continueKeyboardInteractive(answers: [String]) -> KeyboardInteractiveNext {
+    func continueKeyboardInteractive(answers: [WireText]) -> KeyboardInteractiveNext {
         switch conversation {
         case .decoy(let reason):
             conversation = nil
@@ -237,7 +237,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     }
 
     private func keyboardInteractiveStep(
-        _ route: Route, _ session: Session, _ verdict: HostKeyVerifier.Verdict, answers: [String]?
+        _ route: Route, _ session: Session, _ verdict: HostKeyVerifier.Verdict, answers: [WireText]?
     ) -> KeyboardInteractiveNext {
         switch session.keyboardInteractive(answers: answers) {
         case .challenge(let challenge):

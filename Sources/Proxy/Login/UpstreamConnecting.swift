@@ -9,9 +9,9 @@ protocol UpstreamLoginSession: AnyObject {
     /// The upstream's pre-login banner, once it sent one.
     var issueBanner: String? { get }
     func askMethods() -> SSHSession.MethodsAnswer
-    func authenticate(password: String) -> SSHSession.AuthResult
+    func authenticate(password: WireText) -> SSHSession.AuthResult
     func authenticate(privateKeyAt path: String) -> SSHSession.AuthResult
-    func keyboardInteractive(answers: [String]?) -> KeyboardInteractiveStep
+    func keyboardInteractive(answers: [WireText]?) -> KeyboardInteractiveStep
 }
 
 extension SSHSession: UpstreamLoginSession {}

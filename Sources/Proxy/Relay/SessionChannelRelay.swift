@@ -294,7 +294,7 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
         case .pty(let terminal, let columns, let rows):
             guard let recording, recorder == nil else { return }
             do {
-                let recorder = try recording.makeRecorder(columns: columns, rows: rows, terminal: terminal)
+                let recorder = try recording.makeRecorder(columns: columns, rows: rows, terminal: terminal.text)
                 self.recorder = recorder
                 upstreamToClient.observer = { recorder.output($0) }
                 clientToUpstream.observer = { recorder.input($0) }

@@ -82,10 +82,10 @@ final class FakeUpstreamSession: UpstreamLoginSession {
         return .offers(methods)
     }
 
-    func authenticate(password: String) -> SSHSession.AuthResult {
+    func authenticate(password: WireText) -> SSHSession.AuthResult {
         attempts.append("password")
         guard methods.contains(.password) else { return refused() }
-        return password == self.password ? .success : refused()
+        return password == WireText(self.password) ? .success : refused()
     }
 
     private func refused() -> SSHSession.AuthResult {
@@ -102,7 +102,7 @@ final class FakeUpstreamSession: UpstreamLoginSession {
         return acceptsKeyFile ? .success : .denied
     }
 
-    func keyboardInteractive(answers: [String]?) -> KeyboardInteractiveStep {
+    func keyboardInteractive(answers: [WireText]?) -> KeyboardInteractiveStep {
         attempts.append("keyboard-interactive")
         guard methods.contains(.keyboardInteractive) else { return .finished(refused()) }
         guard let answers else {
@@ -110,8 +110,8 @@ final class FakeUpstreamSession: UpstreamLoginSession {
             return .challenge(KeyboardInteractiveChallenge(
                 name: "", instruction: "", prompts: [KeyboardInteractivePrompt(text: "Password: ", echo: false)]))
         }
-        if asksForCode && passwordAnswered { return .finished(answers == ["123456"] ? .success : refused()) }
-        guard answers == [password] else { return .finished(refused()) }
+        if asksForCode && passwordAnswered { return .finished(answers == [WireText("123456")] ? .success : refused()) }
+        guard answers == [WireText(password)] else { return .finished(refused()) }
         guard asksForCode else { return .finished(.success) }
         passwordAnswered = true
         return .challenge(KeyboardInteractiveChallenge(
