@@ -79,6 +79,27 @@ final class SessionChannelRelayTests: XCTestCase {
         XCTAssertEqual(relay.bytesToClient, 6)
     }
 
+    /// sshd reports a program's exit when it exits, even while a background job keeps the
+    /// channel open; the status follows the output sent before it, never overtakes it.
+    func testTheExitStatusIsPassedOnWhenItComesNotOnlyAtTheClose() {
+        let relay = openRelay()
+        upstream.incoming[.stdout] = Array("before".utf8)
+        upstream.exitStatus = 7
+        client.sendWindow = 3
+        stepUntilQuiet(relay)
+        XCTAssertEqual(client.events, ["data"], "the output before the status is not delivered yet")
+        client.sendWindow = .max
+        stepUntilQuiet(relay)
+        XCTAssertEqual(client.events, ["data", "data", "exit-status 7"])
+        XCTAssertFalse(relay.isFinished, "the channel stays open while the upstream's does")
+        upstream.incoming[.stdout] = Array("after".utf8)
+        upstream.receivedEOF = true
+        upstream.receivedClose = true
+        stepUntilQuiet(relay)
+        XCTAssertEqual(client.events, ["data", "data", "exit-status 7", "data", "eof", "close"], "the status is sent once")
+        XCTAssertEqual(client.text(.stdout), "beforeafter")
+    }
+
     func testAKilledProgramsSignalReachesTheClient() {
         let relay = openRelay()
         upstream.receivedEOF = true

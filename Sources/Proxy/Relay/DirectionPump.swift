@@ -63,7 +63,8 @@ struct DirectionPump {
         ChannelStream.allCases.allSatisfy { streams[$0].end == .endOfFile && !streams[$0].hasUnsent }
     }
 
-    private var keepsData: Bool { ChannelStream.allCases.contains { streams[$0].hasUnsent } }
+    /// True while bytes read from the source wait for the sink.
+    var keepsData: Bool { ChannelStream.allCases.contains { streams[$0].hasUnsent } }
 
     /// Moves what can move now; returns true if anything did.
     mutating func pump(from source: some PumpableChannel, to sink: some PumpableChannel) -> Bool {

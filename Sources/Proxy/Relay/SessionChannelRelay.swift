@@ -51,6 +51,8 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
     private let forwardsAgentUpstream: Bool
     /// How the upstream program ended ("0", "42", "signal TERM"), once known.
     private(set) var exitDescription: String?
+    /// The upstream's exit status or signal has been passed on.
+    private var exitForwarded = false
 
     /// True once either peer sent far more than the window it was given.
     var windowOverrun: Bool { clientToUpstream.sourceOverran || upstreamToClient.sourceOverran }
@@ -249,9 +251,11 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
         }
         moved = clientToUpstream.pump(from: downstream, to: upstream) || moved
         moved = upstreamToClient.pump(from: upstream, to: downstream) || moved
+        moved = forwardExitOnceDelivered(twins) || moved
 
         if upstream.receivedClose && upstreamToClient.isDrained {
-            // OpenSSH sends EOF, exit-status, close: forward the status just before our close.
+            // OpenSSH sends EOF, exit-status, close: whatever status is still to forward goes
+            // just before our close.
             finish(twins, forwardingExit: true)
             return true
         }
@@ -268,13 +272,32 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
         return moved
     }
 
-    /// Sends the upstream's exit status or signal (if asked and known), then closes both channels.
+    /// Passes on the upstream's exit status or signal as soon as it came and everything the
+    /// upstream sent before it has been delivered, as sshd sends it when the program exits:
+    /// a program that leaves a background job holding the channel open still reports its exit.
+    private func forwardExitOnceDelivered(_ twins: Twins) -> Bool {
+        let upstream = twins.upstream
+        guard !exitForwarded, upstream.exitStatus != nil || upstream.exitSignal != nil, !upstreamToClient.keepsData,
+              upstream.bufferedByteCount(.stdout) == 0, upstream.bufferedByteCount(.stderr) == 0
+        else { return false }
+        forwardExit(of: twins)
+        return true
+    }
+
+    private func forwardExit(of twins: Twins) {
+        let upstream = twins.upstream
+        exitForwarded = true
+        exitDescription = upstream.exitStatus.map { String($0) } ?? upstream.exitSignal.map { "signal \($0.signal)" }
+        if let status = upstream.exitStatus { twins.downstream.sendExitStatus(status) }
+        if let signal = upstream.exitSignal { twins.downstream.sendExitSignal(signal) }
+    }
+
+    /// Sends the upstream's exit status or signal (if asked, known and not sent yet), then
+    /// closes both channels.
     private func finish(_ twins: Twins, forwardingExit: Bool) {
         let upstream = twins.upstream
         if forwardingExit {
-            exitDescription = upstream.exitStatus.map { String($0) } ?? upstream.exitSignal.map { "signal \($0.signal)" }
-            if let status = upstream.exitStatus { twins.downstream.sendExitStatus(status) }
-            if let signal = upstream.exitSignal { twins.downstream.sendExitSignal(signal) }
+            if !exitForwarded { forwardExit(of: twins) }
             logger.debug("channel closed", metadata: [
                 "exit.status": "\(upstream.exitStatus.map(String.init) ?? "none")",
                 "exit.signal": "\(upstream.exitSignal?.signal ?? "none")",
