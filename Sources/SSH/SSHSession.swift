@@ -80,6 +80,15 @@ public final class SSHSession {
     /// network is slower than what was written); they go out when the socket is writable.
     public var hasUnsentOutput: Bool { ssh_get_status(handle) & SSH_WRITE_PENDING != 0 }
 
+    /// Why the peer hung up, in its own words (the text of its SSH_MSG_DISCONNECT), once it
+    /// did. libssh keeps that text only in its error message.
+    public var peerDisconnectReason: String? {
+        let prefix = "Received SSH_MSG_DISCONNECT: "
+        let error = lastError
+        guard !isAlive, error.hasPrefix(prefix) else { return nil }
+        return String(error.dropFirst(prefix.count).drop { $0 != ":" }.dropFirst())
+    }
+
     /// libssh's last error text for this session.
     public var lastError: String { String(cString: ssh_get_error(UnsafeMutableRawPointer(handle))) }
 
@@ -94,18 +103,49 @@ public final class SSHSession {
     public func disconnect(message: String? = nil) {
         if let message { _ = ssh_session_set_disconnect_message(handle, message) }
         if isAlive {
-            // libssh writes the DISCONNECT packet only if the socket was last seen writable and
-            // closes right after; queueing an IGNORE and flushing first makes sure that what was
-            // said before (a notice on stderr, the message itself) reaches the peer.
+            // Flushing first makes sure that what was said before (a notice on stderr) has left
+            // before the DISCONNECT and the close.
             _ = ssh_send_ignore(handle, "")
             _ = ssh_blocking_flush(handle, 2000)
         }
         let libsshClosedSocket = socketHandedToLibssh && ssh_get_fd(handle) != ownedSocket
+        // A client's socket outlives libssh's close through a copy, until the client has read
+        // the DISCONNECT: closing with its unread input pending would send a reset, and a reset
+        // makes the client's kernel throw away what it had not read yet, reason included.
+        let lingering = role == .server && isAlive && ssh_get_fd(handle) >= 0 ? dup(ssh_get_fd(handle)) : -1
+        // libssh writes the DISCONNECT packet at once only if it believes the socket writable,
+        // a belief every earlier write clears; otherwise it is left queued and lost with the
+        // close. Tell it so when the socket really is.
+        var writable = pollfd(fd: ssh_get_fd(handle), events: Int16(POLLOUT), revents: 0)
+        if writable.fd >= 0, poll(&writable, 1, 0) > 0, writable.revents & Int16(POLLOUT) != 0 { ssh_set_fd_towrite(handle) }
         ssh_disconnect(handle)
         if let socket = ownedSocket, !libsshClosedSocket {
             close(socket)
         }
         ownedSocket = nil
+        if lingering >= 0 { Self.closeOnceThePeerHasRead(lingering) }
+    }
+
+    /// How long a closing connection waits for its client to read the end and hang up.
+    static let lingerMilliseconds: Int32 = 1000
+
+    /// Ends our side (FIN after everything written), discards what the peer still sends until
+    /// it closes or `lingerMilliseconds` pass, then closes `fd`.
+    private static func closeOnceThePeerHasRead(_ fd: Int32) {
+        defer { close(fd) }
+        guard shutdown(fd, Int32(SHUT_WR)) == 0 else { return }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        let deadline = ContinuousClock.now + .milliseconds(Int(lingerMilliseconds))
+        var discard = [UInt8](repeating: 0, count: 4096)
+        while ContinuousClock.now < deadline {
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let left = deadline - ContinuousClock.now
+            let milliseconds = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+            guard poll(&entry, 1, milliseconds) > 0 else { return }
+            let count = discard.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count == 0 { return }
+            if count < 0 && errno != EINTR && errno != EAGAIN { return }
+        }
     }
 
     /// The next queued protocol message (auth, channel open, channel or global request), or
@@ -310,15 +350,9 @@ public final class SSHSession {
         case SSH_AUTH_DENIED.rawValue: return .denied
         case SSH_AUTH_PARTIAL.rawValue: return .partial
         default:
-            // libssh keeps a peer's DISCONNECT reason only in its error text.
-            let prefix = "Received SSH_MSG_DISCONNECT: "
-            let error = lastError
-            if !isAlive, error.hasPrefix(prefix) {
-                let reason = error.dropFirst(prefix.count).drop { $0 != ":" }.dropFirst()
-                return .disconnected(String(reason))
-            }
+            if let reason = peerDisconnectReason { return .disconnected(reason) }
             if rc == SSH_AUTH_AGAIN.rawValue { return .error(isAlive ? "no answer in time" : "the upstream closed the connection") }
-            return .error(error)
+            return .error(lastError)
         }
     }
 

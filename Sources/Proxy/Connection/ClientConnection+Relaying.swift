@@ -44,6 +44,12 @@ extension ClientConnection {
             return continueAgentLogin(session, verdict: verdict)
         }
         if !upstream.isAlive {
+            if let reason = upstream.peerDisconnectReason {
+                // The upstream hung up on purpose (e.g. "Protocol error: you already have a
+                // pty."): the client hears its words, as it would directly.
+                logger.warning("upstream disconnected", metadata: ["reason": "upstream-closed", "upstream.message": "\(reason)"])
+                return .closing(.upstreamDisconnected(saying: reason), session)
+            }
             logger.warning("upstream connection lost", metadata: ["reason": "upstream-closed"])
             return .closing(.upstreamLost, session)
         }

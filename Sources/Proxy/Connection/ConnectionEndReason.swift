@@ -56,6 +56,12 @@ struct ConnectionEnd {
     static let handshakeFailed = ConnectionEnd(reason: .handshakeFailed, notice: nil, disconnectMessage: nil)
     static let clientClosed = ConnectionEnd(reason: .clientClosed, notice: nil, disconnectMessage: nil)
     static let upstreamLost = ended(.upstreamClosed, notice: "the connection to the upstream host was lost")
+
+    /// The upstream ended the connection with `reason`, which the client is given as its own
+    /// disconnect reason.
+    static func upstreamDisconnected(saying reason: String) -> ConnectionEnd {
+        ConnectionEnd(reason: .upstreamClosed, notice: "the upstream host closed the connection: \(reason)", disconnectMessage: reason)
+    }
     static let shutdown = ended(.shutdown, notice: "the proxy is shutting down; please reconnect")
     static let internalError = ended(.error, notice: "the session ended because of an error in the proxy")
 
