@@ -24,24 +24,42 @@ enum ProxyProtocol {
         }
     }
 
-    private static let v2Signature: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A]
+    static let v2Signature: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A]
+
+    /// The longest v1 line the specification allows, CRLF included.
+    static let maximumVersion1Length = 107
 
     /// Reads exactly the header from `fd` (never a byte of what follows) by `deadline`.
     static func readHeader(from fd: Int32, deadline: Date) throws(Failure) -> Header {
-        let first = try read(1, from: fd, deadline: deadline)
+        var socket = SocketBytes(fd: fd, deadline: deadline)
+        return try readHeader(from: &socket)
+    }
+
+    /// Parses the header at the start of `bytes` and says how many bytes it took; what follows
+    /// the header is left alone. Bytes that end inside the header fail as `.closed`, as a
+    /// socket that closed there would.
+    static func parseHeader(_ bytes: [UInt8]) throws(Failure) -> (header: Header, consumed: Int) {
+        var memory = BufferedBytes(bytes)
+        let header = try readHeader(from: &memory)
+        return (header, memory.consumed)
+    }
+
+    /// The parser itself: asks `source` only for bytes the header still needs.
+    private static func readHeader(from source: inout some ByteSource) throws(Failure) -> Header {
+        let first = try source.read(1)
         switch first[0] {
-        case UInt8(ascii: "P"): return try readVersion1(from: fd, deadline: deadline)
-        case v2Signature[0]: return try readVersion2(from: fd, deadline: deadline)
+        case UInt8(ascii: "P"): return try readVersion1(from: &source)
+        case v2Signature[0]: return try readVersion2(from: &source)
         default: throw .malformed("does not start with PROXY or the v2 signature")
         }
     }
 
     /// `PROXY TCP4|TCP6|UNKNOWN src dst srcport dstport\r\n`, at most 107 bytes.
-    private static func readVersion1(from fd: Int32, deadline: Date) throws(Failure) -> Header {
+    private static func readVersion1(from source: inout some ByteSource) throws(Failure) -> Header {
         var line: [UInt8] = [UInt8(ascii: "P")]
         while !(line.count >= 2 && line[line.count - 2] == 0x0D && line[line.count - 1] == 0x0A) {
-            guard line.count < 107 else { throw .malformed("v1 line longer than 107 bytes") }
-            line += try read(1, from: fd, deadline: deadline)
+            guard line.count < maximumVersion1Length else { throw .malformed("v1 line longer than 107 bytes") }
+            line += try source.read(1)
         }
         let fields = String(decoding: line.dropLast(2), as: UTF8.self).split(separator: " ").map(String.init)
         guard fields.first == "PROXY", fields.count >= 2 else { throw .malformed("v1 line does not start with PROXY") }
@@ -54,14 +72,14 @@ enum ProxyProtocol {
     }
 
     /// 12-byte signature, version/command, family/transport, length, address block.
-    private static func readVersion2(from fd: Int32, deadline: Date) throws(Failure) -> Header {
-        let rest = try read(15, from: fd, deadline: deadline)
+    private static func readVersion2(from source: inout some ByteSource) throws(Failure) -> Header {
+        let rest = try source.read(15)
         guard Array([v2Signature[0]] + rest[0..<11]) == v2Signature else { throw .malformed("bad v2 signature") }
         let versionCommand = rest[11]
         let family = rest[12]
         let length = Int(rest[13]) << 8 | Int(rest[14])
         guard versionCommand >> 4 == 2 else { throw .malformed("unsupported v2 version") }
-        let block = length > 0 ? try read(length, from: fd, deadline: deadline) : []
+        let block = length > 0 ? try source.read(length) : []
         switch versionCommand & 0x0F {
         case 0x0: return Header()  // LOCAL
         case 0x1: break  // PROXY
@@ -88,26 +106,6 @@ enum ProxyProtocol {
     private static func isAddress(_ text: String, v6: Bool) -> Bool {
         var buffer = in6_addr()
         return inet_pton(v6 ? AF_INET6 : AF_INET, text, &buffer) == 1
-    }
-
-    /// Reads exactly `count` bytes, waiting at most until `deadline`.
-    private static func read(_ count: Int, from fd: Int32, deadline: Date) throws(Failure) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var filled = 0
-        while filled < count {
-            let remaining = deadline.timeIntervalSinceNow
-            guard remaining > 0 else { throw .timeout }
-            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, Int32(remaining * 1000) + 1) > 0 else { throw .timeout }
-            let received = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + filled, count - filled, 0) }
-            if received == 0 { throw .closed }
-            if received < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                throw .closed
-            }
-            filled += received
-        }
-        return bytes
     }
 }
 
