@@ -72,3 +72,15 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Fuzz targets (Fuzz/): compiled only for scripts/fuzz.sh, which sets SWITCHBOARD_FUZZ=1 and
+// builds with --sanitize=fuzzer (libFuzzer supplies `main`), so ordinary builds never see them.
+if Context.environment["SWITCHBOARD_FUZZ"] == "1" {
+    package.targets.append(
+        .executableTarget(
+            name: "switchboard-fuzz",
+            dependencies: ["Proxy", "SSH", "RouteStore"],
+            path: "Fuzz/Sources"
+        )
+    )
+}
