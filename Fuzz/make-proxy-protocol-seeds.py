@@ -34,6 +34,7 @@ seeds = {
     "v1-longest": b"PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n",
     "v1-overlong": b"PROXY UNKNOWN " + b"x" * 120 + b"\r\n",
     "v1-port-too-big": b"PROXY TCP4 192.0.2.7 198.51.100.1 65536 22\r\n",
+    "v1-nul-in-host": b"PROXY TCP4 192.0.2.7\x00x 198.51.100.1 40000 2222\r\n",
     "v1-lf-only": b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 2222\n" + BANNER,
     "v2-tcp4": v2(0x1, 0x11, tcp4) + BANNER,
     "v2-udp4": v2(0x1, 0x12, tcp4),

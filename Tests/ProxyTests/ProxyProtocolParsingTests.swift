@@ -118,6 +118,10 @@ final class ProxyProtocolParsingTests: XCTestCase {
             signature + [0x22, 0x11, 0, 0],  // unknown command
             signature + [0x21, 0x11, 0, 4, 1, 2, 3, 4],  // IPv4 block too short
             [0x0D] + Array(repeating: 0, count: 15),  // bad signature
+            // Found by the fuzzer: inet_pton reads only up to a NUL, so this host was taken
+            // as "::6\0\0\0effff:192.0.2.7", NULs and all.
+            Array("PROXY TCP6 ::6".utf8) + [0, 0, 0] + Array("effff:192.0.2.7 ::1 1 6553\r\n".utf8),
+            Array("PROXY TCP4 192.0.2.7".utf8) + [0] + Array("x 192.0.2.1 1 2\r\n".utf8),
         ]
         for bytes in bad {
             XCTAssertThrowsError(try ProxyProtocol.parseHeader(bytes)) { error in
@@ -136,6 +140,6 @@ final class ProxyProtocolParsingTests: XCTestCase {
         XCTAssertFalse(v6.contains("2001:db9::1"))
         XCTAssertTrue(try XCTUnwrap(AddressRange("192.0.2.1")).contains("192.0.2.1"))
         XCTAssertFalse(try XCTUnwrap(AddressRange("192.0.2.1")).contains("192.0.2.2"))
-        for bad in ["10.0.0.0/33", "nonsense", "10.0.0.0/x", ""] { XCTAssertNil(AddressRange(bad), bad) }
+        for bad in ["10.0.0.0/33", "nonsense", "10.0.0.0/x", "", "10.0.0.0\0junk/8", "192.0.2.1\0"] { XCTAssertNil(AddressRange(bad), bad) }
     }
 }

@@ -104,8 +104,7 @@ enum ProxyProtocol {
     }
 
     private static func isAddress(_ text: String, v6: Bool) -> Bool {
-        var buffer = in6_addr()
-        return inet_pton(v6 ? AF_INET6 : AF_INET, text, &buffer) == 1
+        AddressRange.bytes(of: text, family: v6 ? AF_INET6 : AF_INET) != nil
     }
 }
 
@@ -141,12 +140,18 @@ public struct AddressRange: Equatable, Sendable, CustomStringConvertible {
     /// The address's bytes: 4 for IPv4 and IPv4-mapped IPv6, 16 for other IPv6; nil if `text`
     /// is not an address.
     static func bytes(of text: String) -> [UInt8]? {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
-        var v6 = in6_addr()
-        guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
-        let raw = withUnsafeBytes(of: &v6) { Array($0) }
+        if let v4 = bytes(of: text, family: AF_INET) { return v4 }
+        guard let v6 = bytes(of: text, family: AF_INET6) else { return nil }
         let mappedPrefix: [UInt8] = Array(repeating: 0, count: 10) + [0xFF, 0xFF]
-        return Array(raw.prefix(12)) == mappedPrefix ? Array(raw.suffix(4)) : raw
+        return Array(v6.prefix(12)) == mappedPrefix ? Array(v6.suffix(4)) : v6
+    }
+
+    /// `inet_pton` for `family` (AF_INET or AF_INET6): 4 or 16 bytes, or nil if `text` is not
+    /// such an address. Text holding a NUL is not one, though `inet_pton` would read it up to the NUL.
+    static func bytes(of text: String, family: Int32) -> [UInt8]? {
+        guard !text.utf8.contains(0) else { return nil }
+        var buffer = in6_addr()
+        guard inet_pton(family, text, &buffer) == 1 else { return nil }
+        return withUnsafeBytes(of: &buffer) { Array($0.prefix(family == AF_INET ? 4 : 16)) }
     }
 }
