@@ -49,4 +49,40 @@ public enum ConfigurationFile {
         }
         return values
     }
+
+    /// `text` as a YAML value that reads back as exactly `text`: as it is when that is safe (a
+    /// port, a path, a word), else double-quoted with everything but printable ASCII escaped.
+    static func scalar(_ text: String) -> String {
+        isPlainSafe(text) ? text : quoted(text)
+    }
+
+    private static let plainCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./,:+-".unicodeScalars)
+    private static let plainStarts = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./".unicodeScalars)
+
+    /// No character YAML gives a meaning to, no leading indicator, no trailing `:`, and not
+    /// one of the words YAML reads as null (which the file takes as "not given").
+    private static func isPlainSafe(_ text: String) -> Bool {
+        guard let first = text.unicodeScalars.first, plainStarts.contains(first) else { return false }
+        return text.unicodeScalars.allSatisfy(plainCharacters.contains) && !text.hasSuffix(":")
+            && !["null", "Null", "NULL"].contains(text)
+    }
+
+    private static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case " "..."~": result.unicodeScalars.append(scalar)
+            case _ where scalar.value <= 0xFFFF: result += "\\u" + hex(scalar.value, digits: 4)
+            default: result += "\\U" + hex(scalar.value, digits: 8)
+            }
+        }
+        return result + "\""
+    }
+
+    private static func hex(_ value: UInt32, digits: Int) -> String {
+        let text = String(value, radix: 16, uppercase: true)
+        return String(repeating: "0", count: digits - text.count) + text
+    }
 }
