@@ -17,7 +17,8 @@ enum ConfigFileTarget {
             requireNamesTheFile(error)
             return
         }
-        let rewritten = values.map { "\(quoted($0.key)): \(quoted($0.text))\n" }.joined()
+        // Explicit keys (`? key`), because YAML limits a plain `key:` to 1024 characters.
+        let rewritten = values.map { "? \(quoted($0.key))\n: \(quoted($0.text))\n" }.joined()
         let again = try? ConfigurationFile.values(parsing: rewritten, file: file)
         require(again.map { $0.elementsEqual(values, by: ==) } == true, "\(values) written as YAML read back as \(String(describing: again))")
 
