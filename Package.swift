@@ -43,6 +43,7 @@ let package = Package(
                 "RouteStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(
@@ -54,7 +55,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .testTarget(
@@ -72,3 +72,15 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Fuzz targets (Fuzz/): compiled only for scripts/fuzz.sh, which sets SWITCHBOARD_FUZZ=1 and
+// builds with --sanitize=fuzzer (libFuzzer supplies `main`), so ordinary builds never see them.
+if Context.environment["SWITCHBOARD_FUZZ"] == "1" {
+    package.targets.append(
+        .executableTarget(
+            name: "switchboard-fuzz",
+            dependencies: ["Proxy", "SSH", "RouteStore"],
+            path: "Fuzz/Sources"
+        )
+    )
+}

@@ -4,7 +4,8 @@
 #      loopback and drive ssh, scp, sftp, rsync, tmux, ssh-agent and ssh-audit through the proxy;
 #   2. docker/netns-lab.sh: the multi-host lab in network namespaces;
 #   3. scripts/check-docker.sh: docker-compose and Dockerfile validation;
-#   4. bench/bench.py --smoke: a short run of the benchmark (its mechanics, not its targets).
+#   4. bench/bench.py --smoke: a short run of the benchmark (its mechanics, not its targets);
+#   5. scripts/fuzz.sh 30: each parser of untrusted bytes under libFuzzer for 30 seconds.
 # The end-to-end tests and the lab create local users (sbt-*, sblab-*) and network namespaces,
 # so they must run as root (CI does).
 set -uo pipefail
@@ -20,10 +21,10 @@ passed=$(grep -cE "^Test Case '.*' passed" "$log")
 failed=$(grep -cE "^Test Case '.*' failed" "$log")
 if [[ $swift_status -ne 0 && $failed -eq 0 ]]; then failed=1; fi
 
-for suite in docker/netns-lab.sh scripts/check-docker.sh scripts/bench-smoke.sh; do
+for suite in docker/netns-lab.sh scripts/check-docker.sh scripts/bench-smoke.sh "scripts/fuzz.sh 30"; do
   if [[ $# -gt 0 ]]; then break; fi   # a filtered run (arguments for swift test) runs only those tests
   echo "== $suite"
-  "$suite" | tee "$log"
+  $suite | tee "$log"
   suite_status=${PIPESTATUS[0]}
   passed=$((passed + $(grep -c '^PASS ' "$log")))
   failed=$((failed + $(grep -c '^FAIL ' "$log")))

@@ -15,6 +15,18 @@ final class CredentialsTests: XCTestCase {
         XCTAssertEqual(keys.map(\.keyType), ["ssh-ed25519"])
     }
 
+    /// Found by the authorized-keys fuzz target: with CRLF line endings the whole file was one
+    /// line, so the first key was listed with every later key in its comment.
+    func testWindowsLineEndingsListEveryKey() throws {
+        let second = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBNAFHCNvrIQNl6ooDVM2it63hZFq1bY/MWoEQbdHin5Bp8040L7HMKNpSyw5NG0Hjurjv5CgSOlK3oKHg/PDF48= second"
+        let keys = try Credentials.clientKeys(fromAuthorizedKeys: plain + "\r\n# comment\r\n" + second + "\r\n", for: "alice")
+        XCTAssertEqual(keys.map(\.keyType), ["ssh-ed25519", "ecdsa-sha2-nistp256"])
+        XCTAssertEqual(keys.map(\.comment), ["listed", "second"])
+        XCTAssertThrowsError(try Credentials.clientKeys(fromAuthorizedKeys: plain + "\r\nnot a key\r\n", for: "alice")) { error in
+            XCTAssertTrue("\(error)".contains("line 2:"), "\(error)")
+        }
+    }
+
     func testACertificateIsRefusedUntilCertificatesAreVerified() {
         XCTAssertThrowsError(try Credentials.clientKeys(fromAuthorizedKeys: plain + "\n" + certificate, for: "alice")) { error in
             XCTAssertTrue("\(error)".contains("line 2: certificates are not supported"), "\(error)")

@@ -98,6 +98,25 @@ final class SettingsTests: XCTestCase {
         }
     }
 
+    func testCheckConfigPrintsAFileThatGivesTheSameSettings() throws {
+        let settings = try resolve(flags: ["--listen", "[::]:2222", "--trusted-proxies", "10.0.0.0/8,2001:db8::/32", "--proxy-protocol"])
+        let printed = settings.description
+        XCTAssertTrue(printed.hasPrefix("listen: \"[::]:2222\"\n"), printed)
+        XCTAssertTrue(printed.contains("\ntrusted_proxies: 10.0.0.0/8,2001:db8::/32\n"), printed)
+        XCTAssertTrue(printed.contains("\nidle_timeout: 0\n"), "plain values stay plain: \(printed)")
+        let again = try ProxySettings.resolve([ConfigurationFile.layer(parsing: printed, file: "printed.yaml")])
+        XCTAssertEqual(again.description, printed)
+    }
+
+    /// Found by the fuzzer: a literal block keeps its final line break, which the printout lost.
+    func testCheckConfigShowsAValueWithALineBreakQuoted() throws {
+        let settings = try ProxySettings.resolve([ConfigurationFile.layer(parsing: "record_dir: |\n  /var/lib/switchboard\n", file: "test.yaml")])
+        let printed = settings.description
+        XCTAssertTrue(printed.contains("\nrecord_dir: \"/var/lib/switchboard\\u000A\"\n"), printed)
+        let again = try ProxySettings.resolve([ConfigurationFile.layer(parsing: printed, file: "printed.yaml")])
+        XCTAssertEqual(again[.recordDir], "/var/lib/switchboard\n")
+    }
+
     func testTheReadmeTableIsTheDeclarationsTable() throws {
         let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("README.md")

@@ -24,24 +24,42 @@ enum ProxyProtocol {
         }
     }
 
-    private static let v2Signature: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A]
+    static let v2Signature: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A]
+
+    /// The longest v1 line the specification allows, CRLF included.
+    static let maximumVersion1Length = 107
 
     /// Reads exactly the header from `fd` (never a byte of what follows) by `deadline`.
     static func readHeader(from fd: Int32, deadline: Date) throws(Failure) -> Header {
-        let first = try read(1, from: fd, deadline: deadline)
+        var socket = SocketBytes(fd: fd, deadline: deadline)
+        return try readHeader(from: &socket)
+    }
+
+    /// Parses the header at the start of `bytes` and says how many bytes it took; what follows
+    /// the header is left alone. Bytes that end inside the header fail as `.closed`, as a
+    /// socket that closed there would.
+    static func parseHeader(_ bytes: [UInt8]) throws(Failure) -> (header: Header, consumed: Int) {
+        var memory = BufferedBytes(bytes)
+        let header = try readHeader(from: &memory)
+        return (header, memory.consumed)
+    }
+
+    /// The parser itself: asks `source` only for bytes the header still needs.
+    private static func readHeader(from source: inout some ByteSource) throws(Failure) -> Header {
+        let first = try source.read(1)
         switch first[0] {
-        case UInt8(ascii: "P"): return try readVersion1(from: fd, deadline: deadline)
-        case v2Signature[0]: return try readVersion2(from: fd, deadline: deadline)
+        case UInt8(ascii: "P"): return try readVersion1(from: &source)
+        case v2Signature[0]: return try readVersion2(from: &source)
         default: throw .malformed("does not start with PROXY or the v2 signature")
         }
     }
 
     /// `PROXY TCP4|TCP6|UNKNOWN src dst srcport dstport\r\n`, at most 107 bytes.
-    private static func readVersion1(from fd: Int32, deadline: Date) throws(Failure) -> Header {
+    private static func readVersion1(from source: inout some ByteSource) throws(Failure) -> Header {
         var line: [UInt8] = [UInt8(ascii: "P")]
         while !(line.count >= 2 && line[line.count - 2] == 0x0D && line[line.count - 1] == 0x0A) {
-            guard line.count < 107 else { throw .malformed("v1 line longer than 107 bytes") }
-            line += try read(1, from: fd, deadline: deadline)
+            guard line.count < maximumVersion1Length else { throw .malformed("v1 line longer than 107 bytes") }
+            line += try source.read(1)
         }
         let fields = String(decoding: line.dropLast(2), as: UTF8.self).split(separator: " ").map(String.init)
         guard fields.first == "PROXY", fields.count >= 2 else { throw .malformed("v1 line does not start with PROXY") }
@@ -54,14 +72,14 @@ enum ProxyProtocol {
     }
 
     /// 12-byte signature, version/command, family/transport, length, address block.
-    private static func readVersion2(from fd: Int32, deadline: Date) throws(Failure) -> Header {
-        let rest = try read(15, from: fd, deadline: deadline)
+    private static func readVersion2(from source: inout some ByteSource) throws(Failure) -> Header {
+        let rest = try source.read(15)
         guard Array([v2Signature[0]] + rest[0..<11]) == v2Signature else { throw .malformed("bad v2 signature") }
         let versionCommand = rest[11]
         let family = rest[12]
         let length = Int(rest[13]) << 8 | Int(rest[14])
         guard versionCommand >> 4 == 2 else { throw .malformed("unsupported v2 version") }
-        let block = length > 0 ? try read(length, from: fd, deadline: deadline) : []
+        let block = length > 0 ? try source.read(length) : []
         switch versionCommand & 0x0F {
         case 0x0: return Header()  // LOCAL
         case 0x1: break  // PROXY
@@ -86,28 +104,7 @@ enum ProxyProtocol {
     }
 
     private static func isAddress(_ text: String, v6: Bool) -> Bool {
-        var buffer = in6_addr()
-        return inet_pton(v6 ? AF_INET6 : AF_INET, text, &buffer) == 1
-    }
-
-    /// Reads exactly `count` bytes, waiting at most until `deadline`.
-    private static func read(_ count: Int, from fd: Int32, deadline: Date) throws(Failure) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var filled = 0
-        while filled < count {
-            let remaining = deadline.timeIntervalSinceNow
-            guard remaining > 0 else { throw .timeout }
-            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, Int32(remaining * 1000) + 1) > 0 else { throw .timeout }
-            let received = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + filled, count - filled, 0) }
-            if received == 0 { throw .closed }
-            if received < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                throw .closed
-            }
-            filled += received
-        }
-        return bytes
+        AddressRange.bytes(of: text, family: v6 ? AF_INET6 : AF_INET) != nil
     }
 }
 
@@ -143,12 +140,18 @@ public struct AddressRange: Equatable, Sendable, CustomStringConvertible {
     /// The address's bytes: 4 for IPv4 and IPv4-mapped IPv6, 16 for other IPv6; nil if `text`
     /// is not an address.
     static func bytes(of text: String) -> [UInt8]? {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
-        var v6 = in6_addr()
-        guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
-        let raw = withUnsafeBytes(of: &v6) { Array($0) }
+        if let v4 = bytes(of: text, family: AF_INET) { return v4 }
+        guard let v6 = bytes(of: text, family: AF_INET6) else { return nil }
         let mappedPrefix: [UInt8] = Array(repeating: 0, count: 10) + [0xFF, 0xFF]
-        return Array(raw.prefix(12)) == mappedPrefix ? Array(raw.suffix(4)) : raw
+        return Array(v6.prefix(12)) == mappedPrefix ? Array(v6.suffix(4)) : v6
+    }
+
+    /// `inet_pton` for `family` (AF_INET or AF_INET6): 4 or 16 bytes, or nil if `text` is not
+    /// such an address. Text holding a NUL is not one, though `inet_pton` would read it up to the NUL.
+    static func bytes(of text: String, family: Int32) -> [UInt8]? {
+        guard !text.utf8.contains(0) else { return nil }
+        var buffer = in6_addr()
+        guard inet_pton(family, text, &buffer) == 1 else { return nil }
+        return withUnsafeBytes(of: &buffer) { Array($0.prefix(family == AF_INET ? 4 : 16)) }
     }
 }

@@ -9,7 +9,10 @@ public enum Credentials {
     /// Fails on the first bad line, naming it.
     public static func clientKeys(fromAuthorizedKeys text: String, for login: String) throws -> [ClientKey] {
         var keys: [ClientKey] = []
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Lines end at every line feed, also one after a carriage return: split as Characters,
+        // "\r\n" is one Character and not "\n", and a CRLF file read as a single line.
+        let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String(Substring($0)) }
+        for (index, rawLine) in lines.enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") { continue }
             do {

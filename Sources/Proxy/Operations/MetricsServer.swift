@@ -85,18 +85,17 @@ public final class MetricsServer: Sendable {
             guard count > 0 else { break }
             request += buffer[0..<count]
         }
-        let requestLine = String(decoding: request.prefix { $0 != 0x0D && $0 != 0x0A }, as: UTF8.self).split(separator: " ")
         let (status, contentType, body): (String, String, [UInt8])
-        switch (requestLine.first, requestLine.dropFirst().first.map(String.init)) {
-        case ("GET", "/metrics"):
+        switch MetricsRequest(requestHead: request) {
+        case .metrics:
             (status, contentType, body) = ("200 OK", "text/plain; version=0.0.4; charset=utf-8", metrics())
-        case ("GET", "/healthz"):
+        case .health:
             (status, contentType, body) = healthy()
                 ? ("200 OK", "text/plain", Array("ok\n".utf8))
                 : ("503 Service Unavailable", "text/plain", Array("draining\n".utf8))
-        case ("GET", _):
+        case .notFound:
             (status, contentType, body) = ("404 Not Found", "text/plain", Array("not found\n".utf8))
-        default:
+        case .methodNotAllowed:
             (status, contentType, body) = ("405 Method Not Allowed", "text/plain", Array("only GET\n".utf8))
         }
         let head = "HTTP/1.1 \(status)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"

@@ -38,8 +38,8 @@ public struct ProxySettings: Sendable {
     /// that are not set are comments; the data directory is the one in effect.
     public var description: String {
         SettingsCatalog.all.map { setting in
-            if setting.name == Setting<String?>.dataDir.name { return "\(setting.name): \(dataDirectory.path)" }
-            return setting.value(in: self).map { "\(setting.name): \($0)" } ?? "# \(setting.name): not set"
+            if setting.name == Setting<String?>.dataDir.name { return "\(setting.name): \(ConfigurationFile.scalar(dataDirectory.path))" }
+            return setting.value(in: self).map { "\(setting.name): \(ConfigurationFile.scalar($0))" } ?? "# \(setting.name): not set"
         }.joined(separator: "\n")
     }
 }

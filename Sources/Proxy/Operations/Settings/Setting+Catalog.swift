@@ -207,7 +207,7 @@ extension Setting where Value == [AddressRange] {
                 }
                 return .success(ranges)
             },
-            render: { $0.isEmpty ? nil : "[" + $0.map(\.description).joined(separator: ", ") + "]" })
+            render: { $0.isEmpty ? nil : $0.map(\.description).joined(separator: ",") })
     }
 }
 
