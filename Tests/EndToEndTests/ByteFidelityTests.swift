@@ -18,7 +18,7 @@ final class ByteFidelityTests: XCTestCase {
         let proxy = try ProxyProcess(arguments: [], routes: [RouteSpec(user, to: lab.upstreamA)])
         let hex = password.map { String(format: "%02x", $0) }.joined()
         let run = { (port: Int) in
-            try Command.run("/usr/bin/env", ["python3", Programs.hostilePeer("raw_bytes.py"), String(port), user, hex], timeout: 60)
+            try Command.run("/usr/bin/env", ["python3", Programs.parityClient("raw_bytes.py"), String(port), user, hex], timeout: 60)
         }
         let direct = try run(lab.upstreamA.port)
         XCTAssertEqual(direct.out, "63 61 66 e9 63 61 66 e9\n", "sshd itself: \(direct.err)")

@@ -101,7 +101,7 @@ final class LoginParityTests: XCTestCase {
         let tries = ProcessInfo.processInfo.environment["SWITCHBOARD_TIMING_TRIES"] ?? "4"
         for method in ["password", "keyboard-interactive"] {
             let run = try Command.run(
-                "/usr/bin/env", ["python3", Programs.hostilePeer("login_timing.py"), String(proxy.port), tries, method,
+                "/usr/bin/env", ["python3", Programs.parityClient("login_timing.py"), String(proxy.port), tries, method,
                                  "sbt-timed", "sbt-nobody-here"], timeout: 900)
             let seconds = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.out.utf8)) as? [String: [Double]], run.err)
             let routed = try XCTUnwrap(seconds["sbt-timed"]).sorted()
@@ -122,7 +122,7 @@ final class LoginParityTests: XCTestCase {
         let lab = try Lab.shared()
         let proxy = try ProxyProcess(arguments: [], routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
         let run = { (port: Int) in
-            try Command.run("/usr/bin/env", ["python3", Programs.hostilePeer("second_pty.py"), String(port), TestUsers.alice.name,
+            try Command.run("/usr/bin/env", ["python3", Programs.parityClient("second_pty.py"), String(port), TestUsers.alice.name,
                                              TestUsers.alice.password], timeout: 60)
         }
         let direct = try run(lab.upstreamA.port)

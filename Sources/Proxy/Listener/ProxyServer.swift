@@ -50,7 +50,7 @@ public final class ProxyServer: Sendable {
             ])
         }
         do {
-            server = try SSHServer(hostKeyPaths: keys.map(\.path))
+            server = try SSHServer(hostKeyPaths: keys.map(\.path), version: settings[.serverVersion])
         } catch {
             throw ProxyError(.hostKeys, "cannot set up the SSH server: \(error)")
         }

@@ -129,8 +129,14 @@ enum Programs {
     static let tmux = "/usr/bin/tmux"
 
     /// A script in Tests/HostilePeers: clients that break the protocol's rules on purpose.
-    static func hostilePeer(_ name: String) -> String {
+    static func hostilePeer(_ name: String) -> String { testScript("HostilePeers/\(name)") }
+
+    /// A script in Tests/ParityClients: an independent client that does the same thing against
+    /// sshd directly and through the proxy, so the two can be compared.
+    static func parityClient(_ name: String) -> String { testScript("ParityClients/\(name)") }
+
+    private static func testScript(_ path: String) -> String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("HostilePeers/\(name)").path
+            .appendingPathComponent(path).path
     }
 }

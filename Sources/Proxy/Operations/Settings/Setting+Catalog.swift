@@ -7,7 +7,7 @@ import RouteStore
 /// (`settings[.name]`), and run the test that compares the README table with this list.
 public enum SettingsCatalog {
     public static let all: [any AnySetting] = [
-        Setting<HostPort>.listen, Setting<String?>.dataDir, Setting<Int>.loginGraceTime, Setting<Int>.maxAuthTries,
+        Setting<HostPort>.listen, Setting<String>.serverVersion, Setting<String?>.dataDir, Setting<Int>.loginGraceTime, Setting<Int>.maxAuthTries,
         Setting<Int>.upstreamConnectTimeout, Setting<HostKeyPolicy>.hostKeyPolicy, Setting<Bool>.unverifiedUpstreamCredentials,
         Setting<Int>.idleTimeout,
         Setting<Int>.drainTimeout, Setting<Int>.maxConnections, Setting<Int>.maxConnectionsPerSource,
@@ -169,6 +169,31 @@ private func listenAddress(_ text: String, defaultPort: Int) -> Result<HostPort,
         return .success(try HostPort(parsing: text, defaultPort: defaultPort, allowedPorts: 0...65535))
     } catch {
         return .failure(ProxyError(.configuration, error.description))
+    }
+}
+
+extension Setting where Value == String {
+    /// Clients tell servers apart by this line and adjust to OpenSSH's known behaviour only
+    /// when it starts with `OpenSSH_` (asyncssh and WinSCP swap sftp SYMLINK's arguments as
+    /// OpenSSH's sftp-server expects; the upstreams behind the proxy are nearly always
+    /// OpenSSH, so that is right for them). 9.x is past every workaround for old OpenSSH
+    /// versions in OpenSSH, PuTTY, paramiko and libssh2, and below 10, which paramiko's check
+    /// for 7.7-and-older misreads. The comment part says what it really is.
+    public static var serverVersion: Self {
+        Setting(
+            "server_version", default: "OpenSSH_9.9 Switchboard", valueName: "TEXT", reload: .restart,
+            help: "what follows `SSH-2.0-` in the proxy's version line; starting with `OpenSSH_` makes sftp clients treat upstream OpenSSH sftp-servers right (see README)",
+            parse: { text in
+                let parts = text.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+                guard let software = parts.first, !software.isEmpty, !software.contains("-"),
+                      text.count <= 200, text.unicodeScalars.allSatisfy({ (0x20...0x7E).contains($0.value) })
+                else {
+                    return .failure(ProxyError(
+                        .configuration, "\"\(text.prefix(40))\" is not a version: printable ASCII, at most 200 characters, the first word without \"-\""))
+                }
+                return .success(text)
+            },
+            render: { $0 })
     }
 }
 
