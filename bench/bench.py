@@ -38,6 +38,7 @@ def main():
         results = {"machine": os.uname().nodename, "cores": os.cpu_count(), "smoke": args.smoke,
                    "throughput": measure.throughput(lab, size, repeats),
                    "setup_seconds": measure.setup_times(lab, setups),
+                   "password_login_seconds": measure.password_login_times(lab, setups),
                    "idle": measure.idle_sessions(lab, idle, 2 if args.smoke else 10),
                    "rate": {p: measure.session_rate(lab, p, rate_seconds, workers) for p in ["direct", "switchboard"]}}
 

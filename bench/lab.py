@@ -21,6 +21,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USER = "sbbench"
+# For the password-login measure: a default `ssh` client typing a password (through sshpass).
+PASSWORD = "sbbench-Pw-1"
 PATHS = ["direct", "proxyjump", "switchboard"]  # the ways Lab.ssh reaches the upstream
 SSHD_TEMPLATE = os.path.join(ROOT, "scripts", "sshd_config.template")
 
@@ -109,8 +111,9 @@ class Lab:
                 with open(f"{home}/authorized_keys", "rb") as f:
                     keys = f.read()
             self.saved_user = (password, keys)
-        # A new account is locked ("!"), and sshd without PAM refuses even key logins to it.
-        run(["usermod", "-p", "*", USER])
+        # A new account is locked ("!"), and sshd without PAM refuses even key logins to it; a
+        # password lets the bench measure password logins too (the old one is put back).
+        run(["chpasswd"], input=f"{USER}:{PASSWORD}\n", text=True)
         os.makedirs(home, exist_ok=True)
         with open(self.key + ".pub") as f:
             self.authorized = [f.read().strip()]
@@ -131,7 +134,7 @@ class Lab:
         d = os.path.join(self.work, name)
         os.makedirs(d)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/host_key"])
-        extra = ["UsePAM no", "PasswordAuthentication no", "PubkeyAuthentication yes",
+        extra = ["UsePAM no", "PasswordAuthentication yes", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
                  "MaxStartups 2000", "MaxSessions 100"]
         # Newer OpenSSH limits unauthenticated connections per source; the load test needs many.
         if self.supports_per_source():
@@ -189,6 +192,16 @@ class Lab:
             jump = " ".join(base + ["-W", "%h:%p", "-p", str(self.bastion), f"{USER}@127.0.0.1"])
             return base + ["-o", f"ProxyCommand={jump}", "-p", str(self.upstream), f"{USER}@127.0.0.1", *remote]
         return base + ["-p", str(self.proxy_port), f"{USER}@127.0.0.1", *remote]
+
+    def password_ssh(self, path, *remote):
+        """A default `ssh` client's command line (keyboard-interactive before password, no key),
+        the password typed by sshpass from $SSHPASS; `path` is direct or switchboard."""
+        port = self.upstream if path == "direct" else self.proxy_port
+        # The same key exchange both ways (the proxy has no post-quantum one), so the login is
+        # what differs.
+        return ["sshpass", "-e", "ssh", "-o", "PubkeyAuthentication=no", "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "KexAlgorithms=curve25519-sha256",
+                "-p", str(port), f"{USER}@127.0.0.1", *remote]
 
     def cleanup(self):
         # Ignore a second Ctrl-C or a SIGTERM meanwhile, so that the cleanup is not cut short.

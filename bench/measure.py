@@ -6,7 +6,7 @@ import subprocess
 import threading
 import time
 
-from lab import PATHS, USER, run
+from lab import PASSWORD, PATHS, USER, run
 from procfs import (child_pids, children_cpu_seconds, process_cpu_seconds, rss_kib, set_child_subreaper,
                     shell_times_seconds, threads)
 
@@ -89,6 +89,19 @@ def setup_times(lab, repeats):
             times.append(time.perf_counter() - start)
         results[path] = statistics.median(times)
     return results
+
+
+def password_login_times(lab, repeats):
+    """Median seconds of a default `ssh` client's password login running `true`, direct and
+    through Switchboard, alternating. Stock ssh tries keyboard-interactive before password."""
+    environment = dict(os.environ, SSHPASS=PASSWORD)
+    times = {"direct": [], "switchboard": []}
+    for _ in range(repeats):
+        for path in times:
+            start = time.perf_counter()
+            run(lab.password_ssh(path, "true"), timeout=60, env=environment)
+            times[path].append(time.perf_counter() - start)
+    return {path: statistics.median(values) for path, values in times.items()}
 
 
 def idle_sessions(lab, count, settle):

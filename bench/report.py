@@ -24,6 +24,10 @@ def table_rows(results):
     s = results["setup_seconds"]
     rows.append(("setup s (direct / jump / switchboard)", f"{s['direct']:.3f} / {s['proxyjump']:.3f} / {s['switchboard']:.3f}",
                  f"{s['switchboard'] / s['direct']:.2f}x direct"))
+    p = results.get("password_login_seconds")
+    if p:
+        rows.append(("default-client password login s (direct / switchboard)", f"{p['direct']:.3f} / {p['switchboard']:.3f}",
+                     f"{p['switchboard'] / p['direct']:.2f}x direct"))
     i = results["idle"]
     rows.append((f"{i['established']}/{i['sessions']} idle terminal sessions", f"{i['rss_kib_per_session']:.0f} KiB each, {i['threads']} threads",
                  f"{i['idle_cpu_percent_of_core']:.2f}% of a core"))
