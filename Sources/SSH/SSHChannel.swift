@@ -299,6 +299,9 @@ final class ChannelNotices {
             ChannelNotices.from(userdata)?.receivedEOF = true
         }
         callbacks.pointee.channel_close_function = { _, _, userdata in
+            // A close ends the peer's data even without an EOF before it (the protocol allows
+            // that, libssh counts it as EOF too, and asyncssh does it): nothing more will come.
+            ChannelNotices.from(userdata)?.receivedEOF = true
             ChannelNotices.from(userdata)?.receivedClose = true
         }
         callbacks.pointee.channel_exit_status_function = { _, _, status, userdata in

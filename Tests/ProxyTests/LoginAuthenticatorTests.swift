@@ -203,13 +203,22 @@ final class LoginAuthenticatorTests: XCTestCase {
         XCTAssertEqual(reason, "Too many authentication failures")
     }
 
+    func testTheMethodsOfferedAreTheUpstreamsOwn() {
+        connector.methods = [.keyboardInteractive, .publicKey]
+        guard case .upstream(let methods) = authenticator.methodsToOffer(login: "alice") else { return XCTFail() }
+        XCTAssertEqual(methods, [.publicKey, .keyboardInteractive])
+        guard case .noRoute = authenticator.methodsToOffer(login: "nobody") else { return XCTFail() }
+        connector.failure = .network(.refused("connection refused"))
+        guard case .unavailable(.upstreamUnavailable) = authenticator.methodsToOffer(login: "mapped") else { return XCTFail() }
+    }
+
     func testTheUpstreamsBannerIsHandedOnOnce() {
         connector.banner = "Authorised use only.\n"
-        XCTAssertNil(authenticator.takeUpstreamBanner())
+        XCTAssertNil(authenticator.takeNewUpstreamContact())
         _ = authenticator.authenticate(login: "alice", password: "wrong")
-        XCTAssertEqual(authenticator.takeUpstreamBanner(), "Authorised use only.\n")
+        XCTAssertEqual(authenticator.takeNewUpstreamContact()?.banner, "Authorised use only.\n")
         _ = authenticator.authenticate(login: "alice", password: "wrong")
-        XCTAssertNil(authenticator.takeUpstreamBanner(), "shown once per connection to the upstream")
+        XCTAssertNil(authenticator.takeNewUpstreamContact(), "shown once per connection to the upstream")
     }
 
     func testABrokenRoutingTableIsNeitherAWrongPasswordNorAMissingKey() {

@@ -69,7 +69,7 @@ extension ClientConnection {
         // the same source) ends it at its next attempt, not only the next connection.
         if services.penalties.isBanned(address.host) {
             logger.info("login refused: the source is banned", metadata: ["reason": "banned"])
-            message.refuseAuthentication(offering: Self.offeredMethods)
+            message.refuseAuthentication(offering: methodsOffered)
             return .impossible(.loginFailed(.banned))
         }
         // The name comes from the client: log it only if it could be a route name at all, so a
@@ -83,7 +83,7 @@ extension ClientConnection {
         case .publicKey(let key?, .probe):
             switch authenticator.answerProbe(login: login, key: key) {
             case .accept: message.acceptPublicKeyProbe()
-            case .refuse: message.refuseAuthentication(offering: Self.offeredMethods)
+            case .refuse: message.refuseAuthentication(offering: methodsOffered)
             case .storeUnavailable:
                 ProxyMetrics.authentication(method: "\(method)", result: "store-unavailable")
                 return refuseForStoreFailure(message)
@@ -99,25 +99,44 @@ extension ClientConnection {
                 if answers == nil {
                     // The first question of a login without a route comes as late as an upstream's.
                     if fromUpstream {
-                        services.loginTimings.record(.firstQuestion, Date().timeIntervalSince(started))
+                        services.loginDecoy.record(.firstQuestion, Date().timeIntervalSince(started))
                     } else {
-                        wait(until: started, plus: services.loginTimings.typical(.firstQuestion) ?? 0)
+                        wait(until: started, plus: services.loginDecoy.typical(.firstQuestion) ?? 0)
                     }
                 }
-                showUpstreamBanner()
+                showBanner(reachedUpstream: fromUpstream)
                 message.sendKeyboardInteractiveChallenge(challenge)
                 return .challengeSent
             case .done(let result):
                 outcome = result
             }
+        case .none:
+            // The client asks which methods it may use: answered as its upstream would answer,
+            // and, for a name without a route, as the last upstream asked did, as late.
+            switch authenticator.methodsToOffer(login: login) {
+            case .upstream(let methods):
+                services.loginDecoy.record(.methods, Date().timeIntervalSince(started))
+                services.loginDecoy.recordMethods(methods)
+                methodsOffered = methods
+                showBanner(reachedUpstream: true)
+                message.refuseAuthentication(offering: methodsOffered)
+                return .refused
+            case .noRoute:
+                wait(until: started, plus: services.loginDecoy.typical(.methods) ?? 0)
+                methodsOffered = services.loginDecoy.methods ?? Self.offeredMethods
+                showBanner(reachedUpstream: false)
+                message.refuseAuthentication(offering: methodsOffered)
+                return .refused
+            case .unavailable(let unusable):
+                outcome = unusable
+            }
         default:
-            // `none` is the client's probe for the list of methods; an invalid signature or a
-            // method not offered is simply refused.
-            message.refuseAuthentication(offering: Self.offeredMethods)
+            // An invalid signature or a method not offered is simply refused.
+            message.refuseAuthentication(offering: methodsOffered)
             return .refused
         }
         ProxyMetrics.authentication(method: "\(method)", result: outcome.metricResult)
-        showUpstreamBanner()
+        showBanner(reachedUpstream: outcome.reachedUpstream)
         switch outcome.response {
         case .accept(let link, let pendingAgent):
             message.acceptAuthentication()
@@ -130,7 +149,7 @@ extension ClientConnection {
             return .loggedIn(link, pendingAgent: pendingAgent)
         case .refuse(let reason):
             countFailure(of: method, reason, since: started)
-            message.refuseAuthentication(offering: Self.offeredMethods)
+            message.refuseAuthentication(offering: methodsOffered)
             return .refused
         case .refuseAndEnd(let reason, let disconnectMessage):
             countFailure(of: method, reason, since: started)
@@ -158,17 +177,26 @@ extension ClientConnection {
             ])
         }
         if reason == .upstreamDenied {
-            services.loginTimings.record(.refusal, Date().timeIntervalSince(started))
+            services.loginDecoy.record(.refusal, Date().timeIntervalSince(started))
             wait(until: started, plus: Self.failedLoginDelay)
         } else {
-            wait(until: started, plus: max(Self.failedLoginDelay, services.loginTimings.typical(.refusal) ?? 0))
+            wait(until: started, plus: max(Self.failedLoginDelay, services.loginDecoy.typical(.refusal) ?? 0))
         }
     }
 
     /// Shows the client the upstream's pre-login banner (its sshd `Banner`) as soon as the
     /// proxy has it, before the answer to the attempt that brought it, as a direct login would.
-    private func showUpstreamBanner() {
-        if let banner = authenticator.takeUpstreamBanner() { client.sendBanner(banner) }
+    /// A login that reached no upstream is shown, once, the banner the last upstream showed, so
+    /// that a banner does not tell routed names from others.
+    private func showBanner(reachedUpstream: Bool) {
+        if let contact = authenticator.takeNewUpstreamContact() {
+            services.loginDecoy.recordBanner(contact.banner)
+            bannerShown = true
+            if let banner = contact.banner { client.sendBanner(banner) }
+        } else if !reachedUpstream && !bannerShown {
+            bannerShown = true
+            if let banner = services.loginDecoy.banner { client.sendBanner(banner) }
+        }
     }
 
     /// The routing table could not be read: the client is told the service is unavailable (not

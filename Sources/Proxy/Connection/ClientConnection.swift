@@ -40,6 +40,10 @@ final class ClientConnection {
     let idleTimeoutSeconds: Int
     let authenticator: LoginAuthenticator<UpstreamConnector>
     private(set) var state = State.handshaking
+    /// Whether the client has been shown a pre-login banner (an upstream's or the decoy's).
+    var bannerShown = false
+    /// The methods refusals name: all the proxy can take, until the upstream's are known.
+    var methodsOffered = ClientConnection.offeredMethods
 
     /// A failed login is answered no sooner than this after it started, whatever the reason,
     /// so that response time does not tell a missing route from a wrong password.

@@ -14,5 +14,5 @@ struct ConnectionServices {
     let admission: AdmissionTicket
     let upstreamStartups: UpstreamStartups
     /// How long upstreams recently took to refuse and to ask, for logins that reach none.
-    let loginTimings: LoginTimings
+    let loginDecoy: LoginDecoy
 }

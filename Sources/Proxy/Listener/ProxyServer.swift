@@ -17,7 +17,7 @@ public final class ProxyServer: Sendable {
     private let logger: Logger
     private let admission: Admission
     private let upstreamStartups = UpstreamStartups()
-    private let loginTimings = LoginTimings()
+    private let loginDecoy = LoginDecoy()
     private let shutdown = ShutdownNotice()
     private let stopRequested = Atomic<Bool>(false)
     /// The listening socket while `run()` accepts (-1 otherwise), so `stopAccepting` can shut it.
@@ -201,7 +201,7 @@ public final class ProxyServer: Sendable {
             let services = ConnectionServices(
                 routes: routes, audit: audit, connector: UpstreamConnector(settings: settings),
                 penalties: admission.penalties, shutdown: shutdown, admission: ticket, upstreamStartups: upstreamStartups,
-                loginTimings: loginTimings)
+                loginDecoy: loginDecoy)
             try ClientConnection(client: session, address: client, services: services, settings: settings, logger: logger).run()
         } catch {
             logger.warning("cannot start session", metadata: ["error": "\(error)"])

@@ -44,8 +44,13 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     }
 
     private var pending: Pending?
-    /// The upstream's pre-login banner, until the connection has shown it to the client.
-    private var unshownBanner: String?
+    /// A connection made to an upstream that the client connection has not heard of yet.
+    struct UpstreamContact: Equatable {
+        /// Its pre-login banner (sshd's `Banner`), if it sent one.
+        let banner: String?
+    }
+
+    private var untoldContact: UpstreamContact?
     private let startupPlaces: UpstreamStartupPlaces
 
     /// Whether a password, keyboard-interactive answers or the client's agent may go to an
@@ -118,6 +123,34 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
             }
         case .refused: return .refuse
         case .storeUnavailable: return .storeUnavailable
+        }
+    }
+
+    /// What to answer a client's `none` request (its question "which methods may I use?").
+    enum MethodsAnswer {
+        /// The route's upstream was asked: offer these.
+        case upstream(AuthMethods)
+        /// No usable route: the client gets the decoy's answer.
+        case noRoute
+        /// The upstream or the routing table cannot be used; the outcome says how to end.
+        case unavailable(Outcome)
+    }
+
+    /// The methods to offer a client logging in as `login`, as its upstream would: public keys
+    /// (checked by the proxy itself) and whichever of password and keyboard-interactive the
+    /// route's upstream takes. Connects to the upstream, as the first attempt would.
+    func methodsToOffer(login: String) -> MethodsAnswer {
+        let route: Route
+        switch lookUp(login) {
+        case .found(let found): route = found
+        case .refused: return .noRoute
+        case .storeUnavailable: return .unavailable(.storeUnavailable)
+        }
+        switch upstreamSession(for: route) {
+        case .success(let upstream):
+            return .upstream(AuthMethods.publicKey.union(upstream.methods.intersection([.password, .keyboardInteractive])))
+        case .failure(let failure):
+            return .unavailable(.upstreamUnavailable(route, failure))
         }
     }
 
@@ -295,7 +328,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
             let (session, verdict) = try connector.connect(to: route, logger: logger)
             let trusted = try trustOnFirstUse(verdict, for: route)
             let methods = try askMethods(of: session)
-            unshownBanner = session.issueBanner
+            untoldContact = UpstreamContact(banner: session.issueBanner)
             let upstream = Pending(link: UpstreamLink(route: route, session: session), verdict: trusted, methods: methods, place: place)
             pending = upstream
             return .success(upstream)
@@ -319,11 +352,11 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         }
     }
 
-    /// The upstream's pre-login banner (its sshd `Banner`) once, for the client to see before
-    /// the answer to its attempt.
-    func takeUpstreamBanner() -> String? {
-        defer { unshownBanner = nil }
-        return unshownBanner
+    /// The upstream connection made since the last call, if one was: its banner is for the
+    /// client to see before the answer to its attempt.
+    func takeNewUpstreamContact() -> UpstreamContact? {
+        defer { untoldContact = nil }
+        return untoldContact
     }
 
     /// Trust on first use, from the first byte: the key an upstream presents at the first key

@@ -37,6 +37,15 @@ extension LoginAuthenticator.Outcome {
         }
     }
 
+    /// Whether the attempt got an answer from an upstream (false for a login without a route,
+    /// which gets the decoy's look instead).
+    var reachedUpstream: Bool {
+        switch self {
+        case .rejected(.noRoute), .rejected(.routeDisabled), .rejected(.caseMismatch), .rejected(.keyNotListed), .storeUnavailable: false
+        default: true
+        }
+    }
+
     /// The `result` label of the authentications metric.
     var metricResult: String {
         switch self {
