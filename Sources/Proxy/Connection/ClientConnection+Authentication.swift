@@ -96,37 +96,16 @@ extension ClientConnection {
                 ?? authenticator.startKeyboardInteractive(login: login)
             switch next {
             case .ask(let challenge, let fromUpstream):
-                if answers == nil {
-                    // The first question of a login without a route comes as late as an upstream's.
-                    if fromUpstream {
-                        services.loginDecoy.record(.firstQuestion, Date().timeIntervalSince(started))
-                    } else {
-                        wait(until: started, plus: services.loginDecoy.typical(.firstQuestion) ?? 0)
-                    }
-                }
-                showBanner(reachedUpstream: fromUpstream)
-                message.sendKeyboardInteractiveChallenge(challenge)
-                return .challengeSent
+                return ask(challenge, fromUpstream: fromUpstream, first: answers == nil, since: started, message: message)
             case .done(let result):
                 outcome = result
             }
         case .none:
-            // The client asks which methods it may use: answered as its upstream would answer,
-            // and, for a name without a route, as the last upstream asked did, as late.
             switch authenticator.methodsToOffer(login: login) {
             case .upstream(let methods):
-                services.loginDecoy.record(.methods, Date().timeIntervalSince(started))
-                services.loginDecoy.recordMethods(methods)
-                methodsOffered = methods
-                showBanner(reachedUpstream: true)
-                message.refuseAuthentication(offering: methodsOffered)
-                return .refused
+                return offer(methods, fromUpstream: true, since: started, message: message)
             case .noRoute:
-                wait(until: started, plus: services.loginDecoy.typical(.methods) ?? 0)
-                methodsOffered = services.loginDecoy.methods ?? Self.offeredMethods
-                showBanner(reachedUpstream: false)
-                message.refuseAuthentication(offering: methodsOffered)
-                return .refused
+                return offer(services.loginDecoy.methods ?? Self.offeredMethods, fromUpstream: false, since: started, message: message)
             case .unavailable(let unusable):
                 outcome = unusable
             }
@@ -166,6 +145,39 @@ extension ClientConnection {
         }
     }
 
+    /// Answers the client's `none` request (its question "which methods may I use?") with
+    /// `methods`: its upstream's, or, for a name without a route, those of the upstream asked
+    /// last, as late as an upstream answers.
+    private func offer(_ methods: AuthMethods, fromUpstream: Bool, since started: Date, message: SSHMessage) -> AttemptResult {
+        if fromUpstream {
+            services.loginDecoy.record(.methods, Date().timeIntervalSince(started))
+            services.loginDecoy.recordMethods(methods)
+        } else {
+            wait(until: started, plus: services.loginDecoy.typical(.methods) ?? 0)
+        }
+        methodsOffered = methods
+        showBanner(reachedUpstream: fromUpstream)
+        message.refuseAuthentication(offering: methodsOffered)
+        return .refused
+    }
+
+    /// Sends a keyboard-interactive round. The first question of a login without a route comes
+    /// as late as an upstream's.
+    private func ask(
+        _ challenge: KeyboardInteractiveChallenge, fromUpstream: Bool, first: Bool, since started: Date, message: SSHMessage
+    ) -> AttemptResult {
+        if first {
+            if fromUpstream {
+                services.loginDecoy.record(.firstQuestion, Date().timeIntervalSince(started))
+            } else {
+                wait(until: started, plus: services.loginDecoy.typical(.firstQuestion) ?? 0)
+            }
+        }
+        showBanner(reachedUpstream: fromUpstream)
+        message.sendKeyboardInteractiveChallenge(challenge)
+        return .challengeSent
+    }
+
     /// A refused attempt: logged, counted toward the source's ban, and answered no sooner than
     /// the failure delay, and, when no upstream refused it, after about as long as upstreams
     /// take to refuse.
@@ -176,11 +188,12 @@ extension ClientConnection {
                 "reason": "ban", "ban.seconds": "\(settings[.banTime])",
             ])
         }
+        let kind: LoginDecoy.Kind = if case .keyboardInteractive = method { .answersRefusal } else { .passwordRefusal }
         if reason == .upstreamDenied {
-            services.loginDecoy.record(.refusal, Date().timeIntervalSince(started))
+            services.loginDecoy.record(kind, Date().timeIntervalSince(started))
             wait(until: started, plus: Self.failedLoginDelay)
         } else {
-            wait(until: started, plus: max(Self.failedLoginDelay, services.loginDecoy.typical(.refusal) ?? 0))
+            wait(until: started, plus: max(Self.failedLoginDelay, services.loginDecoy.typical(kind) ?? 0))
         }
     }
 

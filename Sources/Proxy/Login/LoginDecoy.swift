@@ -10,8 +10,10 @@ import Synchronization
 /// without one. Shared by every connection.
 final class LoginDecoy: Sendable {
     enum Kind: Sendable {
-        /// From an attempt to the upstream's refusal.
-        case refusal
+        /// From a password attempt to the upstream's refusal.
+        case passwordRefusal
+        /// From keyboard-interactive answers to the upstream's refusal.
+        case answersRefusal
         /// From the start of keyboard-interactive to the upstream's first question.
         case firstQuestion
         /// From a `none` request to the answer naming the upstream's methods.
