@@ -37,6 +37,8 @@ def main():
         lab.start_switchboard()
         results = {"machine": os.uname().nodename, "cores": os.cpu_count(), "smoke": args.smoke,
                    "throughput": measure.throughput(lab, size, repeats),
+                   "throughput_default_ciphers": measure.throughput(lab, size, repeats, ciphers="default"),
+                   "ciphers": {setting: measure.negotiated_ciphers(lab, setting) for setting in ("pinned", "default")},
                    "setup_seconds": measure.setup_times(lab, setups),
                    "password_login_seconds": measure.password_login_times(lab, setups),
                    "idle": measure.idle_sessions(lab, idle, 2 if args.smoke else 10),

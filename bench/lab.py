@@ -181,11 +181,14 @@ class Lab:
         self.procs.append(self.proxy)
         wait_port(self.proxy_port)
 
-    def ssh(self, path, *remote, extra=()):
-        """The ssh command line for one of PATHS, running `remote` on the upstream."""
+    def ssh(self, path, *remote, extra=(), ciphers="pinned"):
+        """The ssh command line for one of PATHS, running `remote` on the upstream. `ciphers`:
+        "pinned" (aes128-gcm and curve25519 on every leg the client negotiates) or "default"
+        (whatever ssh and each server pick by themselves)."""
+        pinned = ["-o", "Ciphers=aes128-gcm@openssh.com", "-o", "KexAlgorithms=curve25519-sha256"] if ciphers == "pinned" else []
         base = ["ssh", "-i", self.key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-                "-o", "Ciphers=aes128-gcm@openssh.com", "-o", "KexAlgorithms=curve25519-sha256", *extra]
+                *pinned, *extra]
         if path == "direct":
             return base + ["-p", str(self.upstream), f"{USER}@127.0.0.1", *remote]
         if path == "proxyjump":

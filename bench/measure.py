@@ -17,7 +17,7 @@ def remote_programs(name):
     return int(out.strip() or 0)
 
 
-def run_transfer(lab, path, direction, size, payload):
+def run_transfer(lab, path, direction, size, payload, ciphers="pinned"):
     """One transfer; returns (seconds, CPU seconds of: ssh client(s), upstream sshd, Switchboard).
 
     The remote command ends with bash's `times`, so the program's own CPU (head or cat) can be
@@ -29,7 +29,7 @@ def run_transfer(lab, path, direction, size, payload):
     command = "cat > /dev/null" if direction == "upload" else f"head -c {size} /dev/zero"
     start = time.perf_counter()
     with open(payload if direction == "upload" else os.devnull, "rb") as source:
-        client = subprocess.Popen(lab.ssh(path, f"{command}; times >&2"), stdin=source,
+        client = subprocess.Popen(lab.ssh(path, f"{command}; times >&2", ciphers=ciphers), stdin=source,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         report = client.stderr.read()
         _, status, usage = os.wait4(client.pid, 0)
@@ -56,7 +56,7 @@ def run_transfer(lab, path, direction, size, payload):
     return elapsed, client_cpu, sshd_cpu, process_cpu_seconds(lab.proxy.pid) - proxy_before
 
 
-def throughput(lab, size_mib, repeats):
+def throughput(lab, size_mib, repeats, ciphers="pinned"):
     payload = os.path.join(lab.work, "payload")
     with open(payload, "wb") as f:
         f.write(os.urandom(size_mib << 20))
@@ -68,7 +68,7 @@ def throughput(lab, size_mib, repeats):
             runs = {path: [] for path in PATHS}
             for _ in range(repeats):
                 for path in PATHS:  # interleaved, so a noisy moment hurts every path alike
-                    runs[path].append(run_transfer(lab, path, direction, size_mib << 20, payload))
+                    runs[path].append(run_transfer(lab, path, direction, size_mib << 20, payload, ciphers))
             for path, samples in runs.items():
                 median = lambda index: statistics.median(sample[index] for sample in samples)
                 results[f"{direction}/{path}"] = {
@@ -89,6 +89,17 @@ def setup_times(lab, repeats):
             times.append(time.perf_counter() - start)
         results[path] = statistics.median(times)
     return results
+
+
+def negotiated_ciphers(lab, ciphers):
+    """The cipher the client's own connection negotiated on each path (from `ssh -v`; for
+    ProxyJump, the connection to the upstream through the bastion)."""
+    found = {}
+    for path in PATHS:
+        out = subprocess.run(lab.ssh(path, "true", extra=("-v",), ciphers=ciphers), capture_output=True, text=True).stderr
+        chosen = [line.split("cipher:", 1)[1].split()[0] for line in out.splitlines() if "kex: server->client cipher:" in line]
+        found[path] = chosen[-1] if chosen else "?"
+    return found
 
 
 def password_login_times(lab, repeats):

@@ -9,7 +9,20 @@ from lab import PATHS
 
 def table_rows(results):
     """(measure, values, ratio) rows, one or two per measurement."""
-    t = results["throughput"]
+    rows = []
+    settings = [("throughput", "pinned ciphers")]
+    if "throughput_default_ciphers" in results:
+        settings.append(("throughput_default_ciphers", "OpenSSH default ciphers"))
+    for key, label in settings:
+        if "ciphers" in results:
+            chosen = results["ciphers"]["pinned" if key == "throughput" else "default"]
+            rows.append((f"{label}: client leg cipher", " / ".join(chosen[path] for path in PATHS), "direct / jump / switchboard"))
+        rows += throughput_rows(results[key])
+    rows += other_rows(results)
+    return rows
+
+
+def throughput_rows(t):
     rows = []
     for direction in ["upload", "download"]:
         d = t[f"{direction}/direct"]["mib_per_s"]
@@ -21,6 +34,11 @@ def table_rows(results):
         direct_cpu = t[f"{direction}/direct"]["ssh_cpu_s_per_gib"] + t[f"{direction}/direct"]["sshd_cpu_s_per_gib"]
         rows.append((f"{direction} CPU s/GiB (switchboard / direct ssh+sshd)", f"{proxy_cpu:.2f} / {direct_cpu:.2f}",
                      f"{proxy_cpu / direct_cpu:.2f}x"))
+    return rows
+
+
+def other_rows(results):
+    rows = []
     s = results["setup_seconds"]
     rows.append(("setup s (direct / jump / switchboard)", f"{s['direct']:.3f} / {s['proxyjump']:.3f} / {s['switchboard']:.3f}",
                  f"{s['switchboard'] / s['direct']:.2f}x direct"))
