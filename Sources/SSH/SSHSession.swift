@@ -7,25 +7,6 @@ public final class SSHSession {
     /// Which side of the protocol this session plays.
     public enum Role: Sendable { case server, client }
 
-    /// The result of an authentication attempt toward an upstream server.
-    public enum AuthResult: Sendable, Equatable {
-        case success
-        case denied
-        case partial
-        case error(String)
-        /// The server hung up instead of answering, with its reason (OpenSSH's sshd does this
-        /// at MaxAuthTries: "Too many authentication failures").
-        case disconnected(String)
-    }
-
-    /// What a server said to the `none` method: the methods it takes, or that it let the
-    /// client in without any.
-    public enum MethodsAnswer: Sendable, Equatable {
-        case offers(AuthMethods)
-        case acceptedWithoutCredentials
-        case failed(AuthResult)
-    }
-
     let handle: ssh_session
     public let role: Role
     /// A socket handed over with SSH_OPTIONS_FD. Who closes it depends on how the session ends:
@@ -37,7 +18,7 @@ public final class SSHSession {
     /// True once `ssh_connect` has been given the socket.
     private var socketHandedToLibssh = false
     /// How long an upstream may take to answer a login attempt (a client session's timeout).
-    private var answerTimeoutSeconds = 10
+    var answerTimeoutSeconds = 10
 
     /// libssh's byte counts for this session's socket (what it has read and written).
     private let socketCounter: UnsafeMutablePointer<ssh_counter_struct>
@@ -232,57 +213,6 @@ public final class SSHSession {
         return try HostKey.sha256Fingerprint(of: key)
     }
 
-    /// Asks the upstream which methods it takes (the `none` method, which OpenSSH does not
-    /// count as a failed attempt). Any pre-login banner it sends arrives with the answer.
-    public func askMethods() -> MethodsAnswer {
-        switch authResult(awaitingAnswer { ssh_userauth_none(handle, nil) }) {
-        case .success: return .acceptedWithoutCredentials
-        case .denied, .partial: return .offers(AuthMethods(rawValue: UInt32(bitPattern: ssh_userauth_list(handle, nil))))
-        case let other: return .failed(other)
-        }
-    }
-
-    /// The pre-login banner (`Banner` in sshd_config) the upstream sent, if any.
-    public var issueBanner: String? {
-        guard let banner = ssh_get_issue_banner(handle) else { return nil }
-        defer { ssh_string_free_char(banner) }
-        return String(cString: banner)
-    }
-
-    /// Tries password authentication upstream (blocking).
-    public func authenticate(password: WireText) -> AuthResult {
-        authResult(awaitingAnswer { password.withCString { ssh_userauth_password(handle, nil, $0) } })
-    }
-
-    /// One step of keyboard-interactive authentication upstream (blocking). Pass `nil` to
-    /// start, then the answers to the prompts of the previous step. Empty rounds (no prompts,
-    /// as OpenSSH's PAM sends at the end) are answered here and never surface.
-    public func keyboardInteractive(answers: [WireText]?) -> KeyboardInteractiveStep {
-        if let answers {
-            for (index, answer) in answers.enumerated() {
-                guard answer.withCString({ ssh_userauth_kbdint_setanswer(handle, UInt32(index), $0) }) == 0 else {
-                    return .finished(.error("cannot set keyboard-interactive answer: \(lastError)"))
-                }
-            }
-        }
-        var rc = awaitingAnswer { ssh_userauth_kbdint(handle, nil, nil) }
-        while rc == SSH_AUTH_INFO.rawValue && ssh_userauth_kbdint_getnprompts(handle) == 0 {
-            rc = awaitingAnswer { ssh_userauth_kbdint(handle, nil, nil) }
-        }
-        guard rc == SSH_AUTH_INFO.rawValue else { return .finished(authResult(rc)) }
-        let count = ssh_userauth_kbdint_getnprompts(handle)
-        var prompts: [KeyboardInteractivePrompt] = []
-        for index in 0..<max(count, 0) {
-            var echo: CChar = 0
-            let text = WireText(cString: ssh_userauth_kbdint_getprompt(handle, UInt32(index), &echo))
-            prompts.append(KeyboardInteractivePrompt(text: text, echo: echo != 0))
-        }
-        return .challenge(KeyboardInteractiveChallenge(
-            name: WireText(cString: ssh_userauth_kbdint_getname(handle)),
-            instruction: WireText(cString: ssh_userauth_kbdint_getinstruction(handle)),
-            prompts: prompts))
-    }
-
     /// Asks the server to listen on `address:port` and forward connections to us (`tcpip-forward`),
     /// waiting for the answer (up to the session timeout). Returns the port it bound (the
     /// allocated one when `port` is 0), or nil if refused. libssh 0.10.6 reads the allocated port
@@ -304,93 +234,9 @@ public final class SSHSession {
         return ssh_channel_cancel_forward(handle, address, Int32(clamping: port)) == SSH_OK
     }
 
-    /// Tries public key authentication upstream with every key of an SSH agent reachable through
-    /// the connected Unix socket `agentSocket` (blocking). libssh owns the socket afterwards.
-    public func authenticateWithAgent(socket agentSocket: Int32) -> AuthResult {
-        guard ssh_set_agent_socket(handle, agentSocket) == SSH_OK else { return .error(lastError) }
-        return authResult(awaitingAnswer { ssh_userauth_agent(handle, nil) })
-    }
-
-    /// Tries public key authentication upstream with the private key at `path` (blocking).
-    public func authenticate(privateKeyAt path: String) -> AuthResult {
-        var key: ssh_key?
-        guard ssh_pki_import_privkey_file(path, nil, nil, nil, &key) == SSH_OK, let key else {
-            return .error("cannot read private key \(path)")
-        }
-        defer { ssh_key_free(key) }
-        return authResult(awaitingAnswer { ssh_userauth_publickey(handle, nil, key) })
-    }
-
-    /// Runs a blocking login call, looking every quarter second whether the upstream hung up,
-    /// for at most the session's timeout. libssh 0.10.6 stops waiting for an answer only when
-    /// its timeout runs out, even after the server sent DISCONNECT (its wait does not look at
-    /// the session's state), so a refusal by disconnect would cost the whole timeout.
-    private func awaitingAnswer(_ call: () -> Int32) -> Int32 {
-        var step = 0
-        var stepMicroseconds = 250_000
-        _ = ssh_options_set(handle, SSH_OPTIONS_TIMEOUT, &step)
-        _ = ssh_options_set(handle, SSH_OPTIONS_TIMEOUT_USEC, &stepMicroseconds)
-        defer {
-            var seconds = answerTimeoutSeconds
-            var noMicroseconds = 0
-            _ = ssh_options_set(handle, SSH_OPTIONS_TIMEOUT, &seconds)
-            _ = ssh_options_set(handle, SSH_OPTIONS_TIMEOUT_USEC, &noMicroseconds)
-        }
-        let deadline = ContinuousClock.now + .seconds(answerTimeoutSeconds)
-        var rc = call()
-        while rc == SSH_AUTH_AGAIN.rawValue && isAlive && .now < deadline {
-            rc = call()  // libssh resumes the pending call
-        }
-        return rc
-    }
-
-    private func authResult(_ rc: Int32) -> AuthResult {
-        switch rc {
-        case SSH_AUTH_SUCCESS.rawValue: return .success
-        case SSH_AUTH_DENIED.rawValue: return .denied
-        case SSH_AUTH_PARTIAL.rawValue: return .partial
-        default:
-            if let reason = peerDisconnectReason { return .disconnected(reason) }
-            if rc == SSH_AUTH_AGAIN.rawValue { return .error(isAlive ? "no answer in time" : "the upstream closed the connection") }
-            return .error(lastError)
-        }
-    }
-
     func check(_ rc: Int32, _ code: SSHError.Code, _ what: String) throws(SSHError) {
         guard rc == SSH_OK else { throw SSHError.last(code, UnsafeMutableRawPointer(handle), context: what) }
     }
-}
-
-/// One question of a keyboard-interactive round.
-public struct KeyboardInteractivePrompt: Sendable, Equatable {
-    public var text: WireText
-    /// Whether the answer may be shown while typed (false for passwords and codes).
-    public var echo: Bool
-
-    public init(text: WireText, echo: Bool) {
-        self.text = text
-        self.echo = echo
-    }
-}
-
-/// A keyboard-interactive round: what the server asks.
-public struct KeyboardInteractiveChallenge: Sendable, Equatable {
-    public var name: WireText
-    public var instruction: WireText
-    public var prompts: [KeyboardInteractivePrompt]
-
-    public init(name: WireText, instruction: WireText, prompts: [KeyboardInteractivePrompt]) {
-        self.name = name
-        self.instruction = instruction
-        self.prompts = prompts
-    }
-}
-
-/// Where a keyboard-interactive exchange with an upstream stands.
-public enum KeyboardInteractiveStep: Sendable, Equatable {
-    /// The upstream asks these questions; answer them in the next step.
-    case challenge(KeyboardInteractiveChallenge)
-    case finished(SSHSession.AuthResult)
 }
 
 /// A set of SSH authentication methods (`none`, `password`, `publickey`, …).

@@ -7,6 +7,7 @@ import SSH
 /// for a failed attempt is kept for the next attempt on the same route.
 final class LoginAuthenticator<Connector: UpstreamConnecting> {
     typealias Session = Connector.Session
+    typealias Pending = UpstreamLoginConnections<Connector>.Pending
 
     /// The result of one attempt. The client sees `.rejected` identically whatever its reason.
     enum Outcome {
@@ -30,28 +31,9 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     }
 
     private let routes: any RouteLookup
-    private let connector: Connector
     private let logger: Logger
-    /// A connected upstream waiting for a login, kept between attempts: what its host key
-    /// check said, the methods it takes, and its place among the upstream's connections still
-    /// logging in.
-    private struct Pending {
-        let link: UpstreamLink<Session>
-        let verdict: HostKeyVerifier.Verdict
-        let methods: AuthMethods
-        let place: UpstreamStartup
-        var session: Session { link.session }
-    }
-
-    private var pending: Pending?
-    /// A connection made to an upstream that the client connection has not heard of yet.
-    struct UpstreamContact: Equatable {
-        /// Its pre-login banner (sshd's `Banner`), if it sent one.
-        let banner: String?
-    }
-
-    private var untoldContact: UpstreamContact?
-    private let startupPlaces: UpstreamStartupPlaces
+    /// The upstream connection this client's attempts share.
+    private let upstreams: UpstreamLoginConnections<Connector>
 
     /// Whether a password, keyboard-interactive answers or the client's agent may go to an
     /// upstream whose host key was not checked (policy off): only if the operator said so.
@@ -62,8 +44,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         sendsCredentialsUnverified: Bool = false, logger: Logger
     ) {
         self.routes = routes
-        self.connector = connector
-        self.startupPlaces = startupPlaces
+        self.upstreams = UpstreamLoginConnections(routes: routes, connector: connector, startupPlaces: startupPlaces, logger: logger)
         self.sendsCredentialsUnverified = sendsCredentialsUnverified
         self.logger = logger
     }
@@ -100,14 +81,14 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         var answered = false
         while case .challenge(let challenge) = step {
             guard !answered, challenge.prompts.count == 1, !challenge.prompts[0].echo else {
-                pending = nil
+                upstreams.release()
                 return .denied
             }
             answered = true
             step = upstream.session.keyboardInteractive(answers: [password])
         }
         guard case .finished(let result) = step else { return .denied }
-        if case .denied = result { pending = nil }  // libssh would answer the old questions next
+        if case .denied = result { upstreams.release() }  // libssh would answer the old questions next
         return result
     }
 
@@ -146,7 +127,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         case .refused: return .noRoute
         case .storeUnavailable: return .unavailable(.storeUnavailable)
         }
-        switch upstreamSession(for: route) {
+        switch upstreams.session(for: route) {
         case .success(let upstream):
             return .upstream(AuthMethods.publicKey.union(upstream.methods.intersection([.password, .keyboardInteractive])))
         case .failure(let failure):
@@ -171,10 +152,10 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         if let identity = route.identityFile, !route.isCatchAll {
             return loginUpstream(route, sendsClientCredentials: false) { $0.session.authenticate(privateKeyAt: identity) }
         }
-        switch upstreamSession(for: route) {
+        switch upstreams.session(for: route) {
         case .success(let upstream):
             guard mayReceiveCredentials(upstream.verdict) else { return .upstreamUnavailable(route, .credentialsWithheld) }
-            pending = nil
+            upstreams.release()
             return .acceptedPendingAgent(upstream.link, upstream.verdict)
         case .failure(let failure):
             return .upstreamUnavailable(route, failure)
@@ -235,7 +216,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         case .storeUnavailable:
             return .done(.storeUnavailable)
         }
-        switch upstreamSession(for: route) {
+        switch upstreams.session(for: route) {
         case .success(let upstream):
             guard mayReceiveCredentials(upstream.verdict) else { return .done(.upstreamUnavailable(route, .credentialsWithheld)) }
             if !upstream.methods.contains(.keyboardInteractive) && upstream.methods.contains(.password) {
@@ -255,7 +236,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
             conversation = nil
             return .done(.rejected(reason))
         case .upstream(let route):
-            guard let pending, pending.link.route.leadsToTheSameUpstream(as: route), pending.session.isAlive else {
+            guard let pending = upstreams.current(for: route) else {
                 conversation = nil
                 return .done(.rejected(.upstreamDenied))
             }
@@ -286,7 +267,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
 
     /// Connects (or reuses the connection) to the route's upstream and runs `attempt` on it.
     private func loginUpstream(_ route: Route, sendsClientCredentials: Bool, attempt: (Pending) -> SSHSession.AuthResult) -> Outcome {
-        switch upstreamSession(for: route) {
+        switch upstreams.session(for: route) {
         case .success(let upstream):
             if sendsClientCredentials && !mayReceiveCredentials(upstream.verdict) { return .upstreamUnavailable(route, .credentialsWithheld) }
             return outcome(of: attempt(upstream), route: route, session: upstream.session, verdict: upstream.verdict)
@@ -299,92 +280,25 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     private func outcome(of result: SSHSession.AuthResult, route: Route, session: Session, verdict: HostKeyVerifier.Verdict) -> Outcome {
         switch result {
         case .success:
-            pending = nil
+            upstreams.release()
             return .accepted(UpstreamLink(route: route, session: session))
         case .denied, .partial:
             ProxyMetrics.upstreamConnectFailed(reason: "authentication")
             return .rejected(.upstreamDenied)
         case .error(let text):
-            pending = nil
+            upstreams.release()
             return .upstreamUnavailable(route, .authenticationError(text))
         case .disconnected(let reason):
             // OpenSSH hangs up at its MaxAuthTries: a failed attempt, and the end of this login.
-            pending = nil
+            upstreams.release()
             ProxyMetrics.upstreamConnectFailed(reason: "authentication")
             return .upstreamHungUp(reason)
         }
     }
 
-    private func upstreamSession(for route: Route) -> Result<Pending, UpstreamFailure> {
-        if let pending, pending.link.route.leadsToTheSameUpstream(as: route), pending.session.isAlive {
-            return .success(pending)
-        }
-        pending = nil
-        guard let place = startupPlaces.reserve(for: route.upstreamAddress) else {
-            ProxyMetrics.upstreamConnectFailed(reason: UpstreamFailure.busy.reason)
-            return .failure(.busy)
-        }
-        do {
-            let (session, verdict) = try connector.connect(to: route, logger: logger)
-            let trusted = try trustOnFirstUse(verdict, for: route)
-            let methods = try askMethods(of: session)
-            untoldContact = UpstreamContact(banner: session.issueBanner)
-            let upstream = Pending(link: UpstreamLink(route: route, session: session), verdict: trusted, methods: methods, place: place)
-            pending = upstream
-            return .success(upstream)
-        } catch {
-            return .failure(error)
-        }
-    }
-
-    /// The methods the upstream takes, asked with `none` before any credential is tried, so a
-    /// client's attempt goes upstream in a form it accepts and never fails for its method alone.
-    private func askMethods(of session: Session) throws(UpstreamFailure) -> AuthMethods {
-        switch session.askMethods() {
-        case .offers(let methods):
-            return methods
-        case .acceptedWithoutCredentials:
-            // Whoever reached this route would be let in whatever they typed.
-            ProxyMetrics.upstreamConnectFailed(reason: "authentication")
-            throw .authenticationError("the upstream lets anyone in without credentials (method none); refused")
-        case .failed(let result):
-            throw .authenticationError("the upstream did not say which login methods it takes: \(result)")
-        }
-    }
-
     /// The upstream connection made since the last call, if one was: its banner is for the
     /// client to see before the answer to its attempt.
-    func takeNewUpstreamContact() -> UpstreamContact? {
-        defer { untoldContact = nil }
-        return untoldContact
-    }
-
-    /// Trust on first use, from the first byte: the key an upstream presents at the first key
-    /// exchange becomes the route's pin before anything secret (a password, an answer, an agent
-    /// signature) is sent to it, whether or not the login then succeeds. When another login
-    /// pinned first, its key must be this one. If the pin cannot be written, nothing is sent.
-    private func trustOnFirstUse(_ verdict: HostKeyVerifier.Verdict, for route: Route) throws(UpstreamFailure) -> HostKeyVerifier.Verdict {
-        guard case .pinOnSuccess(let fingerprint) = verdict else { return verdict }
-        do {
-            if try routes.pinHostKeyIfUnpinned(login: route.login, fingerprint: fingerprint) {
-                logger.notice("pinned upstream host key (trust on first use)", metadata: ["upstream.hostkey": "\(fingerprint)"])
-                return .pinned
-            }
-            let pinned = try routes.route(for: route.login)?.hostKeyFingerprint
-            guard let pinned else { throw UpstreamFailure.hostKeyNotRecorded("the route changed while its host key was being pinned") }
-            guard pinned == fingerprint else {
-                ProxyMetrics.upstreamConnectFailed(reason: "host-key-mismatch")
-                throw UpstreamFailure.hostKeyChanged(expected: pinned, actual: fingerprint)
-            }
-            return .pinned
-        } catch let failure as UpstreamFailure {
-            throw failure
-        } catch {
-            logger.error("cannot pin upstream host key", metadata: ["error": "\(error)"])
-            ProxyMetrics.upstreamConnectFailed(reason: "host-key-not-recorded")
-            throw UpstreamFailure.hostKeyNotRecorded("\(error)")
-        }
-    }
+    func takeNewUpstreamContact() -> UpstreamContact? { upstreams.takeNewContact() }
 
     // MARK: Routing table
 
