@@ -18,7 +18,7 @@ enum ConfigFileTarget {
             return
         }
         // Explicit keys (`? key`), because YAML limits a plain `key:` to 1024 characters.
-        let rewritten = values.map { "? \(quoted($0.key))\n: \(quoted($0.text))\n" }.joined()
+        let rewritten = values.map { "? \(ConfigurationFile.quoted($0.key))\n: \(ConfigurationFile.quoted($0.text))\n" }.joined()
         let again = try? ConfigurationFile.values(parsing: rewritten, file: file)
         require(again.map { $0.elementsEqual(values, by: ==) } == true, "\(values) written as YAML read back as \(String(describing: again))")
 
@@ -55,24 +55,5 @@ enum ConfigFileTarget {
         } catch {
             require(false, "--check-config printed\n\(printed)\nwhich does not read back: \(error)")
         }
-    }
-
-    /// `text` as a double-quoted YAML scalar that escapes everything but printable ASCII, so
-    /// that its meaning does not depend on the YAML library's choices.
-    private static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case " "..."~": result.unicodeScalars.append(scalar)
-            default:
-                let hex = String(scalar.value, radix: 16)
-                result += scalar.value <= 0xFFFF
-                    ? "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                    : "\\U" + String(repeating: "0", count: 8 - hex.count) + hex
-            }
-        }
-        return result + "\""
     }
 }

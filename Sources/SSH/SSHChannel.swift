@@ -149,7 +149,7 @@ public final class SSHChannel {
     public var peerIgnoredWindow: Bool { notices.window.excess > Self.windowExcessAllowed }
 
     /// How far past its window a peer may go before it counts as ignoring it: two packets.
-    public static let windowExcessAllowed = 64 * 1024
+    private static let windowExcessAllowed = 64 * 1024
 
     /// Reads up to `buffer.count` bytes of one stream without waiting. Only data libssh has
     /// already taken in is read: this never touches the socket (the connection's poll does

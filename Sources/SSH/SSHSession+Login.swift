@@ -102,12 +102,12 @@ extension SSHSession {
         _ = ssh_options_set(handle, SSH_OPTIONS_TIMEOUT, &step)
         _ = ssh_options_set(handle, SSH_OPTIONS_TIMEOUT_USEC, &stepMicroseconds)
         defer {
-            var seconds = answerTimeoutSeconds
+            var seconds = timeoutSeconds
             var noMicroseconds = 0
             _ = ssh_options_set(handle, SSH_OPTIONS_TIMEOUT, &seconds)
             _ = ssh_options_set(handle, SSH_OPTIONS_TIMEOUT_USEC, &noMicroseconds)
         }
-        let deadline = ContinuousClock.now + .seconds(answerTimeoutSeconds)
+        let deadline = ContinuousClock.now + .seconds(timeoutSeconds)
         var rc = call()
         while rc == SSH_AUTH_AGAIN.rawValue && isAlive && .now < deadline {
             rc = call()  // libssh resumes the pending call

@@ -17,8 +17,9 @@ public final class SSHSession {
     private var ownedSocket: Int32?
     /// True once `ssh_connect` has been given the socket.
     private var socketHandedToLibssh = false
-    /// How long an upstream may take to answer a login attempt (a client session's timeout).
-    var answerTimeoutSeconds = 10
+    /// The timeout libssh applies to this session's blocking calls, as last set: login
+    /// attempts wait for the upstream's answer in shorter steps and put it back afterwards.
+    var timeoutSeconds = 10
 
     /// libssh's byte counts for this session's socket (what it has read and written).
     private let socketCounter: UnsafeMutablePointer<ssh_counter_struct>
@@ -77,6 +78,7 @@ public final class SSHSession {
     public func setTimeout(seconds: Int) throws(SSHError) {
         var value = seconds
         try check(ssh_options_set(handle, SSH_OPTIONS_TIMEOUT, &value), .setup, "set timeout")
+        timeoutSeconds = seconds
     }
 
     /// Sends SSH_MSG_DISCONNECT (with `message` as its text, which OpenSSH shows the user) and
@@ -194,7 +196,7 @@ public final class SSHSession {
             try session.check(ssh_options_set(handle, SSH_OPTIONS_CIPHERS_S_C, ciphers), .setup, "set ciphers")
         }
         session.socketHandedToLibssh = true
-        session.answerTimeoutSeconds = timeoutSeconds
+        session.timeoutSeconds = timeoutSeconds
         let rc = ssh_connect(handle)
         guard rc == SSH_OK else {
             let error = SSHError.last(.keyExchange, UnsafeMutableRawPointer(handle), context: "SSH handshake with \(host):\(port)")

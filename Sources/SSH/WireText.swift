@@ -30,8 +30,6 @@ public struct WireText: Hashable, Sendable, ExpressibleByStringLiteral, CustomSt
 
     public var description: String { text }
 
-    public var isEmpty: Bool { bytes.isEmpty }
-
     /// Calls `body` with the bytes as a NUL-terminated C string, libssh's form.
     func withCString<Result>(_ body: (UnsafePointer<CChar>) throws -> Result) rethrows -> Result {
         let terminated = bytes.map { CChar(bitPattern: $0) } + [0]

@@ -22,6 +22,7 @@ Output: one line per case ("same", "DIFF" or "allowed"), then
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
@@ -383,12 +384,16 @@ async def case_concurrent_channels(t):
 
 # ---------------------------------------------------------------- sftp
 
-async def _sftp_prepare(c, t):
-    await sh(c, f'rm -rf {t.scratch}; mkdir {t.scratch}')
-
-
-async def _sftp_cleanup(c, t):
-    await sh(c, f'rm -rf {t.scratch}')
+@contextlib.asynccontextmanager
+async def sftp_scratch(t):
+    """A connection and its sftp client, with an empty scratch directory that is removed after."""
+    async with await connect(t) as c:
+        await sh(c, f'rm -rf {t.scratch}; mkdir {t.scratch}')
+        try:
+            async with c.start_sftp_client() as s:
+                yield c, s
+        finally:
+            await sh(c, f'rm -rf {t.scratch}')
 
 
 def sftp_exts(sftp):
@@ -403,60 +408,50 @@ async def case_sftp_basic(t):
     """put/get/listdir/stat/mkdir/rmdir/rename/remove in a scratch dir."""
     payload = pattern(200_000)
     seen = {}
-    async with await connect(t) as c:
-        await _sftp_prepare(c, t)
-        try:
-            async with c.start_sftp_client() as s:
-                seen['server'] = sftp_exts(s)
-                d = t.scratch
-                with tempfile.TemporaryDirectory() as tmp:
-                    src = os.path.join(tmp, 'up.bin')
-                    with open(src, 'wb') as f:
-                        f.write(payload)
-                    await s.mkdir(f'{d}/sub')
-                    await s.put(src, f'{d}/sub/a.bin')
-                    st = await s.stat(f'{d}/sub/a.bin')
-                    seen['stat'] = (st.size, oct(st.permissions), st.type)
-                    seen['dirstat'] = (oct((await s.stat(f'{d}/sub')).permissions),)
-                    await s.rename(f'{d}/sub/a.bin', f'{d}/sub/b.bin')
-                    seen['listdir'] = sorted(await s.listdir(f'{d}/sub'))
-                    dst = os.path.join(tmp, 'down.bin')
-                    await s.get(f'{d}/sub/b.bin', dst)
-                    with open(dst, 'rb') as f:
-                        seen['get_same'] = f.read() == payload
-                    async with s.open(f'{d}/sub/b.bin', 'rb') as f:
-                        await f.seek(1000)
-                        seen['ranged_read'] = (await f.read(16)) == payload[1000:1016]
-                    await s.remove(f'{d}/sub/b.bin')
-                    await s.rmdir(f'{d}/sub')
-                    seen['after'] = sorted(await s.listdir(d))
-                    seen['realpath_is_abs'] = (await s.realpath('.')).startswith('/')
-        finally:
-            await _sftp_cleanup(c, t)
+    async with sftp_scratch(t) as (c, s):
+        seen['server'] = sftp_exts(s)
+        d = t.scratch
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, 'up.bin')
+            with open(src, 'wb') as f:
+                f.write(payload)
+            await s.mkdir(f'{d}/sub')
+            await s.put(src, f'{d}/sub/a.bin')
+            st = await s.stat(f'{d}/sub/a.bin')
+            seen['stat'] = (st.size, oct(st.permissions), st.type)
+            seen['dirstat'] = (oct((await s.stat(f'{d}/sub')).permissions),)
+            await s.rename(f'{d}/sub/a.bin', f'{d}/sub/b.bin')
+            seen['listdir'] = sorted(await s.listdir(f'{d}/sub'))
+            dst = os.path.join(tmp, 'down.bin')
+            await s.get(f'{d}/sub/b.bin', dst)
+            with open(dst, 'rb') as f:
+                seen['get_same'] = f.read() == payload
+            async with s.open(f'{d}/sub/b.bin', 'rb') as f:
+                await f.seek(1000)
+                seen['ranged_read'] = (await f.read(16)) == payload[1000:1016]
+            await s.remove(f'{d}/sub/b.bin')
+            await s.rmdir(f'{d}/sub')
+            seen['after'] = sorted(await s.listdir(d))
+            seen['realpath_is_abs'] = (await s.realpath('.')).startswith('/')
     return seen
 
 
 async def case_sftp_links(t):
     """symlink + readlink + lstat, and hardlink@openssh.com."""
     seen = {}
-    async with await connect(t) as c:
-        await _sftp_prepare(c, t)
-        try:
-            async with c.start_sftp_client() as s:
-                d = t.scratch
-                async with s.open(f'{d}/target', 'wb') as f:
-                    await f.write(b'link target\n')
-                await s.symlink('target', f'{d}/sym')      # relative target, as ln -s would
-                seen['readlink'] = await s.readlink(f'{d}/sym')
-                seen['lstat_type'] = (await s.lstat(f'{d}/sym')).type
-                seen['islink'] = await s.islink(f'{d}/sym')
-                await s.link(f'{d}/target', f'{d}/hard')
-                async with s.open(f'{d}/hard', 'rb') as f:
-                    seen['hard_content'] = await f.read()
-                r = await sh(c, f'stat -c %h {d}/target; readlink {d}/sym')
-                seen['remote_view'] = r.stdout
-        finally:
-            await _sftp_cleanup(c, t)
+    async with sftp_scratch(t) as (c, s):
+        d = t.scratch
+        async with s.open(f'{d}/target', 'wb') as f:
+            await f.write(b'link target\n')
+        await s.symlink('target', f'{d}/sym')      # relative target, as ln -s would
+        seen['readlink'] = await s.readlink(f'{d}/sym')
+        seen['lstat_type'] = (await s.lstat(f'{d}/sym')).type
+        seen['islink'] = await s.islink(f'{d}/sym')
+        await s.link(f'{d}/target', f'{d}/hard')
+        async with s.open(f'{d}/hard', 'rb') as f:
+            seen['hard_content'] = await f.read()
+        r = await sh(c, f'stat -c %h {d}/target; readlink {d}/sym')
+        seen['remote_view'] = r.stdout
     return seen
 
 
@@ -472,27 +467,22 @@ async def case_sftp_statvfs(t):
 async def case_sftp_errors(t):
     """Status codes and messages of failing sftp operations."""
     seen = {}
-    async with await connect(t) as c:
-        await _sftp_prepare(c, t)
-        try:
-            async with c.start_sftp_client() as s:
-                d = t.scratch
-                ops = {
-                    'stat_missing': s.stat(f'{d}/missing'),
-                    'remove_missing': s.remove(f'{d}/missing'),
-                    'open_root_owned': s.open('/root/sbdiff-denied', 'wb'),
-                    'rmdir_missing': s.rmdir(f'{d}/missing'),
-                    'mkdir_existing': s.mkdir(d),
-                    'readlink_not_link': s.readlink(d),
-                }
-                for name, coro in ops.items():
-                    try:
-                        await coro
-                        seen[name] = 'ok'
-                    except Exception as e:  # noqa: BLE001
-                        seen[name] = describe_exc(e)
-        finally:
-            await _sftp_cleanup(c, t)
+    async with sftp_scratch(t) as (c, s):
+        d = t.scratch
+        ops = {
+            'stat_missing': s.stat(f'{d}/missing'),
+            'remove_missing': s.remove(f'{d}/missing'),
+            'open_root_owned': s.open('/root/sbdiff-denied', 'wb'),
+            'rmdir_missing': s.rmdir(f'{d}/missing'),
+            'mkdir_existing': s.mkdir(d),
+            'readlink_not_link': s.readlink(d),
+        }
+        for name, coro in ops.items():
+            try:
+                await coro
+                seen[name] = 'ok'
+            except Exception as e:  # noqa: BLE001
+                seen[name] = describe_exc(e)
     return seen
 
 

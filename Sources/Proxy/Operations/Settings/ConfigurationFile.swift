@@ -67,7 +67,9 @@ public enum ConfigurationFile {
             && !["null", "Null", "NULL"].contains(text)
     }
 
-    private static func quoted(_ text: String) -> String {
+    /// `text` as a double-quoted YAML scalar that escapes everything but printable ASCII, so
+    /// that its meaning does not depend on the YAML library's choices.
+    static func quoted(_ text: String) -> String {
         var result = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
