@@ -1,5 +1,7 @@
-"""What the measurements read about processes: CPU time, memory and threads from /proc, and the
-child-subreaper switch that lets the benchmark reap (and so count) sshd's orphaned processes."""
+"""What the measurements read about processes: CPU time, memory, threads, descriptors, mappings
+and thread stacks from /proc, system memory from /proc/meminfo, and the child-subreaper switch
+that lets the benchmark reap (and so count) sshd's orphaned processes."""
+import bisect
 import ctypes
 import os
 
@@ -54,3 +56,82 @@ def rss_kib(pid):
 def threads(pid):
     return len(os.listdir(f"/proc/{pid}/task"))
 
+
+
+def status_kib(pid, field):
+    """A kB field of /proc/PID/status (VmPTE, VmStk, …); 0 if absent."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def memory_maps(pid):
+    """How many mappings the process has (the kernel caps this at vm.max_map_count)."""
+    with open(f"/proc/{pid}/maps") as f:
+        return sum(1 for _ in f)
+
+
+def meminfo_kib():
+    """/proc/meminfo as {field: kB}."""
+    with open("/proc/meminfo") as f:
+        return {line.split(":")[0]: int(line.split()[1]) for line in f}
+
+
+def context_switches(pid):
+    """Voluntary + involuntary context switches of all of the process's threads so far."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                total += sum(int(line.split()[1]) for line in f if "ctxt_switches:" in line)
+        except FileNotFoundError:  # the thread ended meanwhile
+            pass
+    return total
+
+
+def thread_stacks(pid):
+    """(threads, stack KiB mapped, stack KiB resident) over the process's threads, each thread's
+    stack being the mapping that holds its stack pointer (from /proc/PID/task/TID/syscall, so the
+    process must be stopped in, or between, system calls; a running thread is skipped)."""
+    pointers = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+                fields = f.read().split()
+        except (FileNotFoundError, PermissionError):
+            continue
+        if len(fields) >= 3 and fields[0] != "running":
+            pointers.append(int(fields[-2], 16))
+    regions = []  # (start, end, size KiB, rss KiB)
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                start, end = (int(x, 16) for x in head.split("-"))
+                regions.append([start, end, 0, 0])
+            elif head == "Size:":
+                regions[-1][2] = int(line.split()[1])
+            elif head == "Rss:":
+                regions[-1][3] = int(line.split()[1])
+    regions.sort()
+    starts = [r[0] for r in regions]
+    used = {}
+    for sp in pointers:
+        index = bisect.bisect_right(starts, sp) - 1
+        if index >= 0 and regions[index][0] <= sp < regions[index][1]:
+            used[index] = regions[index]
+    return len(pointers), sum(r[2] for r in used.values()), sum(r[3] for r in used.values())
+
+
+def system_cpu_seconds():
+    """(busy, total) CPU seconds of all cores since boot, from /proc/stat (busy: all but idle
+    and iowait)."""
+    with open("/proc/stat") as f:
+        values = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / CLK, sum(values) / CLK
