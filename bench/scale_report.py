@@ -139,6 +139,9 @@ def write_results(results, out):
                 points = [(n, level["new_login"][q] * 1000) for n, level in zip(counts, levels) if level["new_login"][q]]
                 ax.plot([x for x, _ in points], [y for _, y in points], marker="o", label=q)
             ax.axhline(LOGIN_P99_TARGET * 1000, color="grey", linestyle=":", label="target p99")
+            failed = [n for n, level in zip(counts, levels) if level["new_login"]["p99"] is None]
+            if failed:
+                ax.plot(failed, [LOGIN_P99_TARGET * 1000] * len(failed), "rx", markersize=10, label="no login succeeded")
             ax.set_yscale("log")  # the target is far above the usual times
             ax.legend()
         else:
