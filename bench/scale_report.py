@@ -52,8 +52,9 @@ def print_table(results):
         if level["failures"] or n["not_tried"]:
             print(f"at {level['sessions']}: {g['failed']} sessions failed to open, {n['failed']} new logins failed"
                   f" ({n['not_tried']} not tried after 5 in a row), {level['ping']['silent']} held sessions silent")
-            for error, count in {**g["errors"], **n["errors"]}.items():
-                print(f"  {count} x {error}")
+            for what, errors in (("opening", g["errors"]), ("new login", n["errors"])):
+                for error, count in errors.items():
+                    print(f"  {what}: {count} x {error}")
     print(f"held sessions that died: {results['died_while_held']}")
     a, z = results["after_release"], results["after_rate"]
     r = results["rate"]
