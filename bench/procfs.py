@@ -71,6 +71,39 @@ def open_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def descriptor_limit(pid):
+    """The process's soft descriptor limit (RLIMIT_NOFILE), from /proc/PID/limits."""
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    raise RuntimeError(f"no descriptor limit in /proc/{pid}/limits")
+
+
+def listening_ports(pid):
+    """The TCP ports the process listens on (its sockets in LISTEN state, IPv4 and IPv6)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)  # the header
+                for line in f:
+                    fields = line.split()  # sl, local address, remote address, state, …, inode (10th)
+                    if fields[3] == "0A" and fields[9] in inodes:
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        except FileNotFoundError:  # no IPv6
+            pass
+    return ports
+
+
 def memory_maps(pid):
     """How many mappings the process has (the kernel caps this at vm.max_map_count)."""
     with open(f"/proc/{pid}/maps") as f:

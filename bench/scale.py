@@ -8,13 +8,15 @@ is measured (1,000 OpenSSH sshd sessions alone would cost gigabytes).
     sudo bench/scale.py --smoke                  # tiny sizes: checks the benchmark runs (CI)
 
 One load generator process (loadgen.py) opens idle terminal sessions (a PTY and a shell)
-through Switchboard to one asyncssh upstream process (fake_upstream.py). The held set grows to
-each count in turn; at each, after a settle period, it reads the proxy's RSS, threads,
+through Switchboard to one asyncssh upstream process (fake_upstream.py). Switchboard is one
+process, or as many sharing its port as the per-process descriptor limit requires for the
+largest count (scale_proxies.py); every proxy figure is then the sum over them. The held set
+grows to each count in turn; at each, after a settle period, it reads the proxy's RSS, threads,
 descriptors, mappings and thread stacks, its CPU over an idle window, then times new logins
 made while the sessions are held, and checks that every held session still echoes. With all
 sessions released it measures sessions per second with 64 parallel clients, through the proxy
 and directly to the upstream, in alternating rounds. It prints a table, and with --out DIR
-writes results.json, scale.png and the three processes' logs there. It exits 1 if any session
+writes results.json, scale.png and the processes' logs there. It exits 1 if any session
 failed. SWITCHBOARD_BIN=PATH uses that switchboard binary instead of building one.
 """
 import argparse
@@ -26,7 +28,7 @@ import time
 
 import scale_report
 from procfs import (context_switches, meminfo_kib, memory_maps, open_fds, process_cpu_seconds, rss_kib,
-                    status_kib, system_cpu_seconds, thread_stacks, threads)
+                    status_kib, system_cpu_seconds, threads)
 from scale_lab import ScaleLab
 
 MEMINFO = ("MemAvailable", "KernelStack", "PageTables", "SUnreclaim")
@@ -47,21 +49,29 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else None
 
 
+def proxy_process(pid):
+    """One proxy process's share: what shows how the kernel spread the sessions."""
+    return {"pid": pid, "threads": threads(pid), "fds": open_fds(pid), "rss_kib": rss_kib(pid)}
+
+
 def snapshot(lab):
-    """The proxy's resources now, with the system's kernel memory and the helpers' RSS."""
-    pid = lab.proxy.pid
-    stack_threads, stack_mapped, stack_rss = thread_stacks(pid)
+    """The proxy's resources now (all its processes together, and each one's share), with the
+    system's kernel memory and the helpers' RSS."""
+    proxies = lab.proxies
+    stack_threads, stack_mapped, stack_rss = proxies.thread_stacks()
     info = meminfo_kib()
-    return {"rss_kib": rss_kib(pid), "threads": threads(pid), "fds": open_fds(pid), "maps": memory_maps(pid),
-            "page_tables_kib": status_kib(pid, "VmPTE"), "stacks_seen": stack_threads,
-            "stack_mapped_kib": stack_mapped, "stack_rss_kib": stack_rss,
+    return {"rss_kib": proxies.total(rss_kib), "threads": proxies.total(threads), "fds": proxies.total(open_fds),
+            "maps": proxies.total(memory_maps), "page_tables_kib": proxies.total(lambda pid: status_kib(pid, "VmPTE")),
+            "stacks_seen": stack_threads, "stack_mapped_kib": stack_mapped, "stack_rss_kib": stack_rss,
+            "per_process": proxies.each(proxy_process),
             "meminfo_kib": {k: info[k] for k in MEMINFO},
             "loadgen_rss_kib": rss_kib(lab.generator.pid), "upstream_rss_kib": rss_kib(lab.upstream.pid)}
 
 
 def cpu_seconds(lab):
     """CPU seconds so far of each process, and of all cores together ("system", busy time)."""
-    seconds = {p.name: process_cpu_seconds(p.pid) for p in (lab.proxy, lab.generator, lab.upstream)}
+    seconds = {p.name: process_cpu_seconds(p.pid) for p in (lab.generator, lab.upstream)}
+    seconds["proxy"] = lab.proxies.total(process_cpu_seconds)
     seconds["system"] = system_cpu_seconds()[0]
     return seconds
 
@@ -69,12 +79,12 @@ def cpu_seconds(lab):
 def idle_window(lab, seconds):
     """Each process's CPU over `seconds` as % of one core, and how often the proxy's threads
     were scheduled (context switches per second, all threads)."""
-    switches = context_switches(lab.proxy.pid)
+    switches = lab.proxies.total(context_switches)
     before, start = cpu_seconds(lab), time.perf_counter()
     time.sleep(seconds)
     after, elapsed = cpu_seconds(lab), time.perf_counter() - start
     result = {f"{name}_cpu_percent": (after[name] - before[name]) / elapsed * 100 for name in after}
-    result["proxy_context_switches_per_s"] = (context_switches(lab.proxy.pid) - switches) / elapsed
+    result["proxy_context_switches_per_s"] = (lab.proxies.total(context_switches) - switches) / elapsed
     return result
 
 
@@ -155,10 +165,12 @@ def session_rate(lab, cfg):
     return results
 
 
-def log_summary(text):
-    """The proxy's log lines (warning and above; text format: time, level, "switchboard:",
-    key=value metadata, message) tallied by level, message, reason and error."""
-    lines = [line for line in text.splitlines() if line.strip()]
+def log_summary(logs):
+    """The proxy processes' log lines ({name: text}; warning and above; text format: time,
+    level, "switchboard:", key=value metadata, message) tallied together by level, message,
+    reason and error, and counted per process."""
+    per_process = {name: [line for line in text.splitlines() if line.strip()] for name, text in logs.items()}
+    lines = [line for name_lines in per_process.values() for line in name_lines]
     tally = {}
     for line in lines:
         try:
@@ -170,7 +182,8 @@ def log_summary(text):
         detail = ", ".join(f"{k}={fields[k]}" for k in ("reason", "error") if k in fields)
         key = f"{words[1] if len(words) > 1 else '?'}: {message}" + (f" ({detail})" if detail else "")
         tally[key] = tally.get(key, 0) + 1
-    return {"lines": len(lines), "tally": dict(sorted(tally.items(), key=lambda kv: -kv[1])[:30])}
+    return {"lines": len(lines), "lines_per_process": {name: len(x) for name, x in per_process.items()},
+            "tally": dict(sorted(tally.items(), key=lambda kv: -kv[1])[:30])}
 
 
 def main():
@@ -178,6 +191,8 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks that the benchmark runs")
     parser.add_argument("--counts", help="comma-separated session counts, grown in turn (default 1000,5000,10000)")
     parser.add_argument("--out", help="directory for results.json, scale.png and the processes' logs")
+    parser.add_argument("--proxies", type=int, help="Switchboard processes sharing the port (default: as many as "
+                        "the per-process descriptor limit requires for the largest count, usually 1)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("scale: run as root (it raises descriptor and kernel limits)")
@@ -185,12 +200,14 @@ def main():
 
     # SIGTERM unwinds like Ctrl-C, so the lab cleans up either way.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    with ScaleLab(max(cfg["counts"]), log_dir=args.out) as lab:
+    with ScaleLab(max(cfg["counts"]), log_dir=args.out, proxy_processes=args.proxies) as lab:
         results = {"machine": os.uname().nodename, "cores": os.cpu_count(), "smoke": args.smoke, "settings": cfg,
-                   "kernel_limits": lab.kernel_limits, "kernel": os.uname().release}
+                   "kernel_limits": lab.kernel_limits, "kernel": os.uname().release,
+                   "proxy_processes": lab.proxies.describe()}
+        scale_report.print_proxies(results["proxy_processes"])
         warm = lab.loadgen({"cmd": "probe", "count": 5})  # first logins fill caches; not the sessions' cost
         if warm["failed"]:
-            raise RuntimeError(f"the path through the proxy does not work: {warm['errors']}\n{lab.log_tail('proxy')}")
+            raise RuntimeError(f"the path through the proxy does not work: {warm['errors']}\n{lab.proxy_log_tails()}")
         time.sleep(cfg["settle"])
         results["baseline"] = snapshot(lab)
         results["baseline"]["idle"] = idle_window(lab, cfg["idle"])
@@ -208,7 +225,7 @@ def main():
         # Memory the proxy keeps once sessions are gone: free memory is reused by later
         # sessions, so RSS that grows with every session served would be a leak.
         results["after_rate"] = snapshot(lab)
-        results["proxy_log"] = log_summary(lab.proxy_log())
+        results["proxy_log"] = log_summary(lab.proxy_logs())
 
     levels = results["levels"]
     results["failures"] = (sum(level["grow"]["failed"] + level["new_login"]["failed"] for level in levels)

@@ -1,14 +1,15 @@
 """The scale benchmark's environment: an asyncssh upstream (fake_upstream.py), a release
-Switchboard routing one login name to it, and the load generator (loadgen.py), each a process
-of its own, plus the kernel limits that 10,000 proxy threads need.
+Switchboard routing one login name to it (as many processes sharing its port as the descriptor
+limit requires: scale_proxies.py), and the load generator (loadgen.py), each a process of its
+own, plus the kernel limits that 10,000 proxy threads need.
 
     with ScaleLab(max_sessions=10000) as lab:
         lab.loadgen({"cmd": "grow", "to": 1000, "concurrency": 64, "per_second": 500})
 
 Leaving the block in any way (return, exception, Ctrl-C, or SIGTERM, which scale.py turns into
-SystemExit) stops the three processes (load generator first, so the proxy has no sessions to
-drain), puts back every kernel setting it raised, copies the three logs to `log_dir` (if given)
-and removes its temporary directory. The children also get SIGTERM if this process dies
+SystemExit) stops the processes (load generator first, so the proxy has no sessions to drain),
+puts back every kernel setting it raised, copies their logs to `log_dir` (if given) and removes
+its temporary directory. The children also get SIGTERM if this process dies
 without cleaning up (PR_SET_PDEATHSIG).
 """
 import ctypes
@@ -22,12 +23,14 @@ import sys
 import tempfile
 
 from lab import free_port, run, switchboard_binary, wait_port
+from scale_proxies import ProxyGroup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 USER = "sbscale"  # the login name routed to the fake upstream; no system user is needed
-# Descriptors wanted for each of the three processes: a held session takes one in the load
-# generator, one in the upstream and two (client and upstream sockets) in the proxy. Without
-# CAP_SYS_RESOURCE (e.g. in a container) root cannot go past its own hard limit: then that.
+# Descriptors wanted for each process: a held session takes one in the load generator, one in
+# the upstream and two (client and upstream sockets) in the proxy. Without CAP_SYS_RESOURCE
+# (e.g. in a container) root cannot go past its own hard limit: then that, and as many proxy
+# processes as it takes.
 WANTED_FD_LIMIT = 200_000
 
 
@@ -66,11 +69,14 @@ def system_threads():
 
 
 class ScaleLab:
-    def __init__(self, max_sessions, log_dir=None):
+    def __init__(self, max_sessions, log_dir=None, proxy_processes=None):
         self.max_sessions = max_sessions
+        self.proxy_processes = proxy_processes  # None: as many as the descriptor limit requires
         self.log_dir = log_dir
         self.work = None
         self.procs = []  # in start order
+        self.log_names = []  # of every process started, in start order
+        self.proxies = None
         self.raised = {}  # sysctl path -> the value to put back
         self.kernel_limits = {}
 
@@ -111,14 +117,13 @@ class ScaleLab:
                                                 "--port", str(self.upstream_port), "--host-key", host_key,
                                                 "--authorized-keys", authorized])
         wait_port(self.upstream_port)
-        limit = str(self.max_sessions + 2000)
-        self.proxy = self.start("proxy", [
+        self.proxies = ProxyGroup(self.max_sessions, self.fd_limit, self.proxy_processes)
+        self.proxies.start(self.start, [
             binary, "serve", "--listen", f"127.0.0.1:{self.proxy_port}", "--data-dir", data, "--ban-after", "0",
-            "--max-connections", limit, "--max-connections-per-source", "0",
+            "--max-connections-per-source", "0",
             "--max-unauthenticated", "1000", "--max-unauthenticated-per-source", "0",
             "--max-upstream-startups", "1000", "--max-upstream-startups-per-source", "0",
-            "--drain-timeout", "5", "--log-level", "warning"])
-        wait_port(self.proxy_port)
+            "--drain-timeout", "5", "--log-level", "warning"], self.proxy_port, self.log_tail)
         self.generator = self.start("loadgen", [sys.executable, os.path.join(HERE, "loadgen.py"),
                                                 "--proxy-port", str(self.proxy_port),
                                                 "--direct-port", str(self.upstream_port), "--user", USER, "--key", key],
@@ -131,6 +136,7 @@ class ScaleLab:
         log.close()
         process.name = name
         self.procs.append(process)
+        self.log_names.append(name)
         return process
 
     def loadgen(self, command):
@@ -146,9 +152,16 @@ class ScaleLab:
         with open(os.path.join(self.work, f"{name}.log"), errors="replace") as f:
             return "".join(f.readlines()[-lines:])
 
-    def proxy_log(self):
-        with open(os.path.join(self.work, "proxy.log"), errors="replace") as f:
-            return f.read()
+    def proxy_logs(self):
+        """{name: text} of the proxy processes' logs."""
+        logs = {}
+        for name in self.proxies.names:
+            with open(os.path.join(self.work, f"{name}.log"), errors="replace") as f:
+                logs[name] = f.read()
+        return logs
+
+    def proxy_log_tails(self):
+        return "\n".join(f"{name}:\n{self.log_tail(name)}" for name in self.proxies.names)
 
     def check_kernel_limits(self):
         """Raises, for this run only, the kernel limits that the proxy's threads (one per
@@ -214,7 +227,7 @@ class ScaleLab:
     def keep_logs(self):
         if self.log_dir and self.work:
             os.makedirs(self.log_dir, exist_ok=True)
-            for name in ("proxy", "upstream", "loadgen"):
+            for name in self.log_names:
                 source = os.path.join(self.work, f"{name}.log")
                 if os.path.exists(source):
                     shutil.copy(source, os.path.join(self.log_dir, f"{name}.log"))

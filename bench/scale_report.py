@@ -17,10 +17,25 @@ def ms(seconds):
     return "-" if seconds is None else f"{seconds * 1000:.0f}"
 
 
+def proxies_line(proxies):
+    count = proxies["processes"]
+    return f"{count} proxy process{'es' if count > 1 else ''} ({proxies['reason']})"
+
+
+def print_proxies(proxies):
+    print(f"scale: {proxies_line(proxies)}", file=sys.stderr)
+
+
+def split(snapshot, field):
+    """A field of each proxy process, as "a + b" (empty with one process)."""
+    processes = snapshot["per_process"]
+    return "" if len(processes) < 2 else " (" + " + ".join(str(p[field]) for p in processes) + ")"
+
+
 def print_level(level):
     s, i, n = level["snapshot"], level["idle"], level["new_login"]
     print(f"scale: {level['held']}/{level['sessions']} held, {level['per_session']['rss_kib']:.0f} KiB each, "
-          f"{s['threads']} threads, {s['fds']} fds, idle {i['proxy_cpu_percent']:.2f}% of a core, "
+          f"{s['threads']} threads, {s['fds']}{split(s, 'fds')} fds, idle {i['proxy_cpu_percent']:.2f}% of a core, "
           f"new login p50 {ms(n['p50'])} ms p99 {ms(n['p99'])} ms, {level['failures']} failures", file=sys.stderr)
 
 
@@ -61,7 +76,11 @@ def print_table(results):
     print(f"proxy RSS: {b['rss_kib'] / 1024:.1f} MiB at the baseline, {a['rss_kib'] / 1024:.1f} MiB once all "
           f"{results['released']} sessions were released ({a['threads']} threads), {z['rss_kib'] / 1024:.1f} MiB after "
           f"the {r['switchboard']['sessions'] + r['switchboard']['failed']} sessions of the rate test")
+    proxies = results["proxy_processes"]
+    print(f"proxy: {proxies_line(proxies)}" + ("; every proxy figure is the sum over them" if proxies["processes"] > 1 else ""))
     print()
+    if proxies["processes"] > 1:
+        print_split(results)
 
     rows = [("sessions", "fds/session", "maps/session", "stack RSS/thread KiB", "stack mapped/thread KiB", "KernelStack/thread KiB",
              "proxy PTE/session KiB", "slab/session KiB", "system mem/session KiB", "loadgen KiB/session",
@@ -73,7 +92,7 @@ def print_table(results):
                      f"{p['system_unreclaimable_slab_kib']:.1f}", f"{p['system_memory_kib']:.0f}",
                      f"{p['loadgen_rss_kib']:.0f}", f"{p['upstream_rss_kib']:.0f}",
                      f"{i['loadgen_cpu_percent']:.2f}", f"{i['upstream_cpu_percent']:.2f}"))
-    print("What each session costs (kernel figures are system-wide: all three processes' sockets)")
+    print("What each session costs (kernel figures are system-wide: all processes' sockets)")
     print_rows(rows)
 
     r = results["rate"]
@@ -97,8 +116,25 @@ def print_table(results):
           + (f" (wanted {limits['fd_limit_wanted']}: the hard limit, which this root cannot raise)"
              if limits["fd_limit_per_process"] < limits["fd_limit_wanted"] else ""))
     log = results["proxy_log"]
-    print(f"proxy log (warning and above): {log['lines']} lines" + "".join(f"\n  {n} x {m}" for m, n in log["tally"].items()))
+    per_process = log["lines_per_process"]
+    print(f"proxy log (warning and above): {log['lines']} lines"
+          + (" (" + ", ".join(f"{name}: {n}" for name, n in per_process.items()) + ")" if len(per_process) > 1 else "")
+          + "".join(f"\n  {n} x {m}" for m, n in log["tally"].items()))
     print_targets(results)
+
+
+def print_split(results):
+    """Each proxy process's share at every count: the kernel spreads connections over the
+    SO_REUSEPORT listeners by a hash, not evenly; what matters is that none nears its limit."""
+    limits = results["proxy_processes"]["fd_limit_per_process"]
+    rows = [("sessions", "process", "pid", "threads", "fds", "fd limit", "fds free", "RSS MiB")]
+    for label, s in ([("0 (baseline)", results["baseline"])] + [(level["sessions"], level["snapshot"]) for level in results["levels"]]
+                     + [("released", results["after_release"]), ("after rate", results["after_rate"])]):
+        for index, (p, limit) in enumerate(zip(s["per_process"], limits)):
+            rows.append((label if index == 0 else "", index + 1, p["pid"], p["threads"], p["fds"], limit,
+                         limit - p["fds"], f"{p['rss_kib'] / 1024:.1f}"))
+    print("Per proxy process (the kernel's spread of the sessions over the processes sharing the port)")
+    print_rows(rows)
 
 
 def print_targets(results):
