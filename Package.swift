@@ -27,8 +27,11 @@ let package = Package(
             name: "CThreadMemory"
         ),
         .target(
+            name: "CSocketReadAhead"
+        ),
+        .target(
             name: "SSH",
-            dependencies: ["CLibSSH"]
+            dependencies: ["CLibSSH", "CSocketReadAhead"]
         ),
         .target(
             name: "RouteStore",
@@ -63,7 +66,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProxyTests",
-            dependencies: ["Proxy"]
+            dependencies: ["Proxy", "CSocketReadAhead"]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -1,4 +1,5 @@
 import CLibSSH
+import CSocketReadAhead
 import Foundation
 
 /// Server-side settings shared by every accepted connection: host keys and algorithms.
@@ -55,6 +56,7 @@ public final class SSHServer: @unchecked Sendable {
             close(fd)
             throw SSHError(.setup, "ssh_new failed")
         }
+        switchboard_read_ahead_enable(fd)
         let rc = lock.withLock { ssh_bind_accept_fd(bind, session, fd) }
         guard rc == SSH_OK else {
             let error = SSHError.last(.setup, UnsafeMutableRawPointer(bind), context: "accept")

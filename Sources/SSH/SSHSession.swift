@@ -1,4 +1,5 @@
 import CLibSSH
+import CSocketReadAhead
 import Foundation
 
 /// One SSH connection: either a server session (a client connected to us) or a client session
@@ -45,6 +46,12 @@ public final class SSHSession {
     /// poll compares this with its value before the last pass to know whether traffic arrived
     /// that it has not handled yet. Counted by libssh itself: costs no system call.
     public var inputConsumed: UInt64 { socketCounter.pointee.in_bytes }
+
+    /// Bytes libssh has written to this session's socket so far. libssh sends what it queued
+    /// only when a poll reports the socket writable, and such a poll also happens inside our
+    /// calls (a message check): a sink that was backlogged may have drained during a pass
+    /// that moved nothing else, and the caller must not sleep before trying it again.
+    public var outputSent: UInt64 { socketCounter.pointee.out_bytes }
 
     /// Non-blocking sessions never wait inside libssh; every call returns at once.
     public var isBlocking: Bool {
@@ -190,6 +197,7 @@ public final class SSHSession {
         try session.check(ssh_options_set(handle, SSH_OPTIONS_PORT, &portValue), .setup, "set port")
         try session.check(ssh_options_set(handle, SSH_OPTIONS_USER, user), .setup, "set user")
         try session.check(ssh_options_set(handle, SSH_OPTIONS_TIMEOUT, &timeout), .setup, "set timeout")
+        switchboard_read_ahead_enable(fd)
         try session.check(ssh_options_set(handle, SSH_OPTIONS_FD, &socket), .setup, "attach socket")
         if let ciphers {
             try session.check(ssh_options_set(handle, SSH_OPTIONS_CIPHERS_C_S, ciphers), .setup, "set ciphers")

@@ -13,10 +13,11 @@ extension ClientConnection {
             event.poll(timeoutMilliseconds: upstreamReady ? pollTimeoutMilliseconds(session) : 250)
         }
         if let end = reasonToEndNow(session) { return .closing(end, session) }
-        // libssh also reads sockets inside our own calls (writes, requests, message checks), so
-        // a pass counts as busy if it took in traffic; sleep only after a quiet one.
+        // libssh also reads and flushes sockets inside our own calls (writes, requests,
+        // message checks), so a pass counts as busy if traffic went in or out of either
+        // socket; sleep only after a quiet one.
         let upstream = session.upstream
-        let consumedBefore = (client.inputConsumed, upstream.inputConsumed)
+        let trafficBefore = socketTraffic(upstream)
         var moved = session.channels.step()
         if session.channels.windowOverrun {
             logger.warning("a peer sent more than its channel window allowed", metadata: ["reason": "window-overrun"])
@@ -33,7 +34,7 @@ extension ClientConnection {
             }
         }
         session.channels.releaseFinished()
-        if !moved && (client.inputConsumed, upstream.inputConsumed) != consumedBefore { moved = true }
+        if !moved && socketTraffic(upstream) != trafficBefore { moved = true }
         session.movedLastPass = moved
         session.noteTraffic()
         if !client.isAlive {
@@ -54,6 +55,12 @@ extension ClientConnection {
             return .closing(.upstreamLost, session)
         }
         return .relaying(session)
+    }
+
+    /// Bytes libssh has read and written on both sockets so far, in one sum: it changes
+    /// whenever any traffic went in or out.
+    private func socketTraffic(_ upstream: SSHSession) -> UInt64 {
+        client.inputConsumed &+ client.outputSent &+ upstream.inputConsumed &+ upstream.outputSent
     }
 
     /// Logs in upstream through the client's forwarded agent once a session channel asked for
