@@ -46,7 +46,7 @@ extension ClientConnection {
             }
         case .channelRequest(let id, let request):
             guard let relay = session.channels.session(withClientChannel: id) else {
-                message.refuse()
+                answerRequestOnUnrelayedChannel(message, id, session: session)
                 return
             }
             relay.enqueue(request, message: message)
@@ -62,6 +62,10 @@ extension ClientConnection {
     /// agent) and remote forwards (`ssh -R`) are relayed to the client; anything else is
     /// refused, as the client would.
     func handleUpstreamMessage(_ message: SSHMessage, session: LoggedInSession) {
+        if case .channelRequest(let id, _) = message.request {
+            answerRequestOnUnrelayedChannel(message, id, session: session)
+            return
+        }
         guard session.channels.hasRoom else {
             message.refuse()
             return
@@ -82,6 +86,15 @@ extension ClientConnection {
             logger.warning("cannot open a channel to the client", metadata: ["error": "\(error)"])
             message.refuse()
         }
+    }
+
+    /// A channel request no session relay takes: refused while its channel is still relayed
+    /// (a port forward), otherwise left unanswered. A channel no relay holds has finished: we
+    /// sent its CLOSE, and libssh may already have freed it (it does once the peer's CLOSE has
+    /// come too, possibly in the same read as this request), so answering, which reads the
+    /// channel, could touch freed memory; a peer stops waiting for answers on a closed channel.
+    private func answerRequestOnUnrelayedChannel(_ message: SSHMessage, _ id: SSHChannelID, session: LoggedInSession) {
+        if session.channels.isRelaying(id) { message.refuse() } else { message.dropWithoutReply() }
     }
 
     /// `ssh -R`: the client's tcpip-forward and cancel-tcpip-forward requests go upstream, and

@@ -7,9 +7,10 @@ final class ConnectionChannels {
 
     private var sessions: [SessionRelay] = []
     private var dataChannels: [DataChannelRelay] = []
-    /// Relays that finished in this pass. They keep their channels until the connection has
-    /// drained the client's queued messages: one of those may name a channel that closed in
-    /// the same read, and answering it reads the channel.
+    /// Relays that finished in this pass, kept (a data relay with the channel it opened) until
+    /// the pass has handled its messages. A message that names a channel of a finished relay
+    /// is never answered (`ClientConnection.answerRequestOnUnrelayedChannel`): libssh may have
+    /// freed that channel already.
     private var finished: [AnyObject] = []
     /// Bytes that finished session channels carried each way.
     private(set) var retiredBytes = (toUpstream: 0, toClient: 0)
@@ -29,6 +30,11 @@ final class ConnectionChannels {
     /// The session relay whose client-side channel is `id`.
     func session(withClientChannel id: SSHChannelID) -> SessionRelay? {
         sessions.first { $0.downstreamID == id }
+    }
+
+    /// True if `id` is a channel (on either connection) of a relay that has not finished.
+    func isRelaying(_ id: SSHChannelID) -> Bool {
+        sessions.contains { $0.downstreamID == id || $0.upstreamID == id } || dataChannels.contains { $0.channelIDs.contains(id) }
     }
 
     /// True once the client asked for agent forwarding on any session channel.

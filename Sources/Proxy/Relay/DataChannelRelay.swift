@@ -30,6 +30,12 @@ final class DataChannelRelay {
         self.logger = logger
     }
 
+    /// The channels this relay holds: the one it opened, and the requester's once open.
+    var channelIDs: [SSHChannelID] {
+        if case .open(let requester) = state { return [opened.id, requester.id] }
+        return [opened.id]
+    }
+
     /// True once either peer sent far more than the window it was given.
     var windowOverrun: Bool { requesterToOpened.sourceOverran || openedToRequester.sourceOverran }
 

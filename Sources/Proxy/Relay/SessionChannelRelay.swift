@@ -98,6 +98,8 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
 
     /// The client-side channel's id once it is open.
     var downstreamID: Channel.ID? { downstream?.id }
+    /// The upstream-side channel's id while it exists.
+    var upstreamID: Channel.ID? { upstream?.id }
 
     /// True if the client asked to start a command but never forwarded its agent, which this
     /// relay's upstream login needs.
