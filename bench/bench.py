@@ -29,7 +29,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench: run as root (it starts sshd and creates the user sbbench)")
     size, repeats, setups, idle, rate_seconds, workers = (
-        (8, 1, 3, 20, 3, 4) if args.smoke else (512, 3, 15, 1000, 30, 32))
+        (8, 1, 3, 20, 3, 4) if args.smoke else (512, 3, 15, 1000, 30, 64))
 
     # SIGTERM unwinds like Ctrl-C, so the lab cleans up either way.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
