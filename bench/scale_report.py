@@ -187,6 +187,8 @@ def write_results(results, out):
         ax.set_title(title)
         ax.set_xlabel("idle sessions held")
         ax.grid(alpha=0.3)
-    fig.suptitle("Switchboard at scale (asyncssh load generator and upstream, loopback)")
+    processes = results["proxy_processes"]["processes"]
+    fig.suptitle("Switchboard at scale (asyncssh load generator and upstream, loopback"
+                 + (f"; {processes} proxy processes on one port, summed)" if processes > 1 else ")"))
     fig.tight_layout()
     fig.savefig(os.path.join(out, "scale.png"))
