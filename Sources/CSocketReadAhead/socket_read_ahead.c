@@ -74,7 +74,7 @@ static int holds_bytes_for(const struct pollfd *entry) {
 }
 
 ssize_t recv(int fd, void *buffer, size_t length, int flags) {
-    struct read_ahead *ahead = flags == 0 ? lookup(fd) : NULL;
+    struct read_ahead *ahead = flags == 0 && length > 0 ? lookup(fd) : NULL;
     if (ahead == NULL) return recvfrom(fd, buffer, length, flags, NULL, NULL);
     if (ahead->count == 0) {
         if (length >= chunk_size) return recvfrom(fd, buffer, length, 0, NULL, NULL);
