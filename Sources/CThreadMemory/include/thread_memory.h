@@ -7,4 +7,9 @@
 /// and the free pages of the malloc heap. Needs glibc (pthread_getattr_np, malloc_trim).
 void switchboard_release_unused_memory(size_t margin);
 
+/// Releases the calling thread's stack pages below the page holding its current frame (less
+/// the few bytes the release itself runs in), and nothing else: cheap enough for a thread about
+/// to sleep (one madvise, no heap walk).
+void switchboard_release_unused_stack(void);
+
 #endif

@@ -1,12 +1,19 @@
 import CThreadMemory
 
-/// Gives back memory a connection thread needed only while logging in. Key exchanges and
-/// logins run deep call chains (libssh, OpenSSL) whose stack pages would otherwise stay
-/// resident for the thread's whole life, and they free many temporary heap blocks that glibc
-/// would keep; an idle session would carry both for hours.
+/// Gives back memory a connection thread needed only while logging in, or while busy. Key
+/// exchanges and logins run deep call chains (libssh, OpenSSL) whose stack pages would
+/// otherwise stay resident for the thread's whole life, and they free many temporary heap
+/// blocks that glibc would keep; an idle session would carry both for hours.
 enum ThreadMemory {
     /// Call on the connection's thread once the login is complete, before the relay starts.
     static func releaseAfterLogin() {
         switchboard_release_unused_memory(4 * 1024)
+    }
+
+    /// Call on the connection's thread before it sleeps through a quiet spell: the relay's
+    /// sleeping frames fit in fewer stack pages than a pass that moved traffic touched (libssh's
+    /// packet and channel callbacks run below the poll). One system call, no heap walk.
+    static func releaseWhileIdle() {
+        switchboard_release_unused_stack()
     }
 }
