@@ -24,7 +24,8 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(
-            name: "CThreadMemory"
+            name: "CThreadMemory",
+            linkerSettings: [.linkedLibrary("crypto")]
         ),
         .target(
             name: "CSocketReadAhead"

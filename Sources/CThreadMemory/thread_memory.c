@@ -2,6 +2,7 @@
 #include "thread_memory.h"
 
 #include <malloc.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -87,4 +88,8 @@ void switchboard_restart_with_glibc_tunable(const char *setting) {
     }
     free(value);
     free(previous);
+}
+
+void switchboard_release_crypto_thread_state(void) {
+    OPENSSL_thread_stop();
 }

@@ -19,4 +19,10 @@ void switchboard_release_unused_stack(void);
 /// failed, with the environment as it was.
 void switchboard_restart_with_glibc_tunable(const char *setting);
 
+/// Frees OpenSSL's state of the calling thread (OPENSSL_thread_stop): its random generators
+/// and error queue. OpenSSL makes them again, smaller, when the thread next needs them (libssh
+/// asks for random padding with every packet it sends; only a key exchange needs the private
+/// generator).
+void switchboard_release_crypto_thread_state(void);
+
 #endif

@@ -30,8 +30,10 @@ public enum ThreadMemory {
 
     /// Call on the connection's thread before it sleeps through a quiet spell: the relay's
     /// sleeping frames fit in fewer stack pages than a pass that moved traffic touched (libssh's
-    /// packet and channel callbacks run below the poll). One system call, no heap walk.
+    /// packet and channel callbacks run below the poll), and OpenSSL's per-thread random
+    /// generators are rebuilt only when the next packet goes out. One system call, no heap walk.
     static func releaseWhileIdle() {
         switchboard_release_unused_stack()
+        switchboard_release_crypto_thread_state()
     }
 }
