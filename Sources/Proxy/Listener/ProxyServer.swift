@@ -44,13 +44,17 @@ public final class ProxyServer: Sendable {
             logger.warning("took group and other permissions away from a data file", metadata: ["path": "\(path)"])
         }
         let keys = try ProxyHostKeys.loadOrGenerate(in: settings.dataDirectory)
+        // libssh copies every host key of the server into every session it accepts (an RSA key
+        // in full; ed25519 is 64 bytes): a key no client needs costs memory per session.
+        let offered = keys.filter { !settings[.noRSAHostKey] || $0.typeName == "ssh-ed25519" }
         for key in keys {
             logger.info(key.generated ? "generated host key" : "loaded host key", metadata: [
                 "hostkey.type": "\(key.typeName)", "hostkey.fingerprint": "\(key.fingerprint)", "hostkey.path": "\(key.path)",
+                "hostkey.offered": "\(offered.contains { $0.path == key.path })",
             ])
         }
         do {
-            server = try SSHServer(hostKeyPaths: keys.map(\.path), version: settings[.serverVersion])
+            server = try SSHServer(hostKeyPaths: offered.map(\.path), version: settings[.serverVersion])
         } catch {
             throw ProxyError(.hostKeys, "cannot set up the SSH server: \(error)")
         }

@@ -7,7 +7,8 @@ import RouteStore
 /// (`settings[.name]`), and run the test that compares the README table with this list.
 public enum SettingsCatalog {
     public static let all: [any AnySetting] = [
-        Setting<HostPort>.listen, Setting<String>.serverVersion, Setting<String?>.dataDir, Setting<Int>.loginGraceTime, Setting<Int>.maxAuthTries,
+        Setting<HostPort>.listen, Setting<String>.serverVersion, Setting<String?>.dataDir, Setting<Bool>.noRSAHostKey,
+        Setting<Int>.loginGraceTime, Setting<Int>.maxAuthTries,
         Setting<Int>.upstreamConnectTimeout, Setting<HostKeyPolicy>.hostKeyPolicy, Setting<Bool>.unverifiedUpstreamCredentials,
         Setting<Int>.idleTimeout,
         Setting<Int>.drainTimeout, Setting<Int>.maxConnections, Setting<Int>.maxConnectionsPerSource,
@@ -113,6 +114,10 @@ extension Setting where Value == Int {
 }
 
 extension Setting where Value == Bool {
+    public static var noRSAHostKey: Self {
+        .toggle("no_rsa_host_key", reload: .restart,
+                help: "offer clients only the ed25519 host key, not the RSA one: libssh copies each offered host key into every session, and the RSA copy costs about 2.5 KiB per session; clients that know no ed25519 cannot connect")
+    }
     public static var proxyProtocol: Self {
         .toggle("proxy_protocol", reload: .restart,
                 help: "require a PROXY protocol v1/v2 header, only from --trusted-proxies")
