@@ -120,6 +120,17 @@ final class HostKeyTests: XCTestCase {
         XCTAssertTrue(rsa.out.hasPrefix("3072 "), rsa.out)
     }
 
+    /// `--no-rsa-host-key`: clients are offered the ed25519 key alone (libssh copies every
+    /// offered host key into each session, so an unused RSA key costs every session memory).
+    func testTheRSAHostKeyCanBeLeftOut() throws {
+        let proxy = try ProxyProcess(arguments: ["--no-rsa-host-key"], routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
+        let scan = try Command.run("/usr/bin/ssh-keyscan", ["-p", String(proxy.port), "127.0.0.1"], timeout: 30)
+        XCTAssertTrue(scan.out.contains("ssh-ed25519 "), scan.out + scan.err)
+        XCTAssertFalse(scan.out.contains("ssh-rsa ") || scan.out.contains("ecdsa-"), scan.out)
+        let login = try Clients(port: proxy.port).ssh(TestUsers.alice.name, TestUsers.alice.password, "echo in")
+        XCTAssertEqual(login.out, "in\n", login.err)
+    }
+
     func testSSHAuditFindsNoFailures() throws {
         let searchPath = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
         guard let audit = searchPath.map({ "\($0)/ssh-audit" }).first(where: FileManager.default.isExecutableFile(atPath:)) else {
