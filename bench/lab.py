@@ -74,14 +74,9 @@ def user_pids(uid):
     return pids
 
 
-class Lab:
-    def __init__(self):
-        self.work = None
-        self.procs = []
-        self.listeners = {}  # sshd name -> listener pid, for CPU accounting
-        self.authorized = []
-        self.created_user = False
-        self.saved_user = None  # an existing user's (password field, authorized_keys or None)
+class CleanedUp:
+    """`with`-block behaviour shared by the labs: `setup()` on entry (cleaning up if it fails
+    half-way), `cleanup()` on every way out."""
 
     def __enter__(self):
         try:
@@ -94,6 +89,16 @@ class Lab:
     def __exit__(self, *exc):
         self.cleanup()
         return False
+
+
+class Lab(CleanedUp):
+    def __init__(self):
+        self.work = None
+        self.procs = []
+        self.listeners = {}  # sshd name -> listener pid, for CPU accounting
+        self.authorized = []
+        self.created_user = False
+        self.saved_user = None  # an existing user's (password field, authorized_keys or None)
 
     def setup(self):
         self.work = tempfile.mkdtemp(prefix="switchboard-bench-")

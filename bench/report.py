@@ -63,8 +63,9 @@ def print_table(results):
         print(f"{a:<{width}}  {b:<28}  {c}")
 
 
-def write_results(results, out):
-    """results.json and throughput.png in the directory `out`."""
+def save_json_and_get_pyplot(results, out, program):
+    """Writes `results` to `out`/results.json; returns matplotlib's pyplot for a chart, or None
+    (saying so on stderr as `program`) if matplotlib is not installed."""
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
@@ -73,7 +74,15 @@ def write_results(results, out):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("bench: matplotlib is not installed; no chart", file=sys.stderr)
+        print(f"{program}: matplotlib is not installed; no chart", file=sys.stderr)
+        return None
+    return plt
+
+
+def write_results(results, out):
+    """results.json and throughput.png in the directory `out`."""
+    plt = save_json_and_get_pyplot(results, out, "bench")
+    if plt is None:
         return
     t = results["throughput"]
     labels = ["upload", "download"]

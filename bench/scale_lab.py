@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 
-from lab import free_port, run, switchboard_binary, wait_port
+from lab import CleanedUp, free_port, run, switchboard_binary, wait_port
 from scale_proxies import ProxyGroup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -68,7 +68,7 @@ def system_threads():
     return count
 
 
-class ScaleLab:
+class ScaleLab(CleanedUp):
     def __init__(self, max_sessions, log_dir=None, proxy_processes=None):
         self.max_sessions = max_sessions
         self.proxy_processes = proxy_processes  # None: as many as the descriptor limit requires
@@ -79,18 +79,6 @@ class ScaleLab:
         self.proxies = None
         self.raised = {}  # sysctl path -> the value to put back
         self.kernel_limits = {}
-
-    def __enter__(self):
-        try:
-            self.setup()
-        except BaseException:
-            self.cleanup()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        self.cleanup()
-        return False
 
     def setup(self):
         self.work = tempfile.mkdtemp(prefix="switchboard-scale-")

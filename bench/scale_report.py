@@ -1,11 +1,11 @@
 """What a scale run shows: a line per session count as it is reached, the console tables,
 results.json and the chart scale.png (RSS per session, threads and new-login p99 against the
 number of held sessions; only with matplotlib installed)."""
-import json
 import os
 import sys
 
 from procfs import CLK
+from report import save_json_and_get_pyplot
 
 # The issue's targets, checked in the summary.
 IDLE_CPU_TARGET = 0.5  # % of one core
@@ -154,15 +154,8 @@ def print_targets(results):
 
 def write_results(results, out):
     """results.json and scale.png in the directory `out`."""
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("scale: matplotlib is not installed; no chart", file=sys.stderr)
+    plt = save_json_and_get_pyplot(results, out, "scale")
+    if plt is None:
         return
     levels = results["levels"]
     counts = [level["held"] for level in levels]
