@@ -4,7 +4,7 @@
 #      loopback and drive ssh, scp, sftp, rsync, tmux, ssh-agent and ssh-audit through the proxy;
 #   2. docker/netns-lab.sh: the multi-host lab in network namespaces;
 #   3. scripts/check-docker.sh: docker-compose and Dockerfile validation;
-#   4. bench/bench.py --smoke: a short run of the benchmark (its mechanics, not its targets);
+#   4. bench/bench.py --smoke and bench/scale.py --smoke: short runs of the benchmarks (their mechanics, not their targets);
 #   5. scripts/fuzz.sh 30: each parser of untrusted bytes under libFuzzer for 30 seconds.
 # The end-to-end tests and the lab create local users (sbt-*, sblab-*) and network namespaces,
 # so they must run as root (CI does).
