@@ -67,6 +67,12 @@ void switchboard_restart_with_glibc_tunable(const char *setting) {
     if (own_arguments == NULL || own_arguments[0] == NULL || equals == NULL || equals == setting) {
         return;
     }
+    /* Under valgrind (its preload libraries are in LD_PRELOAD) the exec would start the
+       program outside valgrind, which valgrind refuses: run with glibc's defaults there. */
+    const char *preload = getenv("LD_PRELOAD");
+    if (preload != NULL && strstr(preload, "vgpreload") != NULL) {
+        return;
+    }
     const char *current = getenv("GLIBC_TUNABLES");
     if (sets_tunable(current, setting, (size_t)(equals - setting))) {
         return;

@@ -15,8 +15,8 @@ void switchboard_release_unused_stack(void);
 /// Runs the program again in this process (execv of /proc/self/exe: same pid, arguments and
 /// environment) with `setting` ("name=value") added to GLIBC_TUNABLES, which glibc reads only
 /// when a program starts. Does nothing if GLIBC_TUNABLES already names the tunable (an
-/// operator's own choice, or the second start). Returns only if it did nothing or the exec
-/// failed, with the environment as it was.
+/// operator's own choice, or the second start) or under valgrind. Returns only if it did
+/// nothing or the exec failed, with the environment as it was.
 void switchboard_restart_with_glibc_tunable(const char *setting);
 
 /// Frees OpenSSL's state of the calling thread (OPENSSL_thread_stop): its random generators
