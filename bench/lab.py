@@ -76,7 +76,26 @@ def user_pids(uid):
 
 class CleanedUp:
     """`with`-block behaviour shared by the labs: `setup()` on entry (cleaning up if it fails
-    half-way), `cleanup()` on every way out."""
+    half-way), `cleanup()` on every way out, which runs each of `cleanup_steps()` in turn."""
+
+    # The program name that prefixes a failed cleanup step's message.
+    program = "bench"
+
+    def cleanup_steps(self):
+        raise NotImplementedError
+
+    def cleanup(self):
+        # Ignore a second Ctrl-C or a SIGTERM meanwhile, so that the cleanup is not cut short.
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for step in self.cleanup_steps():
+                try:
+                    step()
+                except Exception as error:  # one failed step must not skip the others
+                    print(f"{self.program}: cleanup: {error}", file=sys.stderr)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def __enter__(self):
         try:
@@ -211,18 +230,8 @@ class Lab(CleanedUp):
                 "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "KexAlgorithms=curve25519-sha256",
                 "-p", str(port), f"{USER}@127.0.0.1", *remote]
 
-    def cleanup(self):
-        # Ignore a second Ctrl-C or a SIGTERM meanwhile, so that the cleanup is not cut short.
-        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            for step in (self.stop_processes, self.restore_user, self.remove_work):
-                try:
-                    step()
-                except Exception as error:  # one failed step must not skip the others
-                    print(f"bench: cleanup: {error}", file=sys.stderr)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+    def cleanup_steps(self):
+        return (self.stop_processes, self.restore_user, self.remove_work)
 
     def stop_processes(self):
         for p in reversed(self.procs):

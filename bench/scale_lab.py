@@ -173,18 +173,10 @@ class ScaleLab(CleanedUp):
         self.kernel_limits["fd_limit_per_process"] = self.fd_limit
         self.kernel_limits["fd_limit_wanted"] = WANTED_FD_LIMIT
 
-    def cleanup(self):
-        # Ignore a second Ctrl-C or a SIGTERM meanwhile, so that the cleanup is not cut short.
-        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            for step in (self.stop_processes, self.restore_kernel_limits, self.keep_logs, self.remove_work):
-                try:
-                    step()
-                except Exception as error:  # one failed step must not skip the others
-                    print(f"scale: cleanup: {error}", file=sys.stderr)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+    program = "scale"
+
+    def cleanup_steps(self):
+        return (self.stop_processes, self.restore_kernel_limits, self.keep_logs, self.remove_work)
 
     def stop_processes(self):
         # The load generator first: its sessions end, so the proxy stops at once.
