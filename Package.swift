@@ -24,8 +24,7 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(
-            name: "CThreadMemory",
-            linkerSettings: [.linkedLibrary("crypto")]
+            name: "CThreadMemory"
         ),
         .target(
             name: "CSocketReadAhead"

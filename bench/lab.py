@@ -54,6 +54,12 @@ def render_sshd_config(**values):
         return f.read().format(**values)
 
 
+def proxy_environment():
+    """The environment a benchmarked Switchboard runs with: this process's, plus the glibc
+    setting the README's start command (scripts/run.sh) and the container image give it."""
+    return {**os.environ, "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", "glibc.malloc.tcache_max=64")}
+
+
 def switchboard_binary():
     """$SWITCHBOARD_BIN if set, else a release build made now in .build."""
     binary = os.environ.get("SWITCHBOARD_BIN")
@@ -201,7 +207,7 @@ class Lab(CleanedUp):
             self.proxy = subprocess.Popen(
                 [binary, "serve", "--listen", f"127.0.0.1:{self.proxy_port}", "--data-dir", data, "--ban-after", "0",
                  *limits, "--log-level", "warning"],
-                stderr=log)
+                stderr=log, env=proxy_environment())
         self.procs.append(self.proxy)
         wait_port(self.proxy_port)
 

@@ -16,6 +16,7 @@ process (`each`) shows how evenly the kernel spread the sessions.
 import math
 import time
 
+from lab import proxy_environment
 from procfs import descriptor_limit, listening_ports, thread_stacks
 
 FDS_PER_SESSION = 2  # the client's socket and the upstream's
@@ -60,7 +61,7 @@ class ProxyGroup:
         command line without --max-connections (added here: each process's share plus a
         margin); `log_tail(name)` explains a process that does not come up."""
         for name in self.names:
-            process = start_process(name, [*command, "--max-connections", str(self.max_connections)])
+            process = start_process(name, [*command, "--max-connections", str(self.max_connections)], env=proxy_environment())
             self.processes.append(process)
             self.wait_listening(process, port, lambda: log_tail(name))
 

@@ -7,4 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build -c release --product switchboard
+# glibc caches per thread only freed blocks of up to 64 bytes: an idle session then costs about
+# 23 KiB less (docs/PERFORMANCE.md, idle memory). An operator's own GLIBC_TUNABLES is kept.
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.tcache_max=64}"
 exec .build/release/switchboard serve "$@"

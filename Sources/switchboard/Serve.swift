@@ -61,7 +61,6 @@ struct Serve: ParsableCommand {
             print(settings.description)
             return
         }
-        ThreadMemory.restartWithSmallMallocCaches()
         // A client vanishing mid-write must cost only its own connection, never the process.
         signal(SIGPIPE, SIG_IGN)
         LogOutput.currentLevel.store(LogOutput.levelIndex(settings[.logLevel]), ordering: .relaxed)

@@ -31,7 +31,7 @@ final class DescriptorOwnershipTests: XCTestCase {
         for _ in 0..<4 {
             let killed = try clients.ssh(TestUsers.alice.name, TestUsers.alice.password, "echo up; sleep 1; kill -9 $PPID; sleep 5", timeout: 30)
             XCTAssertEqual(killed.out, "up\n", killed.err)
-            XCTAssertTrue(killed.err.contains("connection to the upstream host was lost"), killed.err)
+            XCTAssertTrue(killed.err.contains("connection to the upstream host was lost"), killed.err + "\n" + proxy.log)
         }
         let tooMany = try Clients(port: proxy.port).ssh(
             "sbt-strict", "wrong-password", "true", options: ["-o", "NumberOfPasswordPrompts=4"], timeout: 60)

@@ -10,7 +10,7 @@ extension ClientConnection {
     func relay(_ session: LoggedInSession, awaitingAgent verdict: HostKeyVerifier.Verdict?) -> State {
         let upstreamReady = verdict == nil
         if !session.movedLastPass {
-            sleep(session, timeoutMilliseconds: upstreamReady ? pollTimeoutMilliseconds(session) : 250)
+            event.poll(timeoutMilliseconds: upstreamReady ? pollTimeoutMilliseconds(session) : 250)
         }
         if let end = reasonToEndNow(session) { return .closing(end, session) }
         // libssh also reads and flushes sockets inside our own calls (writes, requests,
@@ -36,7 +36,6 @@ extension ClientConnection {
         session.channels.releaseFinished()
         if !moved && socketTraffic(upstream) != trafficBefore { moved = true }
         session.movedLastPass = moved
-        if moved { session.noteMove() }
         session.noteTraffic()
         if !client.isAlive {
             logger.info("client disconnected", metadata: ["reason": "client-closed"])
@@ -96,31 +95,8 @@ extension ClientConnection {
         return .relaying(session)
     }
 
-    /// How long a session must stay quiet before its thread gives back what busy passes touched.
-    static let quietBeforeRelease: Duration = .seconds(1)
-
-    /// Sleeps in poll for at most `timeout` (-1: until traffic). The first sleep of a quiet
-    /// spell ends after `quietBeforeRelease`; if the session is still quiet then, the thread
-    /// releases the memory its busy passes touched, once, and sleeps on. An idle session thus
-    /// wakes once more than it would, and a busy one never pays for the release.
-    private func sleep(_ session: LoggedInSession, timeoutMilliseconds timeout: Int32) {
-        var timeout = timeout
-        if !session.releasedWhileQuiet {
-            let quiet = ContinuousClock.now - session.lastMove
-            if quiet >= Self.quietBeforeRelease {
-                ThreadMemory.releaseWhileIdle()
-                session.releasedWhileQuiet = true
-            } else {
-                let left = Int32((Self.quietBeforeRelease - quiet) / .milliseconds(1)) + 1
-                timeout = timeout < 0 ? left : min(timeout, left)
-            }
-        }
-        event.poll(timeoutMilliseconds: timeout)
-    }
-
     /// How long the relay may sleep in poll: forever when idle (traffic wakes it at once, so an
-    /// idle session wakes up only once, to release memory: see `sleep`), briefly while a relay
-    /// waits on a deadline of its own.
+    /// idle session never wakes up), briefly while a relay waits on a deadline of its own.
     private func pollTimeoutMilliseconds(_ session: LoggedInSession) -> Int32 {
         if session.channels.hasDeadline { return 250 }
         guard let idleDeadline = idleDeadline(session) else { return -1 }

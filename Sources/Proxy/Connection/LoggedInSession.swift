@@ -20,11 +20,6 @@ final class LoggedInSession {
     var upstreamAttached = false
     /// False after a relay pass in which nothing moved: the next pass may sleep in poll.
     var movedLastPass = true
-    /// When a relay pass last moved anything (data, requests, traffic read by libssh).
-    private(set) var lastMove = ContinuousClock.now
-    /// True once the connection's thread gave back, in this quiet spell, the memory it touched
-    /// while busy (see `ThreadMemory.releaseWhileIdle`).
-    var releasedWhileQuiet = false
     /// When channel data last moved either way, and how much had moved by then.
     private(set) var lastTraffic = ContinuousClock.now
     private var bytesSeen = 0
@@ -37,12 +32,6 @@ final class LoggedInSession {
     }
 
     var upstream: SSHSession { link.session }
-
-    /// Notes that a relay pass moved something: a quiet spell ends.
-    func noteMove() {
-        lastMove = .now
-        releasedWhileQuiet = false
-    }
 
     /// Notes whether data moved since the last look (for the idle timeout).
     func noteTraffic() {
