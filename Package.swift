@@ -23,6 +23,11 @@ let package = Package(
             name: "CSQLite",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
         .target(
             name: "CThreadMemory"
         ),
@@ -35,7 +40,7 @@ let package = Package(
         ),
         .target(
             name: "RouteStore",
-            dependencies: ["CSQLite"],
+            dependencies: ["CSQLite", "CLibPQ"],
             resources: [.embedInCode("Migrations")]
         ),
         .target(

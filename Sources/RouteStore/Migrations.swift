@@ -6,28 +6,43 @@ struct Migration: Sendable {
     let name: String
     let sql: String
 
-    /// The migrations compiled into this binary, in version order. The files are the only source
-    /// of the schema; SwiftPM embeds them (`.embedInCode`), so no path is needed at run time.
-    static let embedded: [Migration] = {
+    /// The migrations compiled into this binary for `dialect`, in version order. The files in
+    /// `migrations/<dialect>/` are the only source of the schema; SwiftPM embeds them
+    /// (`.embedInCode`), so no path is needed at run time. Both dialects use the same version
+    /// numbers; PostgreSQL starts from a baseline (version 6) equal to SQLite's first six.
+    static func embedded(for dialect: SQLDialect) -> [Migration] {
         // SwiftPM names each embedded file after its file name, replacing a leading digit with "_".
-        let files: [(String, [UInt8])] = [
+        let files: [(String, [UInt8])] = switch dialect {
+        case .sqlite: [
             ("0001_create_routes.sql", PackageResources._001_create_routes_sql),
             ("0002_upstream_host_keys.sql", PackageResources._002_upstream_host_keys_sql),
             ("0003_client_keys.sql", PackageResources._003_client_keys_sql),
             ("0004_session_audit.sql", PackageResources._004_session_audit_sql),
             ("0005_forwarding_policy.sql", PackageResources._005_forwarding_policy_sql),
             ("0006_session_recording.sql", PackageResources._006_session_recording_sql),
+            ("0007_cluster.sql", PackageResources._007_cluster_sql),
         ]
+        case .postgresql: [
+            ("0006_baseline.pg.sql", PackageResources._006_baseline_pg_sql),
+            ("0007_cluster.pg.sql", PackageResources._007_cluster_pg_sql),
+        ]
+        }
         return files.map { file, bytes in
             let version = Int(file.prefix { $0.isNumber }) ?? 0
             return Migration(version: version, name: file, sql: String(decoding: bytes, as: UTF8.self))
         }.sorted { $0.version < $1.version }
-    }()
+    }
 }
 
 /// Applies embedded migrations exactly once each, recording them in `schema_migrations`.
 enum MigrationRunner {
-    static func migrate(_ database: SQLiteDatabase, migrations: [Migration] = Migration.embedded) throws(RouteStoreError) {
+    /// Under the database's migration lock, so nodes starting together do not race.
+    static func migrate(_ database: any SQLDatabase, migrations: [Migration]? = nil) throws(RouteStoreError) {
+        let migrations = migrations ?? Migration.embedded(for: database.dialect)
+        try database.withMigrationLock { () throws(RouteStoreError) in try migrate(database, applying: migrations) }
+    }
+
+    private static func migrate(_ database: any SQLDatabase, applying migrations: [Migration]) throws(RouteStoreError) {
         try database.execute("""
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version    INTEGER PRIMARY KEY NOT NULL,
@@ -55,7 +70,7 @@ enum MigrationRunner {
     }
 
     /// Versions recorded as applied, in order.
-    static func appliedVersions(_ database: SQLiteDatabase) throws(RouteStoreError) -> [Int] {
+    static func appliedVersions(_ database: any SQLDatabase) throws(RouteStoreError) -> [Int] {
         var versions: [Int] = []
         try database.query("SELECT version FROM schema_migrations ORDER BY version") { row in
             versions.append(row.integer(0))

@@ -18,6 +18,9 @@ public struct Route: Sendable, Equatable, Codable {
     public var hostKeyPolicy: HostKeyPolicy?
     /// Private key the proxy logs in upstream with when the client used a public key.
     public var identityFile: String?
+    /// The same kind of key kept in the database instead of a file (so every node of a cluster
+    /// has it): OpenSSH private key text encrypted with the cluster secret; `nil` if none.
+    public var identityKey: String?
     /// Which port forwarding clients may use; `nil` means all.
     public var forwarding: ForwardingPolicy?
     /// Whether interactive sessions are recorded; `nil` means "when the proxy has a record directory".
@@ -28,9 +31,10 @@ public struct Route: Sendable, Equatable, Codable {
     public init(
         login: String, upstreamHost: String, upstreamPort: Int = 22, upstreamUser: String? = nil,
         enabled: Bool = true, hostKeyFingerprint: String? = nil, hostKeyPolicy: HostKeyPolicy? = nil,
-        identityFile: String? = nil, forwarding: ForwardingPolicy? = nil, record: Bool? = nil,
+        identityFile: String? = nil, identityKey: String? = nil, forwarding: ForwardingPolicy? = nil, record: Bool? = nil,
         createdAt: Date = Date(), updatedAt: Date = Date()
     ) {
+        self.identityKey = identityKey
         self.record = record
         self.identityFile = identityFile
         self.forwarding = forwarding
@@ -105,6 +109,8 @@ public struct RouteChanges: Sendable, Equatable {
     public var hostKeyPolicy: HostKeyPolicy??
     /// `.some(nil)` removes the mapped identity.
     public var identityFile: String??
+    /// `.some(nil)` removes the key kept in the database.
+    public var identityKey: String??
     public var forwarding: ForwardingPolicy?
     /// `.some(nil)` goes back to the proxy's default.
     public var record: Bool??
@@ -112,8 +118,9 @@ public struct RouteChanges: Sendable, Equatable {
     public init(
         upstreamHost: String? = nil, upstreamPort: Int? = nil, upstreamUser: String?? = nil, enabled: Bool? = nil,
         hostKeyFingerprint: String?? = nil, hostKeyPolicy: HostKeyPolicy?? = nil, identityFile: String?? = nil,
-        forwarding: ForwardingPolicy? = nil, record: Bool?? = nil
+        identityKey: String?? = nil, forwarding: ForwardingPolicy? = nil, record: Bool?? = nil
     ) {
+        self.identityKey = identityKey
         self.identityFile = identityFile
         self.forwarding = forwarding
         self.record = record
@@ -127,6 +134,6 @@ public struct RouteChanges: Sendable, Equatable {
 
     public var isEmpty: Bool {
         upstreamHost == nil && upstreamPort == nil && upstreamUser == nil && enabled == nil
-            && hostKeyFingerprint == nil && hostKeyPolicy == nil && identityFile == nil && forwarding == nil && record == nil
+            && hostKeyFingerprint == nil && hostKeyPolicy == nil && identityFile == nil && identityKey == nil && forwarding == nil && record == nil
     }
 }

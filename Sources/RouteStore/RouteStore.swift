@@ -37,7 +37,7 @@ public protocol RouteStore: RouteLookup {
 }
 
 /// Where Switchboard keeps its state: the database and the proxy's host keys.
-public struct DataDirectory: Sendable {
+public struct DataDirectory: Sendable, Equatable {
     /// The directory itself.
     public let path: String
 

@@ -12,7 +12,10 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
     case invalidIdentityFile(String)
     case routeNotFound(String)
     case nothingToChange
+    case sessionNotRunning(Int64)
     case database(String)
+    /// The database could not be reached (PostgreSQL down or unreachable); it may come back.
+    case unavailable(String)
     case migration(String)
 
     /// A stable identifier, safe to match on in scripts and tests.
@@ -30,7 +33,9 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
         case .invalidIdentityFile: "invalid-identity-file"
         case .routeNotFound: "route-not-found"
         case .nothingToChange: "nothing-to-change"
+        case .sessionNotRunning: "session-not-running"
         case .database: "database"
+        case .unavailable: "database-unavailable"
         case .migration: "migration"
         }
     }
@@ -50,7 +55,9 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
         case .invalidKey(let message): "invalid public key: \(message)"
         case .invalidIdentityFile(let message): "unusable identity file: \(message)"
         case .nothingToChange: "nothing to change: give at least one of --host, --port, --upstream-user, --enable, --disable, --host-key, --host-key-policy"
+        case .sessionNotRunning(let id): "no running session with id \(id)"
         case .database(let message): "database error: \(message)"
+        case .unavailable(let message): "database unavailable: \(message)"
         case .migration(let message): "migration failed: \(message)"
         }
     }

@@ -23,13 +23,19 @@ public struct SessionRecord: Sendable, Equatable, Codable {
     public var endReason: String?
     /// The asciicast file of the session's terminal, if it was recorded.
     public var recordingPath: String?
+    /// The node that holds (or held) the session; `nil` in rows written before clusters.
+    public var nodeID: String?
+    /// That node's name, for people.
+    public var nodeName: String?
 
     public init(
         id: Int64 = 0, login: String, clientAddress: String, clientPort: Int, upstreamHost: String, upstreamPort: Int,
         upstreamUser: String, authMethod: String, startedAt: Date = Date(), endedAt: Date? = nil,
         bytesToUpstream: Int = 0, bytesToClient: Int = 0, exitStatus: String? = nil, endReason: String? = nil,
-        recordingPath: String? = nil
+        recordingPath: String? = nil, nodeID: String? = nil, nodeName: String? = nil
     ) {
+        self.nodeID = nodeID
+        self.nodeName = nodeName
         self.recordingPath = recordingPath
         self.id = id
         self.login = login
@@ -49,7 +55,7 @@ public struct SessionRecord: Sendable, Equatable, Codable {
 }
 
 /// How a session ended, written when it does.
-public struct SessionEnd: Sendable, Equatable {
+public struct SessionEnd: Sendable, Equatable, Codable {
     public var bytesToUpstream: Int
     public var bytesToClient: Int
     public var exitStatus: String?

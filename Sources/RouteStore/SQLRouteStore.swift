@@ -1,22 +1,42 @@
 import Foundation
 
-/// The routing table in SQLite. Opening it applies any pending migrations.
-public final class SQLiteRouteStore: RouteStore {
-    let database: SQLiteDatabase
+/// The routing table, the audit trail and the cluster's shared state, on SQLite or PostgreSQL
+/// (`StoreLocation`). The SQL is written once for both; `SQLDatabase` carries the differences.
+/// Opening a store applies any pending migrations.
+public final class SQLRouteStore: RouteStore {
+    let database: any SQLDatabase
 
-    /// Opens the database in `directory` (creating both if needed) and migrates it.
-    public convenience init(directory: DataDirectory) throws(RouteStoreError) {
-        try directory.create()
-        try self.init(path: directory.databasePath)
+    /// Opens the store at `location` (creating the SQLite file and its directory if needed) and
+    /// migrates it.
+    public convenience init(location: StoreLocation) throws(RouteStoreError) {
+        switch location {
+        case .sqlite(let directory):
+            try directory.create()
+            try self.init(path: directory.databasePath)
+        case .postgresql(let url):
+            try self.init(database: PostgreSQLDatabase(url: url))
+        }
     }
 
-    /// Opens the database file at `path` and migrates it. New files are created mode 0600.
-    public init(path: String) throws(RouteStoreError) {
+    /// Opens the SQLite database in `directory` (creating both if needed) and migrates it.
+    public convenience init(directory: DataDirectory) throws(RouteStoreError) {
+        try self.init(location: .sqlite(directory))
+    }
+
+    /// Opens the SQLite database file at `path` and migrates it. New files are created mode 0600.
+    public convenience init(path: String) throws(RouteStoreError) {
         let previousMask = umask(0o077)
         defer { umask(previousMask) }
-        database = try SQLiteDatabase(path: path)
+        try self.init(database: SQLiteDatabase(path: path))
+    }
+
+    init(database: any SQLDatabase) throws(RouteStoreError) {
+        self.database = database
         try MigrationRunner.migrate(database)
     }
+
+    /// True when the store is shared by several nodes (PostgreSQL).
+    public var isShared: Bool { database.dialect == .postgresql }
 
     /// Versions of the migrations recorded in this database.
     public func appliedMigrationVersions() throws(RouteStoreError) -> [Int] {
@@ -38,15 +58,15 @@ public final class SQLiteRouteStore: RouteStore {
             try database.query(
                 """
                 INSERT INTO routes (login, upstream_host, upstream_port, upstream_user, enabled,
-                                    host_key_fingerprint, host_key_policy, identity_file, forwarding, record,
+                                    host_key_fingerprint, host_key_policy, identity_file, identity_key, forwarding, record,
                                     created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [.text(route.login), .text(route.upstreamHost), .integer(route.upstreamPort),
                  .optionalText(route.upstreamUser), .integer(route.enabled ? 1 : 0),
                  .optionalText(route.hostKeyFingerprint), .optionalText(route.hostKeyPolicy?.rawValue),
-                 .optionalText(route.identityFile), .optionalText(route.forwarding?.rawValue), .optionalFlag(route.record),
-                 .text(Timestamp.format(route.createdAt)), .text(Timestamp.format(route.updatedAt))])
+                 .optionalText(route.identityFile), .optionalText(route.identityKey), .optionalText(route.forwarding?.rawValue),
+                 .optionalFlag(route.record), .text(Timestamp.format(route.createdAt)), .text(Timestamp.format(route.updatedAt))])
             guard let stored = try self.route(for: route.login) else { throw .database("route vanished after insert") }
             return stored
         }
@@ -63,6 +83,7 @@ public final class SQLiteRouteStore: RouteStore {
             if let enabled = changes.enabled { route.enabled = enabled }
             if let policy = changes.hostKeyPolicy { route.hostKeyPolicy = policy }
             if let identity = changes.identityFile { route.identityFile = identity }
+            if let key = changes.identityKey { route.identityKey = key }
             if let forwarding = changes.forwarding { route.forwarding = forwarding }
             if let record = changes.record { route.record = record }
             if let fingerprint = changes.hostKeyFingerprint {
@@ -75,13 +96,14 @@ public final class SQLiteRouteStore: RouteStore {
             try database.query(
                 """
                 UPDATE routes SET upstream_host = ?, upstream_port = ?, upstream_user = ?, enabled = ?,
-                                  host_key_fingerprint = ?, host_key_policy = ?, identity_file = ?, forwarding = ?, record = ?,
+                                  host_key_fingerprint = ?, host_key_policy = ?, identity_file = ?, identity_key = ?,
+                                  forwarding = ?, record = ?,
                                   updated_at = ?
                 WHERE login = ?
                 """,
                 [.text(route.upstreamHost), .integer(route.upstreamPort), .optionalText(route.upstreamUser),
                  .integer(route.enabled ? 1 : 0), .optionalText(route.hostKeyFingerprint),
-                 .optionalText(route.hostKeyPolicy?.rawValue), .optionalText(route.identityFile),
+                 .optionalText(route.hostKeyPolicy?.rawValue), .optionalText(route.identityFile), .optionalText(route.identityKey),
                  .optionalText(route.forwarding?.rawValue), .optionalFlag(route.record), .text(Timestamp.format(route.updatedAt)),
                  .text(login)])
             guard let stored = try self.route(for: login) else { throw .database("route vanished after update") }
@@ -94,15 +116,13 @@ public final class SQLiteRouteStore: RouteStore {
         return try database.transaction { () throws(RouteStoreError) in
             try database.query(
                 "UPDATE routes SET host_key_fingerprint = ?, updated_at = ? WHERE login = ? AND host_key_fingerprint IS NULL",
-                [.text(fingerprint), .text(Timestamp.format(Date())), .text(login)])
-            return database.changes > 0
+                [.text(fingerprint), .text(Timestamp.format(Date())), .text(login)]) > 0
         }
     }
 
     public func remove(login: String) throws(RouteStoreError) {
         try database.transaction { () throws(RouteStoreError) in
-            try database.query("DELETE FROM routes WHERE login = ?", [.text(login)])
-            if database.changes == 0 { throw .routeNotFound(login) }
+            if try database.query("DELETE FROM routes WHERE login = ?", [.text(login)]) == 0 { throw .routeNotFound(login) }
         }
     }
 
@@ -140,7 +160,7 @@ public final class SQLiteRouteStore: RouteStore {
 
     public func hasRoute(differingOnlyInCaseFrom login: String) throws(RouteStoreError) -> Bool {
         var found = false
-        try database.query("SELECT 1 FROM routes WHERE login = ? COLLATE NOCASE AND login <> ? LIMIT 1", [.text(login), .text(login)]) { _ in
+        try database.query("SELECT 1 FROM routes WHERE lower(login) = lower(?) AND login <> ? LIMIT 1", [.text(login), .text(login)]) { _ in
             found = true
         }
         return found
@@ -157,8 +177,9 @@ public final class SQLiteRouteStore: RouteStore {
     public func removeKey(_ fingerprint: String, from login: String) throws(RouteStoreError) {
         try database.transaction { () throws(RouteStoreError) in
             guard try self.route(for: login) != nil else { throw .routeNotFound(login) }
-            try database.query("DELETE FROM route_keys WHERE login = ? AND fingerprint = ?", [.text(login), .text(fingerprint)])
-            if database.changes == 0 { throw .keyNotFound(login: login, fingerprint: fingerprint) }
+            let removed = try database.query(
+                "DELETE FROM route_keys WHERE login = ? AND fingerprint = ?", [.text(login), .text(fingerprint)])
+            if removed == 0 { throw .keyNotFound(login: login, fingerprint: fingerprint) }
         }
     }
 
@@ -180,18 +201,18 @@ public final class SQLiteRouteStore: RouteStore {
         if let identity = route.identityFile, !identity.hasPrefix("/") {
             throw .invalidIdentityFile("\(identity): give an absolute path")
         }
-        if route.isCatchAll && route.identityFile != nil {
+        if route.isCatchAll && (route.identityFile != nil || route.identityKey != nil) {
             throw .invalidIdentityFile(Self.catchAllIdentityRefusal)
         }
         return route
     }
 
-    private func fetch(where condition: String, _ bindings: [SQLiteValue]) throws(RouteStoreError) -> [Route] {
+    private func fetch(where condition: String, _ bindings: [SQLValue]) throws(RouteStoreError) -> [Route] {
         var routes: [Route] = []
         try database.query(
             """
             SELECT login, upstream_host, upstream_port, upstream_user, enabled, created_at, updated_at,
-                   host_key_fingerprint, host_key_policy, identity_file, forwarding, record
+                   host_key_fingerprint, host_key_policy, identity_file, forwarding, record, identity_key
             FROM routes WHERE \(condition) ORDER BY login
             """, bindings
         ) { row in
@@ -199,7 +220,7 @@ public final class SQLiteRouteStore: RouteStore {
                 login: row.text(0) ?? "", upstreamHost: row.text(1) ?? "", upstreamPort: row.integer(2),
                 upstreamUser: row.text(3), enabled: row.integer(4) != 0,
                 hostKeyFingerprint: row.text(7), hostKeyPolicy: row.text(8).flatMap(HostKeyPolicy.init(rawValue:)),
-                identityFile: row.text(9), forwarding: row.text(10).flatMap(ForwardingPolicy.init(rawValue:)),
+                identityFile: row.text(9), identityKey: row.text(12), forwarding: row.text(10).flatMap(ForwardingPolicy.init(rawValue:)),
                 record: row.text(11).map { $0 == "1" },
                 createdAt: Timestamp.parse(row.text(5) ?? ""), updatedAt: Timestamp.parse(row.text(6) ?? "")))
         }

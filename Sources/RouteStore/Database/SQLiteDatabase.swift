@@ -3,9 +3,11 @@ import Foundation
 
 /// A single SQLite connection. Every call is serialised by `lock`, so one instance may be
 /// shared by the proxy's connection threads: that lock is why `@unchecked Sendable` is sound.
-final class SQLiteDatabase: @unchecked Sendable {
+final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     private var handle: OpaquePointer?
     private let lock = NSRecursiveLock()
+
+    var dialect: SQLDialect { .sqlite }
 
     /// Opens (creating if needed) the database at `path` in WAL mode with a busy timeout, so an
     /// admin command can write while the proxy reads.
@@ -27,7 +29,6 @@ final class SQLiteDatabase: @unchecked Sendable {
         sqlite3_close_v2(handle)
     }
 
-    /// Runs one or more statements that return no rows.
     func execute(_ sql: String) throws(RouteStoreError) {
         lock.lock()
         defer { lock.unlock() }
@@ -39,7 +40,8 @@ final class SQLiteDatabase: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`, rolling back if it throws.
+    /// `BEGIN IMMEDIATE … COMMIT`: the write lock is taken at the start, so two writers never
+    /// both read before either writes.
     func transaction<T>(_ body: () throws(RouteStoreError) -> T) throws(RouteStoreError) -> T {
         lock.lock()
         defer { lock.unlock() }
@@ -54,10 +56,20 @@ final class SQLiteDatabase: @unchecked Sendable {
         }
     }
 
-    /// Runs a statement with `bindings`, calling `row` for each result row.
-    func query(_ sql: String, _ bindings: [SQLiteValue] = [], row: (SQLiteRow) throws(RouteStoreError) -> Void = { _ in })
-        throws(RouteStoreError)
-    {
+    /// One process at a time migrates: each migration runs in its own `BEGIN IMMEDIATE`.
+    func withMigrationLock<T>(_ body: () throws(RouteStoreError) -> T) throws(RouteStoreError) -> T {
+        try body()
+    }
+
+    func notify(channel: String, payload: String) {}
+
+    func waitForNotification(on channel: String, timeout: Double) -> Bool {
+        Thread.sleep(forTimeInterval: timeout)
+        return false
+    }
+
+    @discardableResult
+    func query(_ sql: String, _ bindings: [SQLValue], row: (any SQLRow) throws(RouteStoreError) -> Void) throws(RouteStoreError) -> Int {
         lock.lock()
         defer { lock.unlock() }
         var statement: OpaquePointer?
@@ -77,42 +89,18 @@ final class SQLiteDatabase: @unchecked Sendable {
         while true {
             switch sqlite3_step(statement) {
             case SQLITE_ROW: try row(SQLiteRow(statement: statement))
-            case SQLITE_DONE: return
+            case SQLITE_DONE: return sqlite3_stmt_readonly(statement) != 0 ? 0 : Int(sqlite3_changes(handle))
             default: throw .database(lastError)
             }
         }
     }
 
-    /// Number of rows changed by the last INSERT, UPDATE or DELETE on this connection.
-    var changes: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return Int(sqlite3_changes(handle))
-    }
-
-    /// The rowid of the last INSERT on this connection.
-    var lastInsertedRowID: Int64 {
-        lock.lock()
-        defer { lock.unlock() }
-        return sqlite3_last_insert_rowid(handle)
-    }
-
     private var lastError: String { String(cString: sqlite3_errmsg(handle)) }
 }
 
-/// A value bound to a statement parameter.
-enum SQLiteValue {
-    case integer(Int)
-    case text(String)
-    case null
-
-    static func optionalText(_ text: String?) -> SQLiteValue { text.map(SQLiteValue.text) ?? .null }
-    static func optionalFlag(_ flag: Bool?) -> SQLiteValue { flag.map { .integer($0 ? 1 : 0) } ?? .null }
-}
-
-/// One result row; valid only inside the `row` closure of `SQLiteDatabase.query`.
-struct SQLiteRow {
-    fileprivate let statement: OpaquePointer?
+/// One SQLite result row.
+private struct SQLiteRow: SQLRow {
+    let statement: OpaquePointer?
 
     func integer(_ column: Int32) -> Int { Int(sqlite3_column_int64(statement, column)) }
 
