@@ -24,7 +24,9 @@ enum HTTPRequestTarget {
         switch answer {
         case .metrics: require(method == "GET" && target == "/metrics", "metrics for \(requestLine)")
         case .health: require(method == "GET" && target == "/healthz", "health for \(requestLine)")
-        case .notFound: require(method == "GET" && target != "/metrics" && target != "/healthz", "not found for \(requestLine)")
+        case .readiness: require(method == "GET" && target == "/readyz", "readiness for \(requestLine)")
+        case .notFound:
+            require(method == "GET" && !["/metrics", "/healthz", "/readyz"].contains(target), "not found for \(requestLine)")
         case .methodNotAllowed: require(method != "GET", "method not allowed for \(requestLine)")
         }
     }

@@ -110,6 +110,48 @@ public enum PrivateKeyFile {
         return result
     }
 
+    /// Creates an ed25519 key pair held only as text: the private key in OpenSSH's format,
+    /// encrypted with `passphrase` by libssh (bcrypt-pbkdf and AES-256), for a store shared by
+    /// several nodes. Returns that text and the public half.
+    public static func generateEncryptedEd25519(passphrase: String, comment: String) throws(SSHError)
+        -> (encrypted: String, publicKey: PublicKey)
+    {
+        SSHLibrary.initialise()
+        var key: ssh_key?
+        guard ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) == SSH_OK, let key else {
+            throw SSHError(.setup, "cannot generate an ed25519 key")
+        }
+        defer { ssh_key_free(key) }
+        var text: UnsafeMutablePointer<CChar>?
+        guard ssh_pki_export_privkey_base64(key, passphrase, nil, nil, &text) == SSH_OK, let text else {
+            throw SSHError(.setup, "cannot encrypt the new key")
+        }
+        defer { ssh_string_free_char(text) }
+        var publicKey: ssh_key?
+        guard ssh_pki_export_privkey_to_pubkey(key, &publicKey) == SSH_OK, let publicKey else {
+            throw SSHError(.setup, "cannot derive the public key")
+        }
+        defer { ssh_key_free(publicKey) }
+        return (String(cString: text), try PublicKey(key: publicKey, comment: comment))
+    }
+
+    /// The public half of a key made by `generateEncryptedEd25519`; fails if `passphrase` does
+    /// not open it.
+    public static func publicKey(ofEncrypted text: String, passphrase: String) throws(SSHError) -> PublicKey {
+        SSHLibrary.initialise()
+        var key: ssh_key?
+        guard ssh_pki_import_privkey_base64(text, passphrase, nil, nil, &key) == SSH_OK, let key else {
+            throw SSHError(.setup, "the stored route key cannot be opened with this cluster secret")
+        }
+        defer { ssh_key_free(key) }
+        var publicKey: ssh_key?
+        guard ssh_pki_export_privkey_to_pubkey(key, &publicKey) == SSH_OK, let publicKey else {
+            throw SSHError(.setup, "cannot derive the public key")
+        }
+        defer { ssh_key_free(publicKey) }
+        return try PublicKey(key: publicKey)
+    }
+
     /// PEM keys say `ENCRYPTED` in a header; OpenSSH keys name a cipher other than "none".
     private static func isEncrypted(_ contents: Data) -> Bool {
         let text = String(decoding: contents, as: UTF8.self)

@@ -92,6 +92,17 @@ extension SSHSession {
         return authResult(awaitingAnswer { ssh_userauth_publickey(handle, nil, key) })
     }
 
+    /// Public-key login with a key kept as encrypted text (a route key from a shared store);
+    /// the decrypted key lives only in memory, for this call.
+    public func authenticate(encryptedPrivateKey text: String, passphrase: String) -> AuthResult {
+        var key: ssh_key?
+        guard ssh_pki_import_privkey_base64(text, passphrase, nil, nil, &key) == SSH_OK, let key else {
+            return .error("cannot open the route's stored key (is the cluster secret the same on every node?)")
+        }
+        defer { ssh_key_free(key) }
+        return authResult(awaitingAnswer { ssh_userauth_publickey(handle, nil, key) })
+    }
+
     /// Runs a blocking login call, looking every quarter second whether the upstream hung up,
     /// for at most the session's timeout. libssh 0.10.6 stops waiting for an answer only when
     /// its timeout runs out, even after the server sent DISCONNECT (its wait does not look at

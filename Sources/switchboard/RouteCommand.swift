@@ -152,17 +152,37 @@ struct RouteCommand: ParsableCommand {
 
     struct Keygen: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create an ed25519 key pair for a route and use it upstream; prints the public line to install.")
+            abstract: "Create an ed25519 key pair for a route and use it upstream; prints the public line to install.",
+            discussion: """
+                With SQLite the private key is a file in the data directory's route-keys folder. With a shared \
+                database (--database) it is kept in the database, encrypted with the cluster secret \
+                (--cluster-secret-file or $SWITCHBOARD_CLUSTER_SECRET), so every node can use it and no file is written.
+                """)
 
         @Argument(help: "The login name.") var user: String
+        @Option(help: ArgumentHelp("File holding the cluster secret (with --database).", valueName: "FILE"))
+        var clusterSecretFile: String?
         @OptionGroup var dataDirectory: DataDirectoryOption
 
         func run() throws {
             try runReportingErrors {
                 let store = try dataDirectory.openStore()
                 guard try store.route(for: user) != nil else { throw RouteStoreError.routeNotFound(user) }
+                if store.isShared {
+                    guard let secret = try ClusterSecret.load(file: clusterSecretFile) else {
+                        throw CommandFailure(description: """
+                            a route key in a shared database is encrypted with the cluster secret: give --cluster-secret-file \
+                            or set \(ClusterSecret.environmentVariable) (the same secret the nodes use)
+                            """)
+                    }
+                    let (encrypted, publicLine) = try Credentials.generateStoredRouteKey(for: user, secret: secret)
+                    _ = try store.update(login: user, with: RouteChanges(identityFile: .some(nil), identityKey: .some(encrypted)))
+                    FileHandle.standardError.write(Data("stored an encrypted key for \(user) in the database; add this line to the upstream user's authorized_keys:\n".utf8))
+                    print(publicLine)
+                    return
+                }
                 let (path, publicLine) = try Credentials.generateRouteKey(for: user, in: dataDirectory.directory)
-                _ = try store.update(login: user, with: RouteChanges(identityFile: .some(path)))
+                _ = try store.update(login: user, with: RouteChanges(identityFile: .some(path), identityKey: .some(nil)))
                 FileHandle.standardError.write(Data("created \(path); add this line to the upstream user's authorized_keys:\n".utf8))
                 print(publicLine)
             }

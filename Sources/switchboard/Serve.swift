@@ -68,13 +68,17 @@ struct Serve: ParsableCommand {
         let logger = Logger(label: "switchboard")
 
         try runReportingErrors {
-            let store = try SQLiteRouteStore(directory: settings.dataDirectory)
+            let location = try StoreLocation(database: settings[.database], dataDirectory: settings.dataDirectory)
+            let store = try SQLRouteStore(location: location)
+            logger.info("store opened", metadata: ["store": "\(location.displayName)", "store.shared": "\(location.isShared)"])
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
             ProxyMetrics.registerFamilies()
-            let server = try ProxyServer(settings: settings, routes: store, audit: store, logger: logger)
+            let server = try ProxyServer(settings: settings, store: store, shared: location.isShared, logger: logger)
             let metricsServer = try settings[.metricsListen].map { address throws(ProxyError) in
-                try MetricsServer(listen: address, metrics: { registry.emitToBuffer() }, healthy: { server.isAccepting }, logger: logger)
+                try MetricsServer(
+                    listen: address, metrics: { registry.emitToBuffer() }, healthy: { server.isHealthy },
+                    ready: { server.node.databaseReachable }, logger: logger)
             }
             metricsServer?.start()
             defer { metricsServer?.stop() }
@@ -84,10 +88,21 @@ struct Serve: ParsableCommand {
                     logger.warning("second signal: exiting now", metadata: ["signal": "\(signal)"])
                     _exit(0)
                 }
-                logger.info("received signal: no new connections, draining", metadata: [
-                    "signal": "\(signal)", "drain.seconds": "\(server.settings[.drainTimeout])", "sessions": "\(server.connectionCount)",
-                ])
-                server.stopAccepting()
+                // With a health endpoint, a load balancer first hears that this node is going,
+                // while it still accepts; then the listener closes and sessions drain.
+                let grace = metricsServer == nil ? 0 : server.settings[.healthGrace]
+                server.announceDrain()
+                if grace > 0 {
+                    logger.info("received signal: reporting unhealthy before closing the listener", metadata: [
+                        "signal": "\(signal)", "health_grace.seconds": "\(grace)",
+                    ])
+                }
+                DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(grace)) {
+                    logger.info("no new connections, draining", metadata: [
+                        "signal": "\(signal)", "drain.seconds": "\(server.settings[.drainTimeout])", "sessions": "\(server.connectionCount)",
+                    ])
+                    server.stopAccepting()
+                }
             }
             let reloadSignal = SignalWatcher(signals: [SIGHUP]) { _ in reload(server, flags: flags, logger: logger) }
             defer { withExtendedLifetime((stopSignals, reloadSignal)) {} }
@@ -97,6 +112,7 @@ struct Serve: ParsableCommand {
                 server.closeAllConnections()
                 _ = server.waitForConnections(timeout: .seconds(5))
             }
+            server.node.leave()
             logger.info("stopped")
         }
     }

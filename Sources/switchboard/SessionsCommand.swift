@@ -7,8 +7,8 @@ import RouteStore
 struct SessionsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sessions",
-        abstract: "List audited sessions, show one, or replay its recording.",
-        subcommands: [SessionList.self, SessionShow.self, SessionReplay.self],
+        abstract: "List audited sessions, show one, end a running one, or replay its recording.",
+        subcommands: [SessionList.self, SessionShow.self, SessionKill.self, SessionReplay.self],
         defaultSubcommand: SessionList.self
     )
 }
@@ -53,9 +53,9 @@ struct SessionList: ParsableCommand {
 
     static func table(_ records: [SessionRecord]) -> String {
         let dates = ISO8601DateFormatter()
-        let header = ["ID", "LOGIN", "CLIENT", "UPSTREAM", "AUTH", "STARTED", "ENDED", "IN", "OUT", "EXIT", "REASON"]
+        let header = ["ID", "NODE", "LOGIN", "CLIENT", "UPSTREAM", "AUTH", "STARTED", "ENDED", "IN", "OUT", "EXIT", "REASON"]
         let rows = records.map { record in
-            [String(record.id), record.login, "\(record.clientAddress):\(record.clientPort)",
+            [String(record.id), record.nodeName ?? "-", record.login, "\(record.clientAddress):\(record.clientPort)",
              "\(record.upstreamUser)@\(HostPort(host: record.upstreamHost, port: record.upstreamPort))",
              record.authMethod, dates.string(from: record.startedAt), record.endedAt.map(dates.string(from:)) ?? "active",
              String(record.bytesToUpstream), String(record.bytesToClient), record.exitStatus ?? "-", record.endReason ?? "-"]
@@ -96,8 +96,38 @@ struct SessionShow: ParsableCommand {
                 ended:      \(record.endedAt.map(dates.string(from:)) ?? "still running")
                 bytes:      \(record.bytesToUpstream) to upstream, \(record.bytesToClient) to client
                 exit:       \(record.exitStatus ?? "-") (\(record.endReason ?? "-"))
+                node:       \(record.nodeName.map { "\($0) (\(record.nodeID ?? "?"))" } ?? "-")
                 recording:  \(record.recordingPath ?? "none")
                 """)
+        }
+    }
+}
+
+/// `switchboard sessions kill ID`: the node holding the session ends it (PostgreSQL tells it at
+/// once with NOTIFY; every node also looks each second), and this waits to see it end.
+struct SessionKill: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kill", abstract: "End a running session, on whichever node holds it.")
+
+    @Argument(help: "The session's audit id.") var id: Int64
+    @Option(help: ArgumentHelp("Seconds to wait for the session to end.", valueName: "SECONDS")) var wait = 10.0
+    @OptionGroup var dataDirectory: DataDirectoryOption
+
+    func run() throws {
+        try runReportingErrors {
+            let store = try dataDirectory.openStore()
+            let started = Date()
+            let request = try store.requestKill(sessionID: id)
+            let node = request.nodeName ?? "an unknown node"
+            while Date().timeIntervalSince(started) < wait {
+                if let record = try store.sessions(matching: SessionFilter(id: id)).first, record.endedAt != nil {
+                    let milliseconds = Int(Date().timeIntervalSince(started) * 1000)
+                    print("session \(id) on \(node) ended (\(record.endReason ?? "-")) after \(milliseconds) ms")
+                    return
+                }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            throw CommandFailure(description: "asked \(node) to end session \(id), but it was still running after \(wait) s")
         }
     }
 }

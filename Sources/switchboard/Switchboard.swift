@@ -13,11 +13,13 @@ struct Switchboard: ParsableCommand {
             Clients log in with `ssh USER@gateway -p 2222`; Switchboard looks USER up in its routing \
             table and relays the session to that user's upstream host.
             """,
-        subcommands: [Serve.self, RouteCommand.self, KeyCommand.self, HostKeyCommand.self, SessionsCommand.self]
+        subcommands: [
+            Serve.self, RouteCommand.self, KeyCommand.self, HostKeyCommand.self, SessionsCommand.self, NodesCommand.self,
+        ]
     )
 }
 
-/// `--data-dir`, shared by every command.
+/// `--data-dir` and `--database`, shared by every command.
 struct DataDirectoryOption: ParsableArguments {
     @Option(
         name: .customLong("data-dir"),
@@ -26,12 +28,23 @@ struct DataDirectoryOption: ParsableArguments {
             discussion: "Default: \(Setting<String?>.dataDir.defaultText.replacingOccurrences(of: "`", with: "")).",
             valueName: "DIR"))
     var path: String?
+    @Option(
+        help: ArgumentHelp(
+            "PostgreSQL URL of a store shared by several nodes (postgresql://user:password@host/db).",
+            discussion: "Default: $SWITCHBOARD_DATABASE, else SQLite in the data directory.", valueName: "URL"))
+    var database: String?
 
     var directory: DataDirectory { DataDirectory(explicit: path) }
 
-    /// Opens (and migrates) the route store in the chosen data directory.
-    func openStore() throws -> SQLiteRouteStore {
-        try SQLiteRouteStore(directory: directory)
+    /// The store these options name.
+    var location: StoreLocation {
+        get throws { try StoreLocation(database: database, dataDirectory: directory) }
+    }
+
+    /// Opens (and migrates) the store: PostgreSQL if a database is named, else SQLite in the
+    /// chosen data directory.
+    func openStore() throws -> SQLRouteStore {
+        try SQLRouteStore(location: location)
     }
 }
 

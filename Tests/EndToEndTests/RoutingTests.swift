@@ -113,7 +113,7 @@ final class RoutingTests: XCTestCase {
                 environment: ProcessInfo.processInfo.environment.merging(["SSHPASS": TestUsers.alice.password]) { $1 },
                 timeout: 30)
             XCTAssertNotEqual(result.status, 0)
-            XCTAssertTrue(result.err.contains("switchboard: the service is unavailable; please try again later."), "attempt \(attempt): \(result.err)")
+            XCTAssertTrue(result.err.contains("switchboard: the service is temporarily unavailable; please try again later."), "attempt \(attempt): \(result.err)")
             XCTAssertFalse(result.err.contains("Permission denied"), "attempt \(attempt): \(result.err)")
         }
         XCTAssertTrue(proxy.log.contains("reason=store-unavailable"), proxy.log)

@@ -270,7 +270,7 @@ final class LoginResponseTests: XCTestCase {
         routes.setFailing(true)
         XCTAssertEqual(
             response { $0.authenticate(login: "alice", password: "right") },
-            "end store-unavailable: switchboard: the service is unavailable; please try again later.")
+            "end store-unavailable: switchboard: the service is temporarily unavailable; please try again later.")
     }
 }
 

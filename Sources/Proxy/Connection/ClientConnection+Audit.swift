@@ -8,8 +8,10 @@ extension ClientConnection {
         do {
             let id = try services.audit.recordStart(SessionRecord(
                 login: session.login, clientAddress: address.host, clientPort: address.port, upstreamHost: route.upstreamHost,
-                upstreamPort: route.upstreamPort, upstreamUser: route.effectiveUpstreamUser, authMethod: session.method))
+                upstreamPort: route.upstreamPort, upstreamUser: route.effectiveUpstreamUser, authMethod: session.method,
+                nodeID: services.nodeID))
             logger[metadataKey: "audit.id"] = "\(id)"
+            services.liveSessions.register(auditID: id, request: session.endRequest)
             return id
         } catch {
             logger.error("cannot record session start", metadata: ["error": "\(error)"])
@@ -51,6 +53,7 @@ extension ClientConnection {
     /// Writes the session's end: bytes each way, the last exit status, and why it ended.
     func recordEnd(of session: LoggedInSession, reason: ConnectionEndReason) {
         guard let id = session.auditID else { return }
+        services.liveSessions.unregister(auditID: id)
         let channels = session.channels
         do {
             try services.audit.recordEnd(id: id, SessionEnd(

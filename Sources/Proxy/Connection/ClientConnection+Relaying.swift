@@ -108,12 +108,16 @@ extension ClientConnection {
         idleTimeoutSeconds > 0 ? session.lastTraffic + .seconds(idleTimeoutSeconds) : nil
     }
 
-    /// Why the whole connection must end now, if it must: the proxy is shutting down, or the
-    /// session has been idle for longer than allowed.
+    /// Why the whole connection must end now, if it must: the proxy is shutting down, an
+    /// operator ended the session, or it has been idle for longer than allowed.
     private func reasonToEndNow(_ session: LoggedInSession) -> ConnectionEnd? {
         if services.shutdown.isRequested {
             logger.info("closing session: the proxy is shutting down", metadata: ["reason": "shutdown"])
             return .shutdown
+        }
+        if session.endRequest.isRequested {
+            logger.notice("closing session: an operator ended it", metadata: ["reason": "killed"])
+            return .killed
         }
         if let idleDeadline = idleDeadline(session), ContinuousClock.now >= idleDeadline {
             logger.info("closing idle session", metadata: ["reason": "idle-timeout"])

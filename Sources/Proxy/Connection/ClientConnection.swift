@@ -62,7 +62,8 @@ final class ClientConnection {
             startupPlaces: UpstreamStartupPlaces(
                 startups: services.upstreamStartups, source: SourcePenalties.source(of: address.host),
                 limits: UpstreamStartups.Limits(settings: settings), patience: TimeInterval(settings[.upstreamConnectTimeout])),
-            sendsCredentialsUnverified: settings[.unverifiedUpstreamCredentials], logger: logger)
+            sendsCredentialsUnverified: settings[.unverifiedUpstreamCredentials], clusterSecret: services.clusterSecret,
+            logger: logger)
         event = try SSHEvent()
         try event.addWakeSource(services.shutdown.fd)
     }

@@ -20,6 +20,8 @@ enum ConnectionEndReason: String, Sendable {
     case windowOverrun = "window-overrun"
     /// Recording is required and the session's audit record could not be written.
     case recordingUnavailable = "recording-unavailable"
+    /// An operator ended it (`switchboard sessions kill`).
+    case killed
     case error
     // Either.
     case shutdown
@@ -63,6 +65,7 @@ struct ConnectionEnd {
         ConnectionEnd(reason: .upstreamClosed, notice: "the upstream host closed the connection: \(reason)", disconnectMessage: reason)
     }
     static let shutdown = ended(.shutdown, notice: "the proxy is shutting down; please reconnect")
+    static let killed = ended(.killed, notice: "an administrator ended this session")
     static let internalError = ended(.error, notice: "the session ended because of an error in the proxy")
 
     static func idle(afterSeconds seconds: Int) -> ConnectionEnd {

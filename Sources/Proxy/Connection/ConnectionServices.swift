@@ -15,4 +15,10 @@ struct ConnectionServices {
     let upstreamStartups: UpstreamStartups
     /// How long upstreams recently took to refuse and to ask, for logins that reach none.
     let loginDecoy: LoginDecoy
+    /// The sessions this node holds, for `sessions kill`.
+    let liveSessions: LiveSessions
+    /// This node's id in the store (the audit's `node_id`).
+    let nodeID: String?
+    /// Opens route keys kept in the shared store.
+    let clusterSecret: ClusterSecret?
 }

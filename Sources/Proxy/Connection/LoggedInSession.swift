@@ -14,6 +14,8 @@ final class LoggedInSession {
     let channels = ConnectionChannels()
     /// The session's audit id, if the start could be recorded.
     var auditID: Int64?
+    /// Set when an operator ends the session (`switchboard sessions kill`).
+    let endRequest = EndRequest()
     /// Where terminals are recorded, when recording is on for this session.
     var recording: RecordingPlan?
     /// True once the upstream session is in the connection's event (after its login).

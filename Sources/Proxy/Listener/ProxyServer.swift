@@ -11,8 +11,16 @@ public final class ProxyServer: Sendable {
     /// The settings in force; a reload replaces the live ones, and each new connection takes
     /// the values current when it starts.
     private let liveSettings: Mutex<ProxySettings>
-    private let routes: any RouteLookup
-    private let audit: any SessionAudit
+    private let routes: OutageTolerantRoutes
+    private let audit: SpoolingAudit
+    private let liveSessions = LiveSessions()
+    private let clusterSecret: ClusterSecret?
+    /// This process in the store's node list, with its background duties.
+    public let node: ClusterNode
+    /// True from SIGTERM on: `/healthz` says so while the listener still accepts.
+    private let drainAnnounced = Atomic<Bool>(false)
+    /// Reported in `switchboard nodes`.
+    public static let version = "0.15.0"
     private let server: SSHServer
     private let logger: Logger
     private let admission: Admission
@@ -28,13 +36,19 @@ public final class ProxyServer: Sendable {
     /// Seconds a connection has to send its PROXY protocol header.
     static let proxyHeaderTimeout: TimeInterval = 5
 
-    /// Loads (or on first start generates) the host keys and prepares the SSH server.
-    /// `routes` is read at every login; every session that logs in is recorded in `audit`.
-    public init(settings: ProxySettings, routes: any RouteLookup, audit: any SessionAudit, logger: Logger) throws(ProxyError) {
+    /// Loads (or on first start generates) the host keys and prepares the SSH server. `store`
+    /// is read at every login and holds the audit; `shared` says that other nodes use it too
+    /// (PostgreSQL): host keys must then exist already and match the ones the cluster registered.
+    public init(
+        settings: ProxySettings, store: some RouteLookup & SessionAudit & ClusterStore, shared: Bool, logger: Logger
+    ) throws(ProxyError) {
         liveSettings = Mutex(settings)
-        self.routes = routes
-        self.audit = audit
         self.logger = logger
+        LiveSessions.installWakeHandler
+        clusterSecret = try ClusterSecret.load(file: settings[.clusterSecretFile])
+        routes = OutageTolerantRoutes(store: store, graceSeconds: settings[.databaseOutageGrace])
+        try? settings.dataDirectory.create()
+        audit = SpoolingAudit(store: store, file: settings.dataDirectory.path + "/audit-spool.jsonl", logger: logger)
         let descriptorLimit = DescriptorLimit.raiseToHardLimit()
         admission = Admission(settings: settings, descriptorLimit: descriptorLimit)
         logger.info("descriptor limit", metadata: [
@@ -43,7 +57,13 @@ public final class ProxyServer: Sendable {
         for path in settings.dataDirectory.tightenPermissions() {
             logger.warning("took group and other permissions away from a data file", metadata: ["path": "\(path)"])
         }
-        let keys = try ProxyHostKeys.loadOrGenerate(in: settings.dataDirectory)
+        let keys = shared
+            ? try ProxyHostKeys.loadClusterKeys(in: settings.dataDirectory, registry: store)
+            : try ProxyHostKeys.loadOrGenerate(in: settings.dataDirectory)
+        node = ClusterNode(
+            name: settings[.nodeName] ?? ProcessInfo.processInfo.hostName, store: store,
+            lostAfter: Double(settings[.nodeLostAfter]), liveSessions: liveSessions, penalties: admission.penalties,
+            spool: audit, logger: logger)
         // libssh copies every host key of the server into every session it accepts (an RSA key
         // in full; ed25519 is 64 bytes): a key no client needs costs memory per session.
         let offered = keys.filter { !settings[.noRSAHostKey] || $0.typeName == "ssh-ed25519" }
@@ -66,15 +86,27 @@ public final class ProxyServer: Sendable {
     /// SIGHUP: applies every changed setting that can change while running and names those
     /// that need a restart (see `ProxySettings.reloaded(with:)`).
     public func reload(_ new: ProxySettings) -> (applied: [String], needsRestart: [String]) {
-        liveSettings.withLock { current in
+        let result = liveSettings.withLock { current in
             let result = current.reloaded(with: new)
             current = result.settings
-            return (result.applied, result.needsRestart)
+            return result
         }
+        routes.setGrace(seconds: result.settings[.databaseOutageGrace])
+        return (result.applied, result.needsRestart)
     }
 
     /// False once the server stops accepting (for health checks: a draining proxy is not ready).
     public var isAccepting: Bool { !stopRequested.load(ordering: .relaxed) }
+
+    /// What `/healthz` reports: false from the moment a drain is announced.
+    public var isHealthy: Bool { isAccepting && !drainAnnounced.load(ordering: .relaxed) }
+
+    /// Starts reporting unhealthy (`/healthz` 503) while still accepting, so a load balancer's
+    /// health checks send new clients elsewhere before the listener closes.
+    public func announceDrain() {
+        drainAnnounced.store(true, ordering: .relaxed)
+        node.startDraining()
+    }
 
     /// Number of client connections being served right now.
     public var connectionCount: Int { activeConnections.load(ordering: .relaxed) }
@@ -90,6 +122,11 @@ public final class ProxyServer: Sendable {
         }
         listeningSocket.store(listener.fd, ordering: .relaxed)
         defer { listeningSocket.store(-1, ordering: .relaxed) }
+        do {
+            try node.join(address: "\(listener.localAddress)", version: Self.version)
+        } catch {
+            throw ProxyError(.configuration, "cannot register this node in the store: \(error)")
+        }
         logger.info("listening", metadata: [
             "listen.addr": "\(listener.localAddress)", "libssh": "\(SSHLibrary.version)",
             "proxy_protocol": "\(settings[.proxyProtocol] ? "required" : "off")",
@@ -205,7 +242,7 @@ public final class ProxyServer: Sendable {
             let services = ConnectionServices(
                 routes: routes, audit: audit, connector: UpstreamConnector(settings: settings),
                 penalties: admission.penalties, shutdown: shutdown, admission: ticket, upstreamStartups: upstreamStartups,
-                loginDecoy: loginDecoy)
+                loginDecoy: loginDecoy, liveSessions: liveSessions, nodeID: node.id, clusterSecret: clusterSecret)
             try ClientConnection(client: session, address: client, services: services, settings: settings, logger: logger).run()
         } catch {
             logger.warning("cannot start session", metadata: ["error": "\(error)"])

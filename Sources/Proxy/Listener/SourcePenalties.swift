@@ -20,6 +20,8 @@ final class SourcePenalties: Sendable {
 
     private let settings: Settings
     private let records = Mutex<[String: Record]>([:])
+    /// Told of every ban this node starts, to share it with the other nodes.
+    private let banListener = Mutex<(@Sendable (String, Double) -> Void)?>(nil)
 
     init(settings: Settings) {
         self.settings = settings
@@ -50,7 +52,7 @@ final class SourcePenalties: Sendable {
     func recordFailure(from address: String, now: ContinuousClock.Instant = .now) -> Bool {
         guard settings.limit > 0 else { return false }
         let address = Self.source(of: address)
-        return records.withLock { records in
+        let startedBan = records.withLock { records in
             Self.forgetExpired(in: &records, now: now, window: settings.window)
             var record = records[address] ?? Record()
             record.failures = record.failures.filter { now - $0 < settings.window } + [now]
@@ -62,6 +64,30 @@ final class SourcePenalties: Sendable {
             }
             records[address] = record
             return startedBan
+        }
+        if startedBan, let listener = banListener.withLock({ $0 }) {
+            let duration = settings.banDuration.components
+            listener(address, Double(duration.seconds) + Double(duration.attoseconds) / 1e18)
+        }
+        return startedBan
+    }
+
+    /// Calls `listener` (on the failing connection's thread) with each ban this node starts:
+    /// the source and the ban's length in seconds.
+    func onBan(_ listener: @escaping @Sendable (String, Double) -> Void) {
+        banListener.withLock { $0 = listener }
+    }
+
+    /// Takes in bans decided by other nodes: (source, seconds left). A longer local ban stays.
+    func takeShared(_ bans: [(source: String, seconds: Double)], now: ContinuousClock.Instant = .now) {
+        guard settings.limit > 0, !bans.isEmpty else { return }
+        records.withLock { records in
+            for ban in bans where ban.seconds > 0 {
+                let until = now + .milliseconds(Int(ban.seconds * 1000))
+                var record = records[ban.source] ?? Record()
+                if record.bannedUntil.map({ $0 < until }) ?? true { record.bannedUntil = until }
+                records[ban.source] = record
+            }
         }
     }
 

@@ -39,11 +39,25 @@ public enum Credentials {
         return absolute
     }
 
+    /// Creates an ed25519 key pair for a route kept in a shared database: returns the private
+    /// key encrypted with the cluster secret, and the public line to install on the upstream.
+    public static func generateStoredRouteKey(for login: String, secret: ClusterSecret) throws -> (encrypted: String, publicLine: String) {
+        let login = try RouteValidation.routeLogin(login)
+        guard login != Route.catchAllLogin else { throw RouteStoreError.invalidIdentityFile(SQLRouteStore.catchAllIdentityRefusal) }
+        do {
+            let (encrypted, publicKey) = try PrivateKeyFile.generateEncryptedEd25519(
+                passphrase: secret.passphrase, comment: "switchboard-route-\(login)")
+            return (encrypted, publicKey.authorizedKeysLine)
+        } catch {
+            throw RouteStoreError.invalidIdentityFile(error.message)
+        }
+    }
+
     /// Creates an ed25519 key pair for a route in `<data dir>/route-keys/` and returns the
     /// private key's path and the public line to install on the upstream.
     public static func generateRouteKey(for login: String, in directory: DataDirectory) throws -> (path: String, publicLine: String) {
         let login = try RouteValidation.routeLogin(login)
-        guard login != Route.catchAllLogin else { throw RouteStoreError.invalidIdentityFile(SQLiteRouteStore.catchAllIdentityRefusal) }
+        guard login != Route.catchAllLogin else { throw RouteStoreError.invalidIdentityFile(SQLRouteStore.catchAllIdentityRefusal) }
         let fileName = login
         let folder = directory.path + "/route-keys"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

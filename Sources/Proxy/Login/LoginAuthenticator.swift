@@ -38,12 +38,15 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     /// Whether a password, keyboard-interactive answers or the client's agent may go to an
     /// upstream whose host key was not checked (policy off): only if the operator said so.
     private let sendsCredentialsUnverified: Bool
+    /// Opens route keys kept in a shared store (`nil`: this node has no cluster secret).
+    private let clusterSecret: ClusterSecret?
 
     init(
         routes: any RouteLookup, connector: Connector, startupPlaces: UpstreamStartupPlaces = .unlimited,
-        sendsCredentialsUnverified: Bool = false, logger: Logger
+        sendsCredentialsUnverified: Bool = false, clusterSecret: ClusterSecret? = nil, logger: Logger
     ) {
         self.routes = routes
+        self.clusterSecret = clusterSecret
         self.upstreams = UpstreamLoginConnections(routes: routes, connector: connector, startupPlaces: startupPlaces, logger: logger)
         self.sendsCredentialsUnverified = sendsCredentialsUnverified
         self.logger = logger
@@ -149,6 +152,15 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         case nil: return .storeUnavailable
         }
         // Never on the catch-all route: its one key would log in as every name a client types.
+        if let stored = route.identityKey, !route.isCatchAll {
+            guard let clusterSecret else {
+                logger.error("the route's key is kept in the database but this node has no cluster secret (--cluster-secret-file)")
+                return .upstreamUnavailable(route, .authenticationError("this node has no cluster secret to open the route's key"))
+            }
+            return loginUpstream(route, sendsClientCredentials: false) {
+                $0.session.authenticate(encryptedPrivateKey: stored, passphrase: clusterSecret.passphrase)
+            }
+        }
         if let identity = route.identityFile, !route.isCatchAll {
             return loginUpstream(route, sendsClientCredentials: false) { $0.session.authenticate(privateKeyAt: identity) }
         }

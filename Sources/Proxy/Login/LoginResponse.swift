@@ -58,4 +58,4 @@ extension LoginAuthenticator.Outcome {
 }
 
 /// What a client is told when the routing table cannot be read.
-let serviceUnavailableNotice = "switchboard: the service is unavailable; please try again later."
+let serviceUnavailableNotice = "switchboard: the service is temporarily unavailable; please try again later."

@@ -6,6 +6,9 @@ enum MetricsRequest: Equatable {
     case metrics
     /// `GET /healthz`: serving or draining.
     case health
+    /// `GET /readyz`: whether the database answers (reported apart from health, so a database
+    /// outage does not take every node out of the load balancer at once).
+    case readiness
     /// `GET` of any other target.
     case notFound
     /// Any method but `GET`, or no request line at all.
@@ -24,6 +27,8 @@ enum MetricsRequest: Equatable {
             self = .metrics
         } else if target == Array("/healthz".utf8) {
             self = .health
+        } else if target == Array("/readyz".utf8) {
+            self = .readiness
         } else {
             self = .notFound
         }

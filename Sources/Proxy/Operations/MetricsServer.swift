@@ -4,7 +4,8 @@ import RouteStore
 import Synchronization
 
 /// A minimal HTTP endpoint for operators: `GET /metrics` (Prometheus text format, produced by
-/// `metrics`) and `GET /healthz` (200 while serving, 503 while draining). Each request gets a
+/// `metrics`), `GET /healthz` (200 while serving, 503 while draining) and `GET /readyz` (200
+/// while the database answers, 503 while it does not). Each request gets a
 /// short-lived thread of its own and `requestDeadline` for everything (reading the request,
 /// writing the answer), so a slow or silent client cannot hold the endpoint; at most
 /// `maximumConcurrentRequests` are served at once, more are closed at accept.
@@ -16,6 +17,7 @@ public final class MetricsServer: Sendable {
     private let listener: TCPListener
     private let metrics: @Sendable () -> [UInt8]
     private let healthy: @Sendable () -> Bool
+    private let ready: @Sendable () -> Bool
     private let logger: Logger
     private let stopped = Atomic<Bool>(false)
     private let requestsInFlight = Atomic<Int>(0)
@@ -23,7 +25,7 @@ public final class MetricsServer: Sendable {
     /// Binds `listen` (the `metrics_listen` setting) right away, so a wrong address fails at start.
     public init(
         listen address: HostPort, metrics: @escaping @Sendable () -> [UInt8], healthy: @escaping @Sendable () -> Bool,
-        logger: Logger
+        ready: @escaping @Sendable () -> Bool = { true }, logger: Logger
     ) throws(ProxyError) {
         do {
             listener = try TCPListener(host: address.host, port: address.port, backlog: 64)
@@ -32,6 +34,7 @@ public final class MetricsServer: Sendable {
         }
         self.metrics = metrics
         self.healthy = healthy
+        self.ready = ready
         self.logger = logger
     }
 
@@ -93,6 +96,10 @@ public final class MetricsServer: Sendable {
             (status, contentType, body) = healthy()
                 ? ("200 OK", "text/plain", Array("ok\n".utf8))
                 : ("503 Service Unavailable", "text/plain", Array("draining\n".utf8))
+        case .readiness:
+            (status, contentType, body) = ready()
+                ? ("200 OK", "text/plain", Array("ok\n".utf8))
+                : ("503 Service Unavailable", "text/plain", Array("database unavailable\n".utf8))
         case .notFound:
             (status, contentType, body) = ("404 Not Found", "text/plain", Array("not found\n".utf8))
         case .methodNotAllowed:

@@ -10,6 +10,8 @@ public enum ProxyMetrics {
         Counter(label: "switchboard_connections_accepted_total").increment(by: 0)
         Counter(label: "switchboard_upstream_connect_attempts_total").increment(by: 0)
         Gauge(label: "switchboard_sessions_active").record(0)
+        Gauge(label: "switchboard_database_up").record(1)
+        Gauge(label: "switchboard_audit_spooled").record(0)
         for direction in ["to_upstream", "to_client"] {
             Counter(label: "switchboard_bytes_relayed_total", dimensions: [("direction", direction)]).increment(by: 0)
         }
@@ -66,6 +68,26 @@ public enum ProxyMetrics {
     static func bytesRelayed(toUpstream: Int, toClient: Int) {
         if toUpstream > 0 { Counter(label: "switchboard_bytes_relayed_total", dimensions: [("direction", "to_upstream")]).increment(by: toUpstream) }
         if toClient > 0 { Counter(label: "switchboard_bytes_relayed_total", dimensions: [("direction", "to_client")]).increment(by: toClient) }
+    }
+
+    /// 1 while the store (database) answers, 0 while it does not.
+    static func databaseUp(_ up: Bool) {
+        Gauge(label: "switchboard_database_up").record(up ? 1 : 0)
+    }
+
+    /// Sessions of lost nodes this node closed in the audit.
+    static func lostNodeSessionsClosed(_ count: Int) {
+        Counter(label: "switchboard_lost_node_sessions_closed_total").increment(by: count)
+    }
+
+    /// Logins served from route data cached before the database became unreachable.
+    static func loginFromCachedRoutes() {
+        Counter(label: "switchboard_logins_from_cached_routes_total").increment()
+    }
+
+    /// Audit writes kept on local disk because the database did not answer, and still waiting.
+    static func auditSpooled(_ pending: Int) {
+        Gauge(label: "switchboard_audit_spooled").record(pending)
     }
 
     /// The gauge's value lives here: swift-metrics gauges record values, they do not count.

@@ -102,6 +102,11 @@ final class FakeUpstreamSession: UpstreamLoginSession {
         return acceptsKeyFile ? .success : .denied
     }
 
+    func authenticate(encryptedPrivateKey text: String, passphrase: String) -> SSHSession.AuthResult {
+        attempts.append("stored key")
+        return acceptsKeyFile ? .success : .denied
+    }
+
     func keyboardInteractive(answers: [WireText]?) -> KeyboardInteractiveStep {
         attempts.append("keyboard-interactive")
         guard methods.contains(.keyboardInteractive) else { return .finished(refused()) }

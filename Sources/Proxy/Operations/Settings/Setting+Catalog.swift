@@ -18,6 +18,8 @@ public enum SettingsCatalog {
         Setting<Bool>.proxyProtocol, Setting<[AddressRange]>.trustedProxies, Setting<HostPort?>.metricsListen,
         Setting<String?>.recordDir, Setting<Bool>.recordInput, Setting<Int>.recordMaxFileSize, Setting<Int>.recordMaxTotalSize,
         Setting<Bool>.recordRequired, Setting<Logger.Level>.logLevel, Setting<LogFormat>.logFormat,
+        Setting<String?>.database, Setting<String?>.clusterSecretFile, Setting<String?>.nodeName, Setting<Int>.nodeLostAfter,
+        Setting<Int>.healthGrace, Setting<Int>.databaseOutageGrace,
     ]
 
     /// The setting named `name` (the file's key), if there is one.
@@ -100,6 +102,19 @@ extension Setting where Value == Int {
     public static var banTime: Self {
         .number("ban_time", default: 300, minimum: 1, valueName: "SECONDS", reload: .restart,
                 help: "seconds a banned address's connections are refused")
+    }
+
+    public static var nodeLostAfter: Self {
+        .number("node_lost_after", default: 15, minimum: 3, valueName: "SECONDS", reload: .restart,
+                help: "a node whose heartbeat (every 2 s) is this old is lost: any other node closes its sessions in the audit (reason node-lost)")
+    }
+    public static var healthGrace: Self {
+        .number("health_grace", default: 3, minimum: 0, valueName: "SECONDS", reload: .live,
+                help: "on SIGTERM/SIGINT, with --metrics-listen, seconds `/healthz` answers 503 while new connections are still accepted, so a load balancer's checks move new clients to other nodes before this one stops accepting")
+    }
+    public static var databaseOutageGrace: Self {
+        .number("database_outage_grace", default: 300, minimum: 0, valueName: "SECONDS", reload: .live,
+                help: "while the database cannot be reached, logins use the route and key data read within this many seconds; after that they are refused as temporarily unavailable")
     }
 
     static func number(
@@ -210,6 +225,42 @@ extension Setting where Value == String? {
     public static var recordDir: Self {
         .path("record_dir", reload: .live, help: "record terminal sessions as asciicast files in this directory",
               defaultDescription: "off")
+    }
+
+    public static var database: Self {
+        Setting(
+            "database", default: nil, valueName: "URL", reload: .restart,
+            help: "PostgreSQL connection URI (`postgresql://user:password@host1,host2/db?sslmode=verify-full`) of a store shared by several nodes; routes, keys, pins, bans and the audit then live there",
+            defaultDescription: "SQLite in the data directory",
+            parse: { text in
+                do {
+                    _ = try StoreLocation(database: text, dataDirectory: DataDirectory(explicit: "/"), environment: [:])
+                    return .success(text)
+                } catch {
+                    return .failure(ProxyError(.configuration, "\(error)"))
+                }
+            },
+            render: { $0 })
+    }
+    public static var clusterSecretFile: Self {
+        Setting(
+            "cluster_secret_file", default: nil, valueName: "FILE", reload: .restart,
+            help: "file holding the cluster secret (mode 0600), which encrypts route keys kept in the shared database (`route keygen`); every node needs the same file",
+            defaultDescription: "`$SWITCHBOARD_CLUSTER_SECRET`, else none",
+            parse: { text in .success(URL(fileURLWithPath: text).standardizedFileURL.path) }, render: { $0 })
+    }
+    public static var nodeName: Self {
+        Setting(
+            "node_name", default: nil, valueName: "NAME", reload: .restart,
+            help: "this node's name in `switchboard nodes` and `sessions`",
+            defaultDescription: "the host name",
+            parse: { text in
+                guard !text.isEmpty, text.count <= 64, text.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }) else {
+                    return .failure(ProxyError(.configuration, "a node name is 1 to 64 printable ASCII characters without spaces"))
+                }
+                return .success(text)
+            },
+            render: { $0 })
     }
 
     /// A directory, kept as an absolute path so a relative one means the same after a reload.
