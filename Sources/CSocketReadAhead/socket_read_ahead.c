@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,15 +100,45 @@ ssize_t recv(int fd, void *buffer, size_t length, int flags) {
     return (ssize_t)taken;
 }
 
+/// Set by the wake signal's handler on the thread it was sent to; read and cleared by poll.
+static _Thread_local volatile sig_atomic_t wake_requested;
+
+static void note_wake(int signo) {
+    (void)signo;
+    wake_requested = 1;
+}
+
+void switchboard_poll_wake_install(int signo) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = note_wake;
+    sigemptyset(&action.sa_mask);
+    sigaction(signo, &action, NULL);
+}
+
+/// True (once) if the wake signal came since the last look.
+static int take_wake(void) {
+    if (!wake_requested) return 0;
+    wake_requested = 0;
+    return 1;
+}
+
+static int woken(struct pollfd *fds, nfds_t count) {
+    for (nfds_t i = 0; i < count; i++) fds[i].revents = 0;
+    return 0;
+}
+
 int poll(struct pollfd *fds, nfds_t count, int timeout) {
+    if (take_wake()) return woken(fds, count);
     nfds_t holding = 0;
     if (atomic_load_explicit(&enabled_count, memory_order_relaxed) > 0) {
         for (nfds_t i = 0; i < count; i++) holding += holds_bytes_for(&fds[i]) ? 1 : 0;
     }
     if (holding == 0) {
-        if (timeout < 0) return ppoll(fds, count, NULL, NULL);
         struct timespec limit = {.tv_sec = timeout / 1000, .tv_nsec = (long)(timeout % 1000) * 1000000L};
-        return ppoll(fds, count, &limit, NULL);
+        int ready = ppoll(fds, count, timeout < 0 ? NULL : &limit, NULL);
+        if (ready < 0 && errno == EINTR && take_wake()) return woken(fds, count);
+        return ready;
     }
     // Bytes already held are ready now: report only those sockets, without asking the kernel.
     // The others are polled once these bytes are used up, at most a chunk later.

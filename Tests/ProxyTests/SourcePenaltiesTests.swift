@@ -1,3 +1,4 @@
+import Synchronization
 import XCTest
 
 @testable import Proxy
@@ -89,5 +90,22 @@ final class AdmissionTests: XCTestCase {
         guard case .failure(.maxConnectionsPerSource) = admission.admit("192.0.2.1", settings: settings) else {
             return XCTFail()
         }
+    }
+}
+
+/// Bans shared between the nodes of a cluster.
+final class SharedBanTests: XCTestCase {
+    func testABanThisNodeStartsIsReportedAndOthersBansAreTakenIn() {
+        let table = SourcePenalties(settings: .init(limit: 2, window: .seconds(60), banDuration: .seconds(300)))
+        let reported = Mutex<[String]>([])
+        table.onBan { source, seconds in reported.withLock { $0.append("\(source) \(Int(seconds))") } }
+        table.recordFailure(from: "192.0.2.1")
+        table.recordFailure(from: "192.0.2.1")
+        XCTAssertEqual(reported.withLock { $0 }, ["192.0.2.1 300"])
+        XCTAssertFalse(table.isBanned("2001:db8:1:2::9"))
+        table.takeShared([(source: "2001:db8:1:2::/64", seconds: 30)])
+        XCTAssertTrue(table.isBanned("2001:db8:1:2::9"), "a ban another node decided holds here, for the whole /64")
+        XCTAssertFalse(table.isBanned("2001:db8:1:2::9", now: .now + .seconds(31)))
+        XCTAssertEqual(reported.withLock { $0 }.count, 1, "taking in a ban does not report it back")
     }
 }

@@ -22,4 +22,11 @@ void switchboard_read_ahead_enable(int fd);
 /// Bytes read from `fd` and not handed out yet (0 for a socket not enabled).
 unsigned long switchboard_read_ahead_held(int fd);
 
+/// Waking a thread asleep in libssh's poll. libssh repeats its poll when a signal interrupts it
+/// (EINTR), so a signal alone cannot bring a connection thread out of an endless poll. Once
+/// this is installed, `signo` delivered to a thread (pthread_kill) makes that thread's current
+/// poll, or its next one, return 0 ("nothing ready") once: libssh then returns to its caller,
+/// which looks for the reason it was woken. Install once, before sending the signal.
+void switchboard_poll_wake_install(int signo);
+
 #endif

@@ -1,3 +1,4 @@
+import CSocketReadAhead
 import Foundation
 import Synchronization
 
@@ -11,9 +12,10 @@ final class EndRequest: Sendable {
 
 /// The sessions this node holds, by audit id, so an operator's `sessions kill` reaches the
 /// thread relaying one. That thread may sleep in poll with no timeout (an idle session never
-/// wakes), so besides the flag it gets a signal (`wakeSignal`, whose handler does nothing): the
-/// signal interrupts its poll, and the relay loop, finding the flag, ends the session. No
-/// descriptor per session is needed for this.
+/// wakes), so besides the flag it gets a signal (`wakeSignal`): the signal makes its poll
+/// return (`switchboard_poll_wake_install` in CSocketReadAhead, since libssh itself repeats an
+/// interrupted poll), and the relay loop, finding the flag, ends the session. No descriptor per
+/// session is needed for this.
 final class LiveSessions: Sendable {
     private struct Entry: Sendable {
         let thread: pthread_t
@@ -24,15 +26,8 @@ final class LiveSessions: Sendable {
     static let wakeSignal = SIGUSR2
     private let entries = Mutex<[Int64: Entry]>([:])
 
-    /// Installs the do-nothing handler once per process, without SA_RESTART (poll is never
-    /// restarted anyway: it fails with EINTR).
-    static let installWakeHandler: Void = {
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in }
-        sigemptyset(&action.sa_mask)
-        action.sa_flags = 0
-        sigaction(wakeSignal, &action, nil)
-    }()
+    /// Installs the signal's handler, once per process.
+    static let installWakeHandler: Void = switchboard_poll_wake_install(wakeSignal)
 
     /// Called on the session's own thread once it has an audit id.
     func register(auditID: Int64, request: EndRequest) {

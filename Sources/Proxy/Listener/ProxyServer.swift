@@ -48,7 +48,7 @@ public final class ProxyServer: Sendable {
         clusterSecret = try ClusterSecret.load(file: settings[.clusterSecretFile])
         routes = OutageTolerantRoutes(store: store, graceSeconds: settings[.databaseOutageGrace])
         try? settings.dataDirectory.create()
-        audit = SpoolingAudit(store: store, file: settings.dataDirectory.path + "/audit-spool.jsonl", logger: logger)
+        audit = SpoolingAudit(store: store, directory: settings.dataDirectory.path, logger: logger)
         let descriptorLimit = DescriptorLimit.raiseToHardLimit()
         admission = Admission(settings: settings, descriptorLimit: descriptorLimit)
         logger.info("descriptor limit", metadata: [

@@ -5,10 +5,12 @@ import Synchronization
 
 /// The audit trail as the proxy writes it: straight to the store while the database answers;
 /// while it does not, each write is kept in order in a spool file in the data directory
-/// (`audit-spool.jsonl`) and written when the database answers again (`flush`, called by the
-/// cluster duties every second). A session that starts during an outage gets a provisional id
-/// (negative); once its start reaches the database, later writes for it go to the real id.
-/// The spool outlives a crash: a restarted node writes what the previous run left.
+/// (`audit-spool.<pid>.jsonl`, one per process, since an old and a new process share the data
+/// directory during a restart) and written when the database answers again (`flush`, called by
+/// the cluster duties every second). A session that starts during an outage gets a provisional
+/// id (negative); once its start reaches the database, later writes for it go to the real id.
+/// The spool outlives a crash: a process that starts takes over the files of processes that no
+/// longer run, and writes them.
 final class SpoolingAudit: SessionAudit {
     private enum Entry: Codable {
         case start(provisionalID: Int64, record: SessionRecord)
@@ -27,11 +29,20 @@ final class SpoolingAudit: SessionAudit {
     /// Held while writing to the store or the file, so entries keep their order.
     private let state: Mutex<State>
 
-    init(store: any SessionAudit, file: String, logger: Logger) {
+    /// Spools into `directory`, adopting the spools of processes that no longer run.
+    init(store: any SessionAudit, directory: String, processID: Int32 = getpid(), logger: Logger) {
         self.store = store
-        self.file = file
+        file = "\(directory)/audit-spool.\(processID).jsonl"
         var state = State()
-        if let text = try? String(contentsOfFile: file, encoding: .utf8) {
+        var text = ""
+        for orphan in Self.orphanedSpools(in: directory, besides: processID) {
+            // Renaming is the claim: of two processes starting together, one gets each file.
+            let claimed = "\(file).adopting"
+            guard rename("\(directory)/\(orphan)", claimed) == 0 else { continue }
+            text += (try? String(contentsOfFile: claimed, encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(atPath: claimed)
+        }
+        if !text.isEmpty {
             state.pending = text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Entry.self, from: Data($0.utf8)) }
             let lowest = state.pending.compactMap { entry -> Int64? in
                 if case .start(let id, _) = entry { return id }
@@ -43,6 +54,18 @@ final class SpoolingAudit: SessionAudit {
             }
         }
         self.state = Mutex(state)
+        try? persist(state)
+    }
+
+    /// Spool files of processes that are not running.
+    private static func orphanedSpools(in directory: String, besides processID: Int32) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { name in
+            guard name.hasPrefix("audit-spool."), name.hasSuffix(".jsonl"),
+                  let owner = Int32(name.dropFirst("audit-spool.".count).dropLast(".jsonl".count)), owner != processID
+            else { return false }
+            return kill(owner, 0) != 0 && errno == ESRCH
+        }.sorted()
     }
 
     func recordStart(_ session: SessionRecord) throws(RouteStoreError) -> Int64 {

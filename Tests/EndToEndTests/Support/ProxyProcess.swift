@@ -32,6 +32,8 @@ struct LogMark {
 /// proxy using it stops.
 final class ProxyProcess {
     let dataDirectory: String
+    /// The PostgreSQL store, if not SQLite in the data directory.
+    let database: String?
     private(set) var port = 0
     private var daemon: RunningCommand?
     /// Keeps the data directory while this proxy may use it; released by `stop`.
@@ -42,10 +44,13 @@ final class ProxyProcess {
     /// `sharingDataDirectoryWith`, the new process uses that proxy's data directory instead
     /// (a restart on the same data) and the directory lives until both have stopped.
     /// `launcher` runs the proxy under another program (e.g. `strace -f -o FILE`).
+    /// `database` puts the store in PostgreSQL (serve and admin commands get `--database`);
+    /// `prepare` runs on the new data directory before the proxy starts (e.g. to place host keys).
     init(arguments: [String] = [], routes: [RouteSpec] = [], listen: String = "127.0.0.1:0",
          sharingDataDirectoryWith other: ProxyProcess? = nil, launcher: [String] = [], binary: String = Programs.switchboard,
-         startupTimeout: TimeInterval = 20) throws
+         startupTimeout: TimeInterval = 20, database: String? = nil, prepare: ((String) throws -> Void)? = nil) throws
     {
+        self.database = database
         let hold: TemporaryPath
         if let other {
             guard let shared = other.dataDirectoryHold else { throw HarnessError("the proxy to share a data directory with has stopped") }
@@ -55,8 +60,9 @@ final class ProxyProcess {
         }
         dataDirectory = hold.path
         dataDirectoryHold = hold
+        try prepare?(dataDirectory)
         let command = launcher + [binary, "serve", "--listen", listen, "--data-dir", dataDirectory, "--log-level", "debug"]
-            + arguments
+            + (database.map { ["--database", $0] } ?? []) + arguments
         let process = try Command.start(command[0], Array(command.dropFirst()))
         daemon = process
         let deadline = Date().addingTimeInterval(startupTimeout)
@@ -107,7 +113,8 @@ final class ProxyProcess {
 
     /// Runs an admin command against this proxy's data directory.
     func admin(_ arguments: [String]) throws -> CommandResult {
-        try Command.run(Programs.switchboard, arguments + ["--data-dir", dataDirectory], timeout: 30)
+        try Command.run(
+            Programs.switchboard, arguments + ["--data-dir", dataDirectory] + (database.map { ["--database", $0] } ?? []), timeout: 30)
     }
 
     /// Runs an admin command that must succeed.

@@ -1,0 +1,136 @@
+import Foundation
+import XCTest
+
+/// `sessions kill`, `nodes`, the health grace on SIGTERM, and nodes sharing a PostgreSQL store
+/// (the server scripts/test.sh starts; `SWITCHBOARD_TEST_DATABASE`). The full cluster — three
+/// nodes, HAProxy, node loss and database outage — is docker/cluster-lab.sh.
+final class ClusterTests: XCTestCase {
+    private var lab: Lab!
+
+    override func setUpWithError() throws {
+        lab = try Lab.shared()
+    }
+
+    private func activeSessions(_ proxy: ProxyProcess) throws -> [[String: Any]] {
+        let out = try proxy.mustAdmin(["sessions", "--active", "--json"])
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]])
+    }
+
+    private func waitForActiveSession(_ proxy: ProxyProcess) throws -> Int {
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if let id = try activeSessions(proxy).first?["id"] as? Int { return id }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw HarnessError("no active session appeared in the audit")
+    }
+
+    func testSessionsKillEndsASessionOnASingleSQLiteNode() throws {
+        let proxy = try ProxyProcess(arguments: ["--node-name", "solo"], routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
+        let running = try Clients(port: proxy.port).startSSH(
+            TestUsers.alice.name, TestUsers.alice.password, "sleep 60; echo never", options: ["-o", "LogLevel=INFO"])
+        defer { running.terminate() }
+        let id = try waitForActiveSession(proxy)
+        let nodes = try proxy.mustAdmin(["nodes"])
+        XCTAssertTrue(nodes.contains("solo") && nodes.contains("running"), nodes)
+        XCTAssertTrue(try proxy.mustAdmin(["sessions", "--active"]).contains("solo"), "the NODE column names the node")
+
+        let started = Date()
+        let kill = try proxy.admin(["sessions", "kill", String(id)])
+        XCTAssertEqual(kill.status, 0, kill.err + "\n" + proxy.log.split(separator: "\n").filter { !$0.contains("debug") }.suffix(30).joined(separator: "\n"))
+        XCTAssertTrue(kill.out.contains("ended (killed)"), kill.out)
+        let session = try running.wait(timeout: 10)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2.5, "the kill took longer than 2 s")
+        XCTAssertNotEqual(session.status, 0)
+        XCTAssertTrue(session.err.contains("an administrator ended this session"), session.err)
+        XCTAssertEqual(try activeSessions(proxy).count, 0)
+        let again = try proxy.admin(["sessions", "kill", String(id)])
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.err.contains("no running session with id \(id)"), again.err)
+    }
+
+    func testHealthzReportsDrainingWhileTheListenerStillAccepts() throws {
+        let metricsPort = try FreePort.pick()
+        let proxy = try ProxyProcess(
+            arguments: ["--metrics-listen", "127.0.0.1:\(metricsPort)", "--health-grace", "3", "--drain-timeout", "20"],
+            routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
+        try FreePort.waitUntilListening(port: metricsPort, timeout: 10)
+        func status(_ path: String) throws -> String {
+            try Command.run("/usr/bin/curl", ["-s", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(metricsPort)\(path)"],
+                            timeout: 10).out
+        }
+        XCTAssertEqual(try status("/healthz"), "200")
+        XCTAssertEqual(try status("/readyz"), "200")
+        proxy.send(SIGTERM)
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertEqual(try status("/healthz"), "503", "a load balancer must hear that this node is going")
+        let during = try Clients(port: proxy.port).ssh(TestUsers.alice.name, TestUsers.alice.password, "echo still-accepting")
+        XCTAssertEqual(during.out, "still-accepting\n", "logins during the health grace must still work: \(during.err)")
+        let deadline = Date().addingTimeInterval(6)
+        while FreePort.isListening(port: proxy.port) && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        XCTAssertFalse(FreePort.isListening(port: proxy.port), "the listener stays open after the grace")
+        XCTAssertEqual(try proxy.waitForExit(timeout: 30).status, 0)
+    }
+
+    func testNodesSharingAPostgreSQLStore() throws {
+        guard let database = try TestPostgreSQL.freshSchemaURL() else { throw XCTSkip("needs \(TestPostgreSQL.variable)") }
+        let keys = try TemporaryPath(prefix: "sb-cluster-keys", create: true)
+        _ = try Command.run(Programs.switchboard, ["hostkey", "show", "--data-dir", keys.path], timeout: 60)
+        let copyKeys: (String) throws -> Void = { directory in
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            for name in ["ssh_host_ed25519_key", "ssh_host_rsa_key"] {
+                try FileManager.default.copyItem(atPath: "\(keys.path)/\(name)", toPath: "\(directory)/\(name)")
+            }
+        }
+        let first = try ProxyProcess(arguments: ["--node-name", "gw-1"], database: database, prepare: copyKeys)
+        let second = try ProxyProcess(arguments: ["--node-name", "gw-2"], database: database, prepare: copyKeys)
+        try first.mustAdmin(RouteSpec(TestUsers.alice.name, to: lab.upstreamA).addArguments)
+
+        let viaSecond = try Clients(port: second.port).ssh(TestUsers.alice.name, TestUsers.alice.password, "echo routed")
+        XCTAssertEqual(viaSecond.out, "routed\n", "a route added through one node serves logins on another: \(viaSecond.err)")
+        XCTAssertNotNil(try first.mustAdmin(["route", "show", TestUsers.alice.name, "--json"]).range(of: "SHA256:"),
+                        "the pin made by the second node is in the shared store")
+
+        let running = try Clients(port: second.port).startSSH(
+            TestUsers.alice.name, TestUsers.alice.password, "sleep 60", options: ["-o", "LogLevel=INFO"])
+        defer { running.terminate() }
+        let id = try waitForActiveSession(first)
+        XCTAssertEqual(try activeSessions(first).first?["node_name"] as? String, "gw-2")
+        let nodes = try first.mustAdmin(["nodes"])
+        XCTAssertTrue(nodes.contains("gw-1") && nodes.contains("gw-2"), nodes)
+        let started = Date()
+        XCTAssertEqual(try first.admin(["sessions", "kill", String(id)]).status, 0, "killed from the other node")
+        let session = try running.wait(timeout: 10)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2.5)
+        XCTAssertTrue(session.err.contains("an administrator ended this session"), session.err)
+
+        // A node with host keys of its own is refused: clients would see another host key.
+        XCTAssertThrowsError(try ProxyProcess(arguments: ["--node-name", "stranger"], database: database, prepare: { directory in
+            _ = try Command.run(Programs.switchboard, ["hostkey", "show", "--data-dir", directory], timeout: 60)
+        })) { error in
+            XCTAssertTrue("\(error)".contains("host keys differ from the cluster's"), "\(error)")
+        }
+        // And none is made for a node that has none.
+        XCTAssertThrowsError(try ProxyProcess(arguments: ["--node-name", "empty"], database: database)) { error in
+            XCTAssertTrue("\(error)".contains("is missing: nodes sharing a database must present the cluster's host keys"), "\(error)")
+        }
+    }
+}
+
+/// The PostgreSQL server of the test run, if any: each test gets a schema of its own.
+enum TestPostgreSQL {
+    static let variable = "SWITCHBOARD_TEST_DATABASE"
+
+    static func freshSchemaURL() throws -> String? {
+        guard let url = ProcessInfo.processInfo.environment[variable], !url.isEmpty else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" {
+                XCTFail("\(variable) is not set under CI=true: the PostgreSQL cluster tests did not run")
+            }
+            return nil
+        }
+        let schema = "e2e_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
+        let created = try Command.run("/usr/bin/psql", [url, "-q", "-c", "CREATE SCHEMA \(schema)"], timeout: 30)
+        guard created.status == 0 else { throw HarnessError("cannot create a schema: \(created.err)") }
+        return url + (url.contains("?") ? "&" : "?") + "options=-csearch_path%3D\(schema)"
+    }
+}
