@@ -111,7 +111,7 @@ public enum PrivateKeyFile {
     }
 
     /// Creates an ed25519 key pair held only as text: the private key in OpenSSH's format,
-    /// encrypted with `passphrase` by libssh (bcrypt-pbkdf and AES-256), for a store shared by
+    /// encrypted with `passphrase` by libssh (bcrypt-pbkdf and AES-128-CBC in 0.10.6), for a store shared by
     /// several nodes. Returns that text and the public half.
     public static func generateEncryptedEd25519(passphrase: String, comment: String) throws(SSHError)
         -> (encrypted: String, publicKey: PublicKey)

@@ -117,6 +117,56 @@ final class ClusterTests: XCTestCase {
     }
 }
 
+extension ClusterTests {
+    func testRouteKeysInTheSharedStoreLogInFromEveryNodeAndAreEncrypted() throws {
+        guard let database = try TestPostgreSQL.freshSchemaURL() else { throw XCTSkip("needs \(TestPostgreSQL.variable)") }
+        let scratch = try TemporaryPath(prefix: "sb-cluster-secret", create: true)
+        let secretFile = scratch.path + "/cluster-secret"
+        try "a-cluster-secret-of-enough-length\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
+        chmod(secretFile, 0o600)
+        let keys = scratch.path + "/keys"
+        _ = try Command.run(Programs.switchboard, ["hostkey", "show", "--data-dir", keys], timeout: 60)
+        let copyKeys: (String) throws -> Void = { directory in
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            for name in ["ssh_host_ed25519_key", "ssh_host_rsa_key"] {
+                try FileManager.default.copyItem(atPath: "\(keys)/\(name)", toPath: "\(directory)/\(name)")
+            }
+        }
+        let arguments = ["--cluster-secret-file", secretFile]
+        let first = try ProxyProcess(arguments: arguments, database: database, prepare: copyKeys)
+        let second = try ProxyProcess(arguments: arguments, database: database, prepare: copyKeys)
+        try first.mustAdmin(["route", "add", "sbt-keyed", "127.0.0.1:\(lab.upstreamB.port)", "--upstream-user", TestUsers.deploy.name])
+        let refused = try first.admin(["route", "keygen", "sbt-keyed"])
+        XCTAssertNotEqual(refused.status, 0, "a key for a shared store needs the cluster secret")
+        XCTAssertTrue(refused.err.contains("cluster secret"), refused.err)
+        let publicLine = try first.mustAdmin(["route", "keygen", "sbt-keyed", "--cluster-secret-file", secretFile])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(publicLine.hasPrefix("ssh-ed25519 "), publicLine)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: first.dataDirectory + "/route-keys"), "no key file is written")
+
+        let stored = try Command.run("/usr/bin/psql", [database, "-At", "-c", "SELECT identity_key FROM routes WHERE login = 'sbt-keyed'"])
+        let body = stored.out.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        let blob = String(decoding: Data(base64Encoded: body) ?? Data(), as: UTF8.self)
+        XCTAssertTrue(blob.contains("aes128-cbc") && blob.contains("bcrypt"), "the stored key is encrypted: \(stored.out.prefix(80))")
+
+        let home = "/home/\(TestUsers.deploy.name)/.ssh"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        try (publicLine + "\n").write(toFile: home + "/authorized_keys", atomically: true, encoding: .utf8)
+        _ = try Command.run("/bin/chown", ["-R", "\(TestUsers.deploy.name):\(TestUsers.deploy.name)", home])
+        defer { try? FileManager.default.removeItem(atPath: home + "/authorized_keys") }
+        let clientKey = scratch.path + "/client"
+        _ = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", clientKey])
+        try first.mustAdmin(["key", "add", "sbt-keyed", clientKey + ".pub"])
+        for node in [first, second] {
+            let login = try Command.run(Programs.ssh, [
+                "-i", clientKey, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-p", String(node.port), "sbt-keyed@127.0.0.1", "whoami",
+            ], timeout: 30)
+            XCTAssertEqual(login.out, "\(TestUsers.deploy.name)\n", "node on port \(node.port): \(login.err)")
+        }
+    }
+}
+
 /// The PostgreSQL server of the test run, if any: each test gets a schema of its own.
 enum TestPostgreSQL {
     static let variable = "SWITCHBOARD_TEST_DATABASE"
