@@ -18,6 +18,8 @@ run() {
   fi
 }
 run "docker-compose config (docker/docker-compose.yml)" docker-compose -f docker/docker-compose.yml config -q
+run "docker-compose config, cluster profile" docker-compose -f docker/docker-compose.yml --profile cluster config -q
+run "haproxy -c docker/haproxy.cfg" haproxy -c -q -f docker/haproxy.cfg
 run "hadolint docker/Dockerfile docker/upstream/Dockerfile" hadolint --config docker/hadolint.yaml docker/Dockerfile docker/upstream/Dockerfile
 run "upstream entrypoint is valid sh" sh -n docker/upstream/entrypoint.sh
 echo "docker checks: $passed passed, $failed failed"

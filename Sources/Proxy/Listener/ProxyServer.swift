@@ -122,8 +122,11 @@ public final class ProxyServer: Sendable {
         }
         listeningSocket.store(listener.fd, ordering: .relaxed)
         defer { listeningSocket.store(-1, ordering: .relaxed) }
+        // Listening on every address says nothing to an operator: the host name does.
+        let local = listener.localAddress
+        let reachableAt = ["0.0.0.0", "::"].contains(local.host) ? "\(ProcessInfo.processInfo.hostName):\(local.port)" : "\(local)"
         do {
-            try node.join(address: "\(listener.localAddress)", version: Self.version)
+            try node.join(address: reachableAt, version: Self.version)
         } catch {
             throw ProxyError(.configuration, "cannot register this node in the store: \(error)")
         }

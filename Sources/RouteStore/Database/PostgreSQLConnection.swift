@@ -30,6 +30,10 @@ final class PostgreSQLConnection: @unchecked Sendable {
             throw .unavailable("cannot connect to PostgreSQL: \(message)")
         }
         handle = connection
+        // libpq would print notices and a server's goodbye ("terminating connection due to
+        // administrator command") on stderr, past the proxy's log; the errors that matter reach
+        // the caller as results.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
         // Quiet: NOTICE lines (e.g. "relation already exists, skipping") are not the proxy's log.
         _ = PQexec(handle, "SET client_min_messages = warning").map { PQclear($0) }
     }

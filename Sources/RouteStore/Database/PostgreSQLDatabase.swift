@@ -7,8 +7,8 @@ import Synchronization
 /// thread that opened it, so the store's calls inside `transaction` need no handle passed around.
 ///
 /// When the server cannot be reached, calls fail at once with `.unavailable` instead of waiting
-/// on every login: new connections are attempted only after a back-off that doubles up to 15 s,
-/// with jitter so the nodes of a cluster do not all knock at the same instant.
+/// on every login: new connections are attempted only after a back-off that doubles from 0.25 s
+/// up to 4 s, with ±50 % jitter so the nodes of a cluster do not all knock at the same instant.
 final class PostgreSQLDatabase: SQLDatabase, Sendable {
     let dialect = SQLDialect.postgresql
     private let url: String
@@ -83,9 +83,9 @@ final class PostgreSQLDatabase: SQLDatabase, Sendable {
         let connection: PostgreSQLConnection? = listener.withLock { current in
             if let current, current.isHealthy { return current }
             current = nil
-            guard backoff.withLock({ $0.mayTry() }), let fresh = try? PostgreSQLConnection(url: url),
-                  (try? fresh.execute("LISTEN \(channel)")) != nil
-            else {
+            // Only a failed attempt moves the back-off on: waiting out the back-off is not one.
+            guard backoff.withLock({ $0.mayTry() }) else { return nil }
+            guard let fresh = try? PostgreSQLConnection(url: url), (try? fresh.execute("LISTEN \(channel)")) != nil else {
                 backoff.withLock { $0.failed() }
                 return nil
             }
@@ -205,7 +205,7 @@ private struct ReconnectBackoff {
     func mayTry() -> Bool { ContinuousClock.now >= notBefore }
 
     mutating func failed() {
-        delay = min(max(delay * 2, 0.25), 15)
+        delay = min(max(delay * 2, 0.25), 4)
         notBefore = .now + .milliseconds(Int(delay * Double.random(in: 500...1500)))
     }
 
