@@ -74,12 +74,7 @@ public enum PrivateKeyFile {
             throw SSHError(.setup, "\(path): not a private key libssh can read")
         }
         defer { ssh_key_free(key) }
-        var publicKey: ssh_key?
-        guard ssh_pki_export_privkey_to_pubkey(key, &publicKey) == SSH_OK, let publicKey else {
-            throw SSHError(.setup, "\(path): cannot derive the public key")
-        }
-        defer { ssh_key_free(publicKey) }
-        return try PublicKey(key: publicKey)
+        return try publicHalf(of: key)
     }
 
     /// Creates an ed25519 key pair: the private key at `path` (mode 0600) and `path.pub`.
@@ -96,12 +91,7 @@ public enum PrivateKeyFile {
         guard ssh_pki_export_privkey_file(key, nil, nil, nil, path) == SSH_OK else {
             throw SSHError(.setup, "cannot write \(path)")
         }
-        var publicKey: ssh_key?
-        guard ssh_pki_export_privkey_to_pubkey(key, &publicKey) == SSH_OK, let publicKey else {
-            throw SSHError(.setup, "cannot derive the public key")
-        }
-        defer { ssh_key_free(publicKey) }
-        let result = try PublicKey(key: publicKey, comment: comment)
+        let result = try publicHalf(of: key, comment: comment)
         do {
             try (result.authorizedKeysLine + "\n").write(toFile: path + ".pub", atomically: true, encoding: .utf8)
         } catch {
@@ -111,8 +101,8 @@ public enum PrivateKeyFile {
     }
 
     /// Creates an ed25519 key pair held only as text: the private key in OpenSSH's format,
-    /// encrypted with `passphrase` by libssh (bcrypt-pbkdf and AES-128-CBC in 0.10.6), for a store shared by
-    /// several nodes. Returns that text and the public half.
+    /// encrypted with `passphrase` by libssh (bcrypt-pbkdf and AES-128-CBC in 0.10.6), for a
+    /// store shared by several nodes. Returns that text and the public half.
     public static func generateEncryptedEd25519(passphrase: String, comment: String) throws(SSHError)
         -> (encrypted: String, publicKey: PublicKey)
     {
@@ -127,29 +117,17 @@ public enum PrivateKeyFile {
             throw SSHError(.setup, "cannot encrypt the new key")
         }
         defer { ssh_string_free_char(text) }
-        var publicKey: ssh_key?
-        guard ssh_pki_export_privkey_to_pubkey(key, &publicKey) == SSH_OK, let publicKey else {
-            throw SSHError(.setup, "cannot derive the public key")
-        }
-        defer { ssh_key_free(publicKey) }
-        return (String(cString: text), try PublicKey(key: publicKey, comment: comment))
+        return (String(cString: text), try publicHalf(of: key, comment: comment))
     }
 
-    /// The public half of a key made by `generateEncryptedEd25519`; fails if `passphrase` does
-    /// not open it.
-    public static func publicKey(ofEncrypted text: String, passphrase: String) throws(SSHError) -> PublicKey {
-        SSHLibrary.initialise()
-        var key: ssh_key?
-        guard ssh_pki_import_privkey_base64(text, passphrase, nil, nil, &key) == SSH_OK, let key else {
-            throw SSHError(.setup, "the stored route key cannot be opened with this cluster secret")
-        }
-        defer { ssh_key_free(key) }
+    /// The public half of a private key.
+    private static func publicHalf(of key: ssh_key, comment: String = "") throws(SSHError) -> PublicKey {
         var publicKey: ssh_key?
         guard ssh_pki_export_privkey_to_pubkey(key, &publicKey) == SSH_OK, let publicKey else {
             throw SSHError(.setup, "cannot derive the public key")
         }
         defer { ssh_key_free(publicKey) }
-        return try PublicKey(key: publicKey)
+        return try PublicKey(key: publicKey, comment: comment)
     }
 
     /// PEM keys say `ENCRYPTED` in a header; OpenSSH keys name a cipher other than "none".

@@ -31,9 +31,7 @@ final class DatabaseOutageTests: XCTestCase {
     }
 
     func testAuditWritesWaitOnDiskInOrderAndReachTheDatabaseWhenItReturns() throws {
-        let folder = NSTemporaryDirectory() + "switchboard-spool-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let folder = try spoolFolder()
         let store = SwitchableStore()
         let logger = Logger(label: "test")
         let audit = SpoolingAudit(store: store, directory: folder, logger: logger)
@@ -58,9 +56,7 @@ final class DatabaseOutageTests: XCTestCase {
     }
 
     func testASpoolLeftByAProcessThatDiedIsWrittenByTheNextOne() throws {
-        let folder = NSTemporaryDirectory() + "switchboard-spool-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let folder = try spoolFolder()
         let store = SwitchableStore()
         let logger = Logger(label: "test")
         store.down.store(true, ordering: .relaxed)
@@ -78,6 +74,14 @@ final class DatabaseOutageTests: XCTestCase {
         let living = SpoolingAudit(store: store, directory: folder, processID: getpid(), logger: logger)
         _ = living
         XCTAssertEqual(store.log.count, 2, "a running process's spool is not taken over")
+    }
+
+    /// An empty data directory for spools, removed after the test.
+    private func spoolFolder() throws -> String {
+        let folder = NSTemporaryDirectory() + "switchboard-spool-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: folder) }
+        return folder
     }
 
     private static func record(_ login: String) -> SessionRecord {

@@ -5,30 +5,7 @@ import XCTest
 
 /// What the nodes of a cluster share through the store, on both backends; and that both
 /// dialects' migrations end at the same schema.
-final class ClusterStoreTests: XCTestCase {
-    private var directory: String!
-    private var databases: TestDatabases!
-
-    override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "switchboard-cluster-store-\(UUID().uuidString)"
-        databases = TestDatabases()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: directory)
-        databases.dropAll()
-    }
-
-    private func forEachBackend(_ body: (TestDatabases.Backend) throws -> Void) throws {
-        for backend in try databases.backends(sqliteDirectory: directory) {
-            do {
-                try body(backend)
-            } catch {
-                XCTFail("\(backend.name): \(error)")
-            }
-        }
-    }
-
+final class ClusterStoreTests: StoreTestCase {
     private func startSession(_ store: SQLRouteStore, node: String) throws -> Int64 {
         try store.recordStart(SessionRecord(
             login: "alice", clientAddress: "192.0.2.1", clientPort: 40000, upstreamHost: "10.0.0.5", upstreamPort: 22,

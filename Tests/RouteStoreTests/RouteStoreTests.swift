@@ -5,33 +5,9 @@ import XCTest
 
 /// The store's contract, checked on both backends: each test runs on SQLite, then on
 /// PostgreSQL (a fresh schema in the server `scripts/test.sh` starts; see `TestDatabases`).
-final class RouteStoreTests: XCTestCase {
-    private var directory: String!
-    private var databases: TestDatabases!
-
-    override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "switchboard-store-\(UUID().uuidString)"
-        databases = TestDatabases()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: directory)
-        databases.dropAll()
-    }
-
+final class RouteStoreTests: StoreTestCase {
     private func openStore() throws -> SQLRouteStore {
         try SQLRouteStore(directory: DataDirectory(explicit: directory))
-    }
-
-    /// Runs `body` on SQLite and then on PostgreSQL.
-    private func forEachBackend(_ body: (TestDatabases.Backend) throws -> Void) throws {
-        for backend in try databases.backends(sqliteDirectory: directory) {
-            do {
-                try body(backend)
-            } catch {
-                XCTFail("\(backend.name): \(error)")
-            }
-        }
     }
 
     func testAddThenReadBackWithDefaults() throws {

@@ -48,3 +48,31 @@ final class TestDatabases {
         schemas.removeAll()
     }
 }
+
+/// A store test case: a temporary SQLite directory and the PostgreSQL schemas it made, both
+/// removed after each test, and `forEachBackend` to run a test body on each.
+class StoreTestCase: XCTestCase {
+    private(set) var directory: String!
+    private(set) var databases: TestDatabases!
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "switchboard-store-\(UUID().uuidString)"
+        databases = TestDatabases()
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: directory)
+        databases.dropAll()
+    }
+
+    /// Runs `body` on SQLite and then on PostgreSQL, naming the backend in any error.
+    func forEachBackend(_ body: (TestDatabases.Backend) throws -> Void) throws {
+        for backend in try databases.backends(sqliteDirectory: directory) {
+            do {
+                try body(backend)
+            } catch {
+                XCTFail("\(backend.name): \(error)")
+            }
+        }
+    }
+}
