@@ -120,6 +120,23 @@ public enum PrivateKeyFile {
         return (String(cString: text), try publicHalf(of: key, comment: comment))
     }
 
+    /// Opens a key made by `generateEncryptedEd25519` and returns it as unencrypted OpenSSH text,
+    /// to be kept in memory only. Opening runs bcrypt-pbkdf, about 0.1 s of CPU by design.
+    public static func decryptedText(of encrypted: String, passphrase: String) throws(SSHError) -> String {
+        SSHLibrary.initialise()
+        var key: ssh_key?
+        guard ssh_pki_import_privkey_base64(encrypted, passphrase, nil, nil, &key) == SSH_OK, let key else {
+            throw SSHError(.setup, "the stored key cannot be opened with this cluster secret")
+        }
+        defer { ssh_key_free(key) }
+        var text: UnsafeMutablePointer<CChar>?
+        guard ssh_pki_export_privkey_base64(key, nil, nil, nil, &text) == SSH_OK, let text else {
+            throw SSHError(.setup, "cannot export the opened key")
+        }
+        defer { ssh_string_free_char(text) }
+        return String(cString: text)
+    }
+
     /// The public half of a private key.
     private static func publicHalf(of key: ssh_key, comment: String = "") throws(SSHError) -> PublicKey {
         var publicKey: ssh_key?

@@ -92,12 +92,12 @@ extension SSHSession {
         return authResult(awaitingAnswer { ssh_userauth_publickey(handle, nil, key) })
     }
 
-    /// Public-key login with a key kept as encrypted text (a route key from a shared store);
-    /// the decrypted key lives only in memory, for this call.
-    public func authenticate(encryptedPrivateKey text: String, passphrase: String) -> AuthResult {
+    /// Public-key login with a key given as unencrypted OpenSSH text held in memory (a route key
+    /// from a shared store, opened once with the cluster secret).
+    public func authenticate(privateKeyText text: String) -> AuthResult {
         var key: ssh_key?
-        guard ssh_pki_import_privkey_base64(text, passphrase, nil, nil, &key) == SSH_OK, let key else {
-            return .error("cannot open the route's stored key (is the cluster secret the same on every node?)")
+        guard ssh_pki_import_privkey_base64(text, nil, nil, nil, &key) == SSH_OK, let key else {
+            return .error("cannot read the route's key")
         }
         defer { ssh_key_free(key) }
         return authResult(awaitingAnswer { ssh_userauth_publickey(handle, nil, key) })

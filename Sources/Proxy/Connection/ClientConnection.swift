@@ -62,7 +62,7 @@ final class ClientConnection {
             startupPlaces: UpstreamStartupPlaces(
                 startups: services.upstreamStartups, source: SourcePenalties.source(of: address.host),
                 limits: UpstreamStartups.Limits(settings: settings), patience: TimeInterval(settings[.upstreamConnectTimeout])),
-            sendsCredentialsUnverified: settings[.unverifiedUpstreamCredentials], clusterSecret: services.clusterSecret,
+            sendsCredentialsUnverified: settings[.unverifiedUpstreamCredentials], storedKeys: services.storedKeys,
             logger: logger)
         event = try SSHEvent()
         try event.addWakeSource(services.shutdown.fd)

@@ -19,6 +19,6 @@ struct ConnectionServices {
     let liveSessions: LiveSessions
     /// This node's id in the store (the audit's `node_id`).
     let nodeID: String?
-    /// Opens route keys kept in the shared store.
-    let clusterSecret: ClusterSecret?
+    /// Route keys kept in the shared store, opened with the cluster secret.
+    let storedKeys: StoredRouteKeys?
 }

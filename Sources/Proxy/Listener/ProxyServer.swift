@@ -14,7 +14,7 @@ public final class ProxyServer: Sendable {
     private let routes: OutageTolerantRoutes
     private let audit: SpoolingAudit
     private let liveSessions = LiveSessions()
-    private let clusterSecret: ClusterSecret?
+    private let storedKeys: StoredRouteKeys?
     /// This process in the store's node list, with its background duties.
     public let node: ClusterNode
     /// True from SIGTERM on: `/healthz` says so while the listener still accepts.
@@ -45,7 +45,7 @@ public final class ProxyServer: Sendable {
         liveSettings = Mutex(settings)
         self.logger = logger
         LiveSessions.installWakeHandler
-        clusterSecret = try ClusterSecret.load(file: settings[.clusterSecretFile])
+        storedKeys = try ClusterSecret.load(file: settings[.clusterSecretFile]).map(StoredRouteKeys.init)
         routes = OutageTolerantRoutes(store: store, graceSeconds: settings[.databaseOutageGrace])
         try? settings.dataDirectory.create()
         audit = SpoolingAudit(store: store, directory: settings.dataDirectory.path, logger: logger)
@@ -245,7 +245,7 @@ public final class ProxyServer: Sendable {
             let services = ConnectionServices(
                 routes: routes, audit: audit, connector: UpstreamConnector(settings: settings),
                 penalties: admission.penalties, shutdown: shutdown, admission: ticket, upstreamStartups: upstreamStartups,
-                loginDecoy: loginDecoy, liveSessions: liveSessions, nodeID: node.id, clusterSecret: clusterSecret)
+                loginDecoy: loginDecoy, liveSessions: liveSessions, nodeID: node.id, storedKeys: storedKeys)
             try ClientConnection(client: session, address: client, services: services, settings: settings, logger: logger).run()
         } catch {
             logger.warning("cannot start session", metadata: ["error": "\(error)"])

@@ -39,14 +39,14 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     /// upstream whose host key was not checked (policy off): only if the operator said so.
     private let sendsCredentialsUnverified: Bool
     /// Opens route keys kept in a shared store (`nil`: this node has no cluster secret).
-    private let clusterSecret: ClusterSecret?
+    private let storedKeys: StoredRouteKeys?
 
     init(
         routes: any RouteLookup, connector: Connector, startupPlaces: UpstreamStartupPlaces = .unlimited,
-        sendsCredentialsUnverified: Bool = false, clusterSecret: ClusterSecret? = nil, logger: Logger
+        sendsCredentialsUnverified: Bool = false, storedKeys: StoredRouteKeys? = nil, logger: Logger
     ) {
         self.routes = routes
-        self.clusterSecret = clusterSecret
+        self.storedKeys = storedKeys
         self.upstreams = UpstreamLoginConnections(routes: routes, connector: connector, startupPlaces: startupPlaces, logger: logger)
         self.sendsCredentialsUnverified = sendsCredentialsUnverified
         self.logger = logger
@@ -153,13 +153,20 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         }
         // Never on the catch-all route: its one key would log in as every name a client types.
         if let stored = route.identityKey, !route.isCatchAll {
-            guard let clusterSecret else {
+            guard let storedKeys else {
                 logger.error("the route's key is kept in the database but this node has no cluster secret (--cluster-secret-file)")
                 return .upstreamUnavailable(route, .authenticationError("this node has no cluster secret to open the route's key"))
             }
-            return loginUpstream(route, sendsClientCredentials: false) {
-                $0.session.authenticate(encryptedPrivateKey: stored, passphrase: clusterSecret.passphrase)
+            let key: String
+            do {
+                key = try storedKeys.openedKey(stored)
+            } catch {
+                logger.error("cannot open the route's stored key (is the cluster secret the same on every node?)", metadata: [
+                    "error": "\(error)",
+                ])
+                return .upstreamUnavailable(route, .authenticationError("the route's stored key cannot be opened on this node"))
             }
+            return loginUpstream(route, sendsClientCredentials: false) { $0.session.authenticate(privateKeyText: key) }
         }
         if let identity = route.identityFile, !route.isCatchAll {
             return loginUpstream(route, sendsClientCredentials: false) { $0.session.authenticate(privateKeyAt: identity) }

@@ -11,7 +11,7 @@ protocol UpstreamLoginSession: AnyObject {
     func askMethods() -> SSHSession.MethodsAnswer
     func authenticate(password: WireText) -> SSHSession.AuthResult
     func authenticate(privateKeyAt path: String) -> SSHSession.AuthResult
-    func authenticate(encryptedPrivateKey text: String, passphrase: String) -> SSHSession.AuthResult
+    func authenticate(privateKeyText text: String) -> SSHSession.AuthResult
     func keyboardInteractive(answers: [WireText]?) -> KeyboardInteractiveStep
 }
 

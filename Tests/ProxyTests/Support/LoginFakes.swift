@@ -102,7 +102,7 @@ final class FakeUpstreamSession: UpstreamLoginSession {
         return acceptsKeyFile ? .success : .denied
     }
 
-    func authenticate(encryptedPrivateKey text: String, passphrase: String) -> SSHSession.AuthResult {
+    func authenticate(privateKeyText text: String) -> SSHSession.AuthResult {
         attempts.append("stored key")
         return acceptsKeyFile ? .success : .denied
     }
