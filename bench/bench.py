@@ -6,7 +6,8 @@ Switchboard, all on this machine's loopback, measured in the same run.
     sudo bench/bench.py --smoke    # a quick run that checks the benchmark itself works
 
 It starts its own upstream and bastion sshd, creates the user `sbbench` with a key, builds and
-starts a release Switchboard, and prints a table of medians and ratios. With --out DIR it writes
+starts a release Switchboard (and a second one whose store is a throw-away PostgreSQL, for the
+login rate of a cluster node), and prints a table of medians and ratios. With --out DIR it writes
 results.json and a chart (PNG, needs matplotlib) there. Every path uses the same client key, so
 setup times compare like with like. Loops are bounded; everything it starts is stopped at exit.
 SWITCHBOARD_BIN=PATH uses that switchboard binary instead of building one.
@@ -35,6 +36,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     with Lab() as lab:
         lab.start_switchboard()
+        # The same proxy with its store in PostgreSQL (a cluster's node), for the login rate.
+        lab.start_switchboard(database=lab.start_postgresql())
         results = {"machine": os.uname().nodename, "cores": os.cpu_count(), "smoke": args.smoke,
                    "throughput": measure.throughput(lab, size, repeats),
                    "throughput_default_ciphers": measure.throughput(lab, size, repeats, ciphers="default"),
@@ -42,12 +45,13 @@ def main():
                    "setup_seconds": measure.setup_times(lab, setups),
                    "password_login_seconds": measure.password_login_times(lab, setups),
                    "idle": measure.idle_sessions(lab, idle, 2 if args.smoke else 10),
-                   "rate": {p: measure.session_rate(lab, p, rate_seconds, workers) for p in ["direct", "switchboard"]}}
+                   "rate": {p: measure.session_rate(lab, p, rate_seconds, workers)
+                            for p in ["direct", "switchboard", "switchboard-postgresql"]}}
 
     report.print_table(results)
     if args.out:
         report.write_results(results, args.out)
-    failures = results["rate"]["switchboard"]["failures"] + results["rate"]["direct"]["failures"]
+    failures = sum(rate["failures"] for rate in results["rate"].values())
     print(f"bench: {'smoke ' if args.smoke else ''}run complete, {failures} failed sessions")
     return 1 if failures else 0
 

@@ -184,17 +184,29 @@ class Lab(CleanedUp):
                              capture_output=True, text=True)
         return out.returncode == 0
 
-    def start_switchboard(self):
+    def start_switchboard(self, database=None):
+        """Starts a Switchboard with the route and keys the paths use: on SQLite in its data
+        directory, or with `database` (a PostgreSQL URL) as its store. Returns its port."""
         binary = switchboard_binary()
-        data = os.path.join(self.work, "proxy-data")
-        sb = lambda *a: run([binary, *a, "--data-dir", data], stdout=subprocess.DEVNULL)
+        data = os.path.join(self.work, "proxy-data-postgresql" if database else "proxy-data")
+        store = ["--database", database] if database else []
+        secret = []
+        if database:
+            # A node on a shared store makes no host keys of its own, and keeps route keys
+            # encrypted with the cluster secret.
+            run([binary, "hostkey", "show", "--data-dir", data], stdout=subprocess.DEVNULL)
+            secret_file = os.path.join(self.work, "cluster-secret")
+            with open(os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                f.write("bench-cluster-secret-of-enough-length\n")
+            secret = ["--cluster-secret-file", secret_file]
+        sb = lambda *a: run([binary, *a, "--data-dir", data, *store], stdout=subprocess.DEVNULL)
         sb("route", "add", USER, f"127.0.0.1:{self.upstream}")
         sb("key", "add", USER, self.key + ".pub")
-        pub = subprocess.run([binary, "route", "keygen", USER, "--data-dir", data],
+        pub = subprocess.run([binary, "route", "keygen", USER, "--data-dir", data, *store, *secret],
                              capture_output=True, text=True, check=True).stdout.strip()
         self.authorized.append(pub)
         self.write_authorized()
-        self.proxy_port = free_port()
+        port = free_port()
         limits = ["--max-connections", "5000", "--max-connections-per-source", "0"]
         # Builds before the pre-login limits existed (for A/B runs) do not know these flags.
         help_text = subprocess.run([binary, "serve", "--help"], capture_output=True, text=True).stdout
@@ -203,13 +215,32 @@ class Lab(CleanedUp):
         # The bench's sshd allows MaxStartups 2000, so the proxy may keep as many logins going.
         if "--max-upstream-startups" in help_text:
             limits += ["--max-upstream-startups", "2000", "--max-upstream-startups-per-source", "0"]
-        with open(os.path.join(self.work, "proxy.log"), "w") as log:
-            self.proxy = subprocess.Popen(
-                [binary, "serve", "--listen", f"127.0.0.1:{self.proxy_port}", "--data-dir", data, "--ban-after", "0",
-                 *limits, "--log-level", "warning"],
+        with open(os.path.join(self.work, "proxy-postgresql.log" if database else "proxy.log"), "w") as log:
+            proxy = subprocess.Popen(
+                [binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data, "--ban-after", "0",
+                 *limits, *store, *secret, "--log-level", "warning"],
                 stderr=log, env=proxy_environment())
-        self.procs.append(self.proxy)
-        wait_port(self.proxy_port)
+        self.procs.append(proxy)
+        wait_port(port)
+        if database:
+            self.proxy_postgresql_port = port
+        else:
+            self.proxy, self.proxy_port = proxy, port
+        return port
+
+    def start_postgresql(self):
+        """A throw-away PostgreSQL (scripts/postgres.sh) for a Switchboard whose store it is;
+        returns its URL. Stopped and removed at cleanup."""
+        # Its own directory under /tmp: the server runs as the postgres user, who cannot enter
+        # the lab's private work directory.
+        self.postgres_dir = tempfile.mkdtemp(prefix="switchboard-bench-postgresql-")
+        return subprocess.run([os.path.join(ROOT, "scripts/postgres.sh"), "start", self.postgres_dir, str(free_port())],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    def stop_postgresql(self):
+        if getattr(self, "postgres_dir", None):
+            subprocess.run([os.path.join(ROOT, "scripts/postgres.sh"), "stop", self.postgres_dir], capture_output=True)
+            self.postgres_dir = None
 
     def ssh(self, path, *remote, extra=(), ciphers="pinned"):
         """The ssh command line for one of PATHS, running `remote` on the upstream. `ciphers`:
@@ -224,6 +255,8 @@ class Lab(CleanedUp):
         if path == "proxyjump":
             jump = " ".join(base + ["-W", "%h:%p", "-p", str(self.bastion), f"{USER}@127.0.0.1"])
             return base + ["-o", f"ProxyCommand={jump}", "-p", str(self.upstream), f"{USER}@127.0.0.1", *remote]
+        if path == "switchboard-postgresql":
+            return base + ["-p", str(self.proxy_postgresql_port), f"{USER}@127.0.0.1", *remote]
         return base + ["-p", str(self.proxy_port), f"{USER}@127.0.0.1", *remote]
 
     def password_ssh(self, path, *remote):
@@ -237,7 +270,7 @@ class Lab(CleanedUp):
                 "-p", str(port), f"{USER}@127.0.0.1", *remote]
 
     def cleanup_steps(self):
-        return (self.stop_processes, self.restore_user, self.remove_work)
+        return (self.stop_processes, self.stop_postgresql, self.restore_user, self.remove_work)
 
     def stop_processes(self):
         for p in reversed(self.procs):

@@ -53,6 +53,11 @@ def other_rows(results):
     rows.append(("sessions/s (direct / switchboard)", f"{r['direct']['per_second']:.1f} / {r['switchboard']['per_second']:.1f}",
                  f"{r['switchboard']['per_second'] / r['direct']['per_second']:.2f}x, p50 {r['switchboard']['p50']:.3f}s, "
                  f"p99 {r['switchboard']['p99']:.3f}s, failures {r['switchboard']['failures']}"))
+    pg = r.get("switchboard-postgresql")
+    if pg:
+        rows.append(("sessions/s, store on SQLite / on PostgreSQL", f"{r['switchboard']['per_second']:.1f} / {pg['per_second']:.1f}",
+                     f"{pg['per_second'] / r['switchboard']['per_second']:.2f}x, p50 {pg['p50']:.3f}s, "
+                     f"p99 {pg['p99']:.3f}s, failures {pg['failures']}"))
     return rows
 
 
