@@ -23,9 +23,10 @@ let package = Package(
             name: "CSQLite",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // Only libpq's header: the library is loaded with dlopen when a PostgreSQL store is
+        // opened (RouteStore/Database/LibPQ.swift), so a node on SQLite never loads it.
         .systemLibrary(
             name: "CLibPQ",
-            pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
         .target(

@@ -33,3 +33,28 @@ final class CredentialsTests: XCTestCase {
         }
     }
 }
+
+/// Route keys kept in a shared store: encrypted with the cluster secret, opened once per node.
+final class StoredRouteKeysTests: XCTestCase {
+    func testAStoredKeyOpensWithTheSecretOnlyAndOnce() throws {
+        let secret = try ClusterSecret("a-cluster-secret-of-enough-length", source: "test")
+        let (encrypted, publicLine) = try Credentials.generateStoredRouteKey(for: "alice", secret: secret)
+        XCTAssertTrue(encrypted.contains("BEGIN OPENSSH PRIVATE KEY"))
+        XCTAssertTrue(publicLine.hasPrefix("ssh-ed25519 ") && publicLine.hasSuffix(" switchboard-route-alice"), publicLine)
+
+        let keys = StoredRouteKeys(secret: secret)
+        let started = ContinuousClock.now
+        let opened = try keys.openedKey(encrypted)
+        let first = ContinuousClock.now - started
+        XCTAssertFalse(opened.isEmpty)
+        XCTAssertNotEqual(opened, encrypted, "the opened key is the plain text")
+        let again = ContinuousClock.now
+        XCTAssertEqual(try keys.openedKey(encrypted), opened)
+        XCTAssertLessThan(ContinuousClock.now - again, first, "the second use did not open the key again")
+
+        let stranger = StoredRouteKeys(secret: try ClusterSecret("another-secret-of-enough-length", source: "test"))
+        XCTAssertThrowsError(try stranger.openedKey(encrypted), "another secret opens nothing")
+        XCTAssertThrowsError(try ClusterSecret("short", source: "test"), "a short secret is refused")
+        XCTAssertThrowsError(try Credentials.generateStoredRouteKey(for: "*", secret: secret), "never for the catch-all route")
+    }
+}
