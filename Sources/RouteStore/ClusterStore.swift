@@ -49,6 +49,7 @@ public protocol ClusterStore: Sendable {
     func nodes() throws(RouteStoreError) -> [NodeRecord]
     /// Marks nodes silent for `seconds` as lost and closes their sessions in the audit (reason
     /// `node-lost`); returns the names of the nodes marked now and how many sessions it closed.
+    /// Also forgets old nodes and expired bans.
     func markLostNodes(silentFor seconds: Double) throws(RouteStoreError) -> (nodes: [String], sessions: Int)
     /// Asks the node holding session `id` to end it; fails if there is no such running session.
     func requestKill(sessionID id: Int64) throws(RouteStoreError) -> KillRequest
@@ -122,6 +123,7 @@ extension SQLRouteStore: ClusterStore {
             try database.query(
                 "DELETE FROM nodes WHERE state IN ('stopped', 'lost') AND heartbeat_ms < \(now) - ?",
                 [.integer(Self.nodeHistoryMilliseconds)])
+            try database.query("DELETE FROM bans WHERE until_ms < \(now)")
             return (names, closed)
         }
     }
@@ -158,7 +160,6 @@ extension SQLRouteStore: ClusterStore {
     }
 
     public func activeBans() throws(RouteStoreError) -> [SharedBan] {
-        try database.query("DELETE FROM bans WHERE until_ms < \(now) - 60000")
         var bans: [SharedBan] = []
         try database.query("SELECT source, until_ms - \(now) FROM bans WHERE until_ms > \(now)") { row in
             bans.append(SharedBan(source: row.text(0) ?? "", remainingSeconds: Double(row.integer(1)) / 1000))

@@ -112,12 +112,7 @@ public enum PrivateKeyFile {
             throw SSHError(.setup, "cannot generate an ed25519 key")
         }
         defer { ssh_key_free(key) }
-        var text: UnsafeMutablePointer<CChar>?
-        guard ssh_pki_export_privkey_base64(key, passphrase, nil, nil, &text) == SSH_OK, let text else {
-            throw SSHError(.setup, "cannot encrypt the new key")
-        }
-        defer { ssh_string_free_char(text) }
-        return (String(cString: text), try publicHalf(of: key, comment: comment))
+        return (try text(of: key, passphrase: passphrase), try publicHalf(of: key, comment: comment))
     }
 
     /// Opens a key made by `generateEncryptedEd25519` and returns it as unencrypted OpenSSH text,
@@ -129,9 +124,14 @@ public enum PrivateKeyFile {
             throw SSHError(.setup, "the stored key cannot be opened with this cluster secret")
         }
         defer { ssh_key_free(key) }
+        return try text(of: key, passphrase: nil)
+    }
+
+    /// A private key as OpenSSH text, encrypted with `passphrase` if one is given.
+    private static func text(of key: ssh_key, passphrase: String?) throws(SSHError) -> String {
         var text: UnsafeMutablePointer<CChar>?
-        guard ssh_pki_export_privkey_base64(key, nil, nil, nil, &text) == SSH_OK, let text else {
-            throw SSHError(.setup, "cannot export the opened key")
+        guard ssh_pki_export_privkey_base64(key, passphrase, nil, nil, &text) == SSH_OK, let text else {
+            throw SSHError(.setup, "cannot export the key as text")
         }
         defer { ssh_string_free_char(text) }
         return String(cString: text)

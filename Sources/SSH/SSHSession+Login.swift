@@ -84,21 +84,19 @@ extension SSHSession {
 
     /// Tries public key authentication upstream with the private key at `path` (blocking).
     public func authenticate(privateKeyAt path: String) -> AuthResult {
-        var key: ssh_key?
-        guard ssh_pki_import_privkey_file(path, nil, nil, nil, &key) == SSH_OK, let key else {
-            return .error("cannot read private key \(path)")
-        }
-        defer { ssh_key_free(key) }
-        return authResult(awaitingAnswer { ssh_userauth_publickey(handle, nil, key) })
+        authenticate(orFailWith: "cannot read private key \(path)") { ssh_pki_import_privkey_file(path, nil, nil, nil, &$0) }
     }
 
     /// Public-key login with a key given as unencrypted OpenSSH text held in memory (a route key
     /// from a shared store, opened once with the cluster secret).
     public func authenticate(privateKeyText text: String) -> AuthResult {
+        authenticate(orFailWith: "cannot read the route's key") { ssh_pki_import_privkey_base64(text, nil, nil, nil, &$0) }
+    }
+
+    /// Public-key login with the key `load` reads (a libssh import call), freed afterwards.
+    private func authenticate(orFailWith failure: String, load: (inout ssh_key?) -> Int32) -> AuthResult {
         var key: ssh_key?
-        guard ssh_pki_import_privkey_base64(text, nil, nil, nil, &key) == SSH_OK, let key else {
-            return .error("cannot read the route's key")
-        }
+        guard load(&key) == SSH_OK, let key else { return .error(failure) }
         defer { ssh_key_free(key) }
         return authResult(awaitingAnswer { ssh_userauth_publickey(handle, nil, key) })
     }

@@ -75,13 +75,7 @@ final class ClusterTests: XCTestCase {
     func testNodesSharingAPostgreSQLStore() throws {
         guard let database = try TestPostgreSQL.freshSchemaURL() else { throw XCTSkip("needs \(TestPostgreSQL.variable)") }
         let keys = try TemporaryPath(prefix: "sb-cluster-keys", create: true)
-        _ = try Command.run(Programs.switchboard, ["hostkey", "show", "--data-dir", keys.path], timeout: 60)
-        let copyKeys: (String) throws -> Void = { directory in
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            for name in ["ssh_host_ed25519_key", "ssh_host_rsa_key"] {
-                try FileManager.default.copyItem(atPath: "\(keys.path)/\(name)", toPath: "\(directory)/\(name)")
-            }
-        }
+        let copyKeys = try Self.clusterHostKeys(in: keys.path)
         let first = try ProxyProcess(arguments: ["--node-name", "gw-1"], database: database, prepare: copyKeys)
         let second = try ProxyProcess(arguments: ["--node-name", "gw-2"], database: database, prepare: copyKeys)
         try first.mustAdmin(RouteSpec(TestUsers.alice.name, to: lab.upstreamA).addArguments)
@@ -124,14 +118,7 @@ extension ClusterTests {
         let secretFile = scratch.path + "/cluster-secret"
         try "a-cluster-secret-of-enough-length\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
         chmod(secretFile, 0o600)
-        let keys = scratch.path + "/keys"
-        _ = try Command.run(Programs.switchboard, ["hostkey", "show", "--data-dir", keys], timeout: 60)
-        let copyKeys: (String) throws -> Void = { directory in
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            for name in ["ssh_host_ed25519_key", "ssh_host_rsa_key"] {
-                try FileManager.default.copyItem(atPath: "\(keys)/\(name)", toPath: "\(directory)/\(name)")
-            }
-        }
+        let copyKeys = try Self.clusterHostKeys(in: scratch.path + "/keys")
         let arguments = ["--cluster-secret-file", secretFile]
         let first = try ProxyProcess(arguments: arguments, database: database, prepare: copyKeys)
         let second = try ProxyProcess(arguments: arguments, database: database, prepare: copyKeys)
@@ -163,6 +150,20 @@ extension ClusterTests {
                 "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-p", String(node.port), "sbt-keyed@127.0.0.1", "whoami",
             ], timeout: 30)
             XCTAssertEqual(login.out, "\(TestUsers.deploy.name)\n", "node on port \(node.port): \(login.err)")
+        }
+    }
+}
+
+extension ClusterTests {
+    /// Makes the cluster's host keys in `folder` once; returns what places them in a new node's
+    /// data directory (a `ProxyProcess` `prepare`), as an operator copies them.
+    static func clusterHostKeys(in folder: String) throws -> (String) throws -> Void {
+        _ = try Command.run(Programs.switchboard, ["hostkey", "show", "--data-dir", folder], timeout: 60)
+        return { directory in
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            for name in ["ssh_host_ed25519_key", "ssh_host_rsa_key"] {
+                try FileManager.default.copyItem(atPath: "\(folder)/\(name)", toPath: "\(directory)/\(name)")
+            }
         }
     }
 }

@@ -147,16 +147,26 @@ final class SpoolingAudit: SessionAudit {
         }
     }
 
+    /// Appends `entry` to the spool file (one line, so a long outage does not rewrite the file
+    /// at every write) and to the pending list.
     private func spool(_ entry: Entry, in state: inout State) throws(RouteStoreError) {
-        state.pending.append(entry)
-        ProxyMetrics.auditSpooled(state.pending.count)
         do {
-            try persist(state)
+            let line = try JSONEncoder().encode(entry) + Data("\n".utf8)
+            if !FileManager.default.fileExists(atPath: file) {
+                FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600])
+            }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+            defer { try? handle.close() }
+            try handle.seekToEnd()
+            try handle.write(contentsOf: line)
         } catch {
             throw .database("cannot write the audit spool \(file): \(error)")
         }
+        state.pending.append(entry)
+        ProxyMetrics.auditSpooled(state.pending.count)
     }
 
+    /// Rewrites the spool file with what is still pending (after a flush, or an adoption).
     private func persist(_ state: State) throws {
         ProxyMetrics.auditSpooled(state.pending.count)
         guard !state.pending.isEmpty else {

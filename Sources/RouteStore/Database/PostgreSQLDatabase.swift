@@ -16,7 +16,7 @@ final class PostgreSQLDatabase: SQLDatabase, Sendable {
     private let transactions = Mutex<[UInt: PostgreSQLConnection]>([:])
     private let backoff = Mutex(ReconnectBackoff())
     private let listener = Mutex<PostgreSQLConnection?>(nil)
-    /// The key the migrations' advisory lock is taken under: "switchboard" in ASCII.
+    /// The key the migrations' advisory lock is taken under: "switch" in ASCII.
     private static let migrationLockKey = 0x7377_6974_6368
 
     /// Connects once (so a wrong URL or password fails here, clearly) and keeps that connection.
@@ -73,7 +73,6 @@ final class PostgreSQLDatabase: SQLDatabase, Sendable {
         return try body()
     }
 
-    /// Migrations run each in a transaction on the locked connection.
     func notify(channel: String, payload: String) throws(RouteStoreError) {
         try query("SELECT pg_notify(?, ?)", [.text(channel), .text(payload)])
     }
