@@ -35,9 +35,14 @@ let package = Package(
         .target(
             name: "CSocketReadAhead"
         ),
+        // OpenSSL 3's EVP calls for OpenSSH certificates (CA signatures, fingerprints).
+        .target(
+            name: "CCertCrypto",
+            linkerSettings: [.linkedLibrary("crypto")]
+        ),
         .target(
             name: "SSH",
-            dependencies: ["CLibSSH", "CSocketReadAhead"]
+            dependencies: ["CLibSSH", "CSocketReadAhead", "CCertCrypto"]
         ),
         .target(
             name: "RouteStore",

@@ -4,7 +4,7 @@
 #   scripts/install-deps.sh --test   also what the end-to-end tests drive (sshd, ssh, sshpass, ...)
 set -euo pipefail
 
-packages=(libssh-dev libsqlite3-dev libpq-dev pkg-config)
+packages=(libssh-dev libssl-dev libsqlite3-dev libpq-dev pkg-config)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(openssh-server openssh-client sshpass rsync tmux procps curl python3 iproute2 docker-compose sqlite3 strace valgrind binutils)
   # The PostgreSQL store's tests and the cluster lab run their own throw-away server
