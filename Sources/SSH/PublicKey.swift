@@ -53,6 +53,13 @@ public struct PublicKey: Sendable, Equatable {
 
     /// The key as one authorized_keys line.
     public var authorizedKeysLine: String { comment.isEmpty ? "\(typeName) \(base64)" : "\(typeName) \(base64) \(comment)" }
+
+    /// The certificate, when the key is one (`typeName` ends in "-cert-v01@openssh.com") and it
+    /// decodes; nil otherwise. Its CA signature is not checked here (`verifySignature`).
+    public var certificate: OpenSSHCertificate? {
+        guard typeName.hasSuffix(OpenSSHCertificate.typeSuffix) else { return nil }
+        return try? OpenSSHCertificate(base64: base64)
+    }
 }
 
 /// Private key files the proxy uses to log in upstream (a route's mapped identity).

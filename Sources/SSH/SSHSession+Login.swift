@@ -93,6 +93,52 @@ extension SSHSession {
         authenticate(orFailWith: "cannot read the route's key") { ssh_pki_import_privkey_base64(text, nil, nil, nil, &$0) }
     }
 
+    /// Public-key login with a fresh in-memory ed25519 key and a certificate for it that `certify`
+    /// makes (blocking). The key never touches the disk. `certify` gets the key as a plain public
+    /// key blob and must return an ed25519 certificate for exactly that key; if it throws, the
+    /// result is `.error` with its message and nothing is sent.
+    public func authenticate(
+        withCertificateFrom certify: (_ plainPublicKeyBlob: [UInt8]) throws(SSHError) -> OpenSSHCertificate
+    ) -> AuthResult {
+        var generated: ssh_key?
+        guard ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &generated) == SSH_OK, let privateKey = generated else {
+            return .error("cannot generate an ed25519 key")
+        }
+        defer { ssh_key_free(privateKey) }
+        guard let keyBlob = Self.publicKeyBlob(of: privateKey) else { return .error("cannot encode the generated key") }
+        let certificate: OpenSSHCertificate
+        do {
+            certificate = try certify(keyBlob)
+        } catch {
+            return .error(error.message)
+        }
+        guard certificate.keyType == "ssh-ed25519-cert-v01@openssh.com", certificate.plainKeyBlob == keyBlob else {
+            return .error("the certificate (\(certificate.keyType)) is not for the ed25519 key it was asked for")
+        }
+        // libssh 0.10.6 imports a certificate only from base64 and trusts the type it is given.
+        var imported: ssh_key?
+        let base64 = Data(certificate.blob).base64EncodedString()
+        guard ssh_pki_import_cert_base64(base64, SSH_KEYTYPE_ED25519_CERT01, &imported) == SSH_OK, let certificateKey = imported else {
+            return .error("libssh cannot read the certificate")
+        }
+        defer { ssh_key_free(certificateKey) }
+        guard ssh_pki_copy_cert_to_privkey(certificateKey, privateKey) == SSH_OK else {
+            return .error("libssh cannot attach the certificate to the key")
+        }
+        return authResult(awaitingAnswer { ssh_userauth_publickey(handle, nil, privateKey) })
+    }
+
+    /// The public key blob of a key (libssh exports it only as base64).
+    private static func publicKeyBlob(of key: ssh_key) -> [UInt8]? {
+        var publicKey: ssh_key?
+        guard ssh_pki_export_privkey_to_pubkey(key, &publicKey) == SSH_OK, let publicKey else { return nil }
+        defer { ssh_key_free(publicKey) }
+        var encoded: UnsafeMutablePointer<CChar>?
+        guard ssh_pki_export_pubkey_base64(publicKey, &encoded) == SSH_OK, let encoded else { return nil }
+        defer { ssh_string_free_char(encoded) }
+        return Data(base64Encoded: String(cString: encoded)).map { Array($0) }
+    }
+
     /// Public-key login with the key `load` reads (a libssh import call), freed afterwards.
     private func authenticate(orFailWith failure: String, load: (inout ssh_key?) -> Int32) -> AuthResult {
         var key: ssh_key?
