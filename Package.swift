@@ -82,7 +82,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["switchboard"]
+            dependencies: ["switchboard", "SSH"]
         ),
     ],
     swiftLanguageModes: [.v6]
