@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of untrusted bytes the proxy owns with libFuzzer (Fuzz/Sources): the PROXY
-# protocol header, the metrics endpoint's request line, authorized_keys text, the YAML file.
+# protocol header, the metrics endpoint's request line, authorized_keys text, the YAML file,
+# OpenSSH certificate blobs.
 #   scripts/fuzz.sh                 30 seconds per target
 #   scripts/fuzz.sh 600             ten minutes per target
 #   scripts/fuzz.sh 600 config-file only these targets
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift $(( $# > 0 ? 1 : 0 ))
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(proxy-protocol http-request authorized-keys config-file)
+[[ ${#targets[@]} -gt 0 ]] || targets=(proxy-protocol http-request authorized-keys config-file openssh-certificate)
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

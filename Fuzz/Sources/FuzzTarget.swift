@@ -8,6 +8,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     case httpRequest = "http-request"
     case authorizedKeys = "authorized-keys"
     case configFile = "config-file"
+    case openSSHCertificate = "openssh-certificate"
 
     /// Feeds `bytes` to the parser and checks what it made of them.
     func run(_ bytes: [UInt8]) {
@@ -16,6 +17,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         case .httpRequest: HTTPRequestTarget.run(bytes)
         case .authorizedKeys: AuthorizedKeysTarget.run(bytes)
         case .configFile: ConfigFileTarget.run(bytes)
+        case .openSSHCertificate: OpenSSHCertificateTarget.run(bytes)
         }
     }
 }
