@@ -4,9 +4,12 @@ import Foundation
 /// empty for a flag (`permit-pty`) and otherwise holds the value as an SSH string
 /// (`force-command`, `source-address`).
 public struct CertificateOption: Sendable, Equatable {
+    /// The option's name, e.g. "force-command" or "permit-pty".
     public var name: String
+    /// The option's data as encoded in the certificate: empty, or an SSH string.
     public var data: [UInt8]
 
+    /// An option with data already encoded.
     public init(name: String, data: [UInt8]) {
         self.name = name
         self.data = data
@@ -39,7 +42,9 @@ public struct CertificateOption: Sendable, Equatable {
 public struct OpenSSHCertificate: Sendable, Equatable {
     /// Whom the certificate identifies.
     public enum Kind: UInt32, Sendable {
+        /// Identifies a user logging in to a server.
         case user = 1
+        /// Identifies a server to its clients.
         case host = 2
     }
 
@@ -50,16 +55,21 @@ public struct OpenSSHCertificate: Sendable, Equatable {
     /// The certified key's own fields, as encoded after the nonce (ed25519: string pk; ecdsa:
     /// string curve, string Q; rsa: mpint e, mpint n).
     public var publicKeyFields: [UInt8]
+    /// The CA's number for the certificate (0 if it chose none).
     public var serial: UInt64
     public var kind: Kind
+    /// The CA's free-form name for the certificate; sshd logs it at every login.
     public var keyID: String
-    /// Empty means any principal.
+    /// The user or host names the certificate is valid for; empty means any.
     public var principals: [String]
     /// Seconds since 1970: valid from `validAfter` (inclusive) to `validBefore` (exclusive).
     public var validAfter: UInt64
     public var validBefore: UInt64
+    /// Options a server must understand and enforce, or refuse the certificate; sorted by name.
     public var criticalOptions: [CertificateOption]
+    /// Options a server may ignore (permissions such as `permit-pty`); sorted by name.
     public var extensions: [CertificateOption]
+    /// Empty in every certificate OpenSSH makes; kept as read.
     public var reserved: [UInt8]
     /// The CA's public key blob.
     public var signatureKey: [UInt8]

@@ -4,6 +4,7 @@ public struct SSHWireWriter: Sendable {
     /// What has been written so far.
     public private(set) var bytes: [UInt8] = []
 
+    /// An empty writer.
     public init() {}
 
     /// A `uint32`, big-endian.
@@ -45,6 +46,7 @@ public struct SSHWireReader: Sendable {
     /// Where the next read starts.
     private(set) var position = 0
 
+    /// A reader at the start of `bytes`.
     public init(_ bytes: [UInt8]) {
         self.bytes = bytes
     }

@@ -186,11 +186,8 @@ final class OpenSSHCertificateTests: XCTestCase {
             XCTAssertThrowsError(try OpenSSHCertificate(blob: damaged.blob), name)
         }
 
-        // The kind is the uint32 after the serial: 3 is neither user nor host.
-        var kindOffset = certificate.blob.count
-        for offset in 0..<certificate.blob.count - 12 where certificate.blob[offset..<offset + 12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1] {
-            kindOffset = min(kindOffset, offset + 11)
-        }
+        // The kind is the uint32 after the serial; its last byte set to 3 is neither user nor host.
+        let kindOffset = 4 + certificate.keyType.utf8.count + 4 + certificate.nonce.count + certificate.publicKeyFields.count + 8 + 3
         var unknownKind = certificate.blob
         unknownKind[kindOffset] = 3
         XCTAssertThrowsError(try OpenSSHCertificate(blob: unknownKind)) { error in
