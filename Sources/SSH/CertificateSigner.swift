@@ -70,7 +70,8 @@ public struct CertificateSigner: Sendable {
             let kdf = try reader.text()
             let kdfOptions = try reader.string()
             guard cipher == "none", kdf == "none", kdfOptions.isEmpty else {
-                throw SSHError(.setup, "the CA key is encrypted (cipher \(cipher.prefix(40)), kdf \(kdf.prefix(40))); give it without a passphrase")
+                throw SSHError(
+                    .setup, "the CA key is encrypted (cipher \(cipher.prefix(40)), kdf \(kdf.prefix(40))); give it without a passphrase")
             }
             let count = try reader.uint32()
             guard count == 1 else { throw SSHError(.setup, "the key file holds \(count) keys; one is expected") }

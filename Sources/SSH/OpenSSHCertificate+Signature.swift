@@ -56,7 +56,9 @@ extension OpenSSHCertificate {
             case "rsa-sha2-256": hashBits = 256
             case "rsa-sha2-512": hashBits = 512
             case "ssh-rsa":
-                throw SSHError(.authentication, "certificate signature: the CA signed with ssh-rsa (SHA-1), which is refused; sign with rsa-sha2-256 or rsa-sha2-512")
+                throw SSHError(
+                    .authentication,
+                    "certificate signature: the CA signed with ssh-rsa (SHA-1), which is refused; sign with rsa-sha2-256 or rsa-sha2-512")
             default:
                 try Self.require(false, algorithm, for: caType)
                 return

@@ -309,7 +309,8 @@ final class OpenSSHCertificateTests: XCTestCase {
         var negative = SSHWireReader([0, 0, 0, 1, 0x80])
         XCTAssertThrowsError(try negative.mpint())
 
-        XCTAssertNil(try PublicKey(authorizedKeysLine: String(contentsOf: makeKey("plain", type: "ed25519").appendingPathExtension("pub"), encoding: .utf8)).certificate)
+        let plainLine = try String(contentsOf: makeKey("plain", type: "ed25519").appendingPathExtension("pub"), encoding: .utf8)
+        XCTAssertNil(try PublicKey(authorizedKeysLine: plainLine).certificate)
     }
 
     // MARK: Helpers
