@@ -25,6 +25,14 @@ public struct Route: Sendable, Equatable, Codable {
     public var forwarding: ForwardingPolicy?
     /// Whether interactive sessions are recorded; `nil` means "when the proxy has a record directory".
     public var record: Bool?
+    /// How the proxy logs in upstream; `nil` means automatic (see `UpstreamAuthentication`).
+    public var upstreamAuth: UpstreamAuthentication?
+    /// The principal of the certificates made for this route (`upstreamAuth == .certificate`);
+    /// `nil` means the upstream user.
+    public var certificatePrincipal: String?
+    /// How long a certificate made for one upstream login stays valid, in seconds; `nil` means
+    /// `Route.defaultCertificateLifetime`.
+    public var certificateLifetime: Int?
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -32,9 +40,13 @@ public struct Route: Sendable, Equatable, Codable {
         login: String, upstreamHost: String, upstreamPort: Int = 22, upstreamUser: String? = nil,
         enabled: Bool = true, hostKeyFingerprint: String? = nil, hostKeyPolicy: HostKeyPolicy? = nil,
         identityFile: String? = nil, identityKey: String? = nil, forwarding: ForwardingPolicy? = nil, record: Bool? = nil,
+        upstreamAuth: UpstreamAuthentication? = nil, certificatePrincipal: String? = nil, certificateLifetime: Int? = nil,
         createdAt: Date = Date(), updatedAt: Date = Date()
     ) {
         self.identityKey = identityKey
+        self.upstreamAuth = upstreamAuth
+        self.certificatePrincipal = certificatePrincipal
+        self.certificateLifetime = certificateLifetime
         self.record = record
         self.identityFile = identityFile
         self.forwarding = forwarding
@@ -51,6 +63,15 @@ public struct Route: Sendable, Equatable, Codable {
 
     /// The user name presented to the upstream server.
     public var effectiveUpstreamUser: String { upstreamUser ?? login }
+
+    /// The one principal of the certificates made for this route's upstream logins.
+    public var effectiveCertificatePrincipal: String { certificatePrincipal ?? effectiveUpstreamUser }
+
+    /// Five minutes: long enough for a slow upstream to check it, short enough to be useless
+    /// soon after if it leaks (it names one login and cannot be renewed).
+    public static let defaultCertificateLifetime = 300
+
+    public var effectiveCertificateLifetime: Int { certificateLifetime ?? Route.defaultCertificateLifetime }
 
     /// The login name of the catch-all route, which serves every login without a route of its own.
     public static let catchAllLogin = "*"
@@ -95,6 +116,21 @@ public enum ForwardingPolicy: String, Sendable, Codable, CaseIterable {
     public var allowsAgent: Bool { allowsRemote }
 }
 
+/// How the proxy logs in to a route's upstream.
+public enum UpstreamAuthentication: String, Sendable, Codable, CaseIterable {
+    /// The client's password (or keyboard-interactive answers) goes upstream; public-key
+    /// clients are refused.
+    case password
+    /// The route's own private key (`--identity-file` or `route keygen`), for clients whose
+    /// key is listed or whose certificate a trusted client CA signed.
+    case key
+    /// The client's own key, through its forwarded agent (`ssh -A`).
+    case agent
+    /// A certificate the proxy's CA makes for this one login, with a key that exists only in
+    /// memory; the client proves itself to the proxy with a listed key or a client certificate.
+    case certificate
+}
+
 /// Changes to apply to an existing route; `nil` fields stay as they are.
 public struct RouteChanges: Sendable, Equatable {
     public var upstreamHost: String?
@@ -114,12 +150,22 @@ public struct RouteChanges: Sendable, Equatable {
     public var forwarding: ForwardingPolicy?
     /// `.some(nil)` goes back to the proxy's default.
     public var record: Bool??
+    /// `.some(nil)` goes back to automatic.
+    public var upstreamAuth: UpstreamAuthentication??
+    /// `.some(nil)` goes back to the upstream user.
+    public var certificatePrincipal: String??
+    /// `.some(nil)` goes back to the default lifetime.
+    public var certificateLifetime: Int??
 
     public init(
         upstreamHost: String? = nil, upstreamPort: Int? = nil, upstreamUser: String?? = nil, enabled: Bool? = nil,
         hostKeyFingerprint: String?? = nil, hostKeyPolicy: HostKeyPolicy?? = nil, identityFile: String?? = nil,
-        identityKey: String?? = nil, forwarding: ForwardingPolicy? = nil, record: Bool?? = nil
+        identityKey: String?? = nil, forwarding: ForwardingPolicy? = nil, record: Bool?? = nil,
+        upstreamAuth: UpstreamAuthentication?? = nil, certificatePrincipal: String?? = nil, certificateLifetime: Int?? = nil
     ) {
+        self.upstreamAuth = upstreamAuth
+        self.certificatePrincipal = certificatePrincipal
+        self.certificateLifetime = certificateLifetime
         self.identityKey = identityKey
         self.identityFile = identityFile
         self.forwarding = forwarding
@@ -135,5 +181,6 @@ public struct RouteChanges: Sendable, Equatable {
     public var isEmpty: Bool {
         upstreamHost == nil && upstreamPort == nil && upstreamUser == nil && enabled == nil
             && hostKeyFingerprint == nil && hostKeyPolicy == nil && identityFile == nil && identityKey == nil && forwarding == nil && record == nil
+            && upstreamAuth == nil && certificatePrincipal == nil && certificateLifetime == nil
     }
 }

@@ -62,9 +62,9 @@ public struct DataDirectory: Sendable, Equatable {
 
     public var databasePath: String { (path as NSString).appendingPathComponent("switchboard.db") }
 
-    /// Takes group and other permissions away from the directory, its `route-keys` folder and
-    /// every file in either (the database and its journal, host keys, route keys): all of it is
-    /// secret. Returns the paths it changed, for a warning.
+    /// Takes group and other permissions away from the directory, its `route-keys` and `ca`
+    /// folders and every file in them (the database and its journal, host keys, route keys, CA
+    /// keys): all of it is secret. Returns the paths it changed, for a warning.
     public func tightenPermissions() -> [String] {
         var changed: [String] = []
         func tighten(_ path: String, to mode: mode_t) {
@@ -72,7 +72,7 @@ public struct DataDirectory: Sendable, Equatable {
             guard lstat(path, &info) == 0, info.st_mode & S_IFMT != S_IFLNK, info.st_mode & 0o077 != 0 else { return }
             if chmod(path, mode) == 0 { changed.append(path) }
         }
-        for folder in [path, path + "/route-keys"] {
+        for folder in [path, path + "/route-keys", path + "/ca"] {
             tighten(folder, to: 0o700)
             for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
                 let file = folder + "/" + name

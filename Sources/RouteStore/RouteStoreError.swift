@@ -11,6 +11,14 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
     case invalidKey(String)
     case invalidIdentityFile(String)
     case routeNotFound(String)
+    case invalidPrincipal(String, reason: String)
+    /// A route's `upstream_auth` does not fit the rest of the route.
+    case invalidUpstreamAuth(String)
+    /// A CA key, CA name or revocation that cannot be used, or a CA operation that does not fit
+    /// the current state (e.g. `ca retire` with no rotation under way).
+    case invalidAuthority(String)
+    case authorityNotFound(String)
+    case authorityExists(String)
     case nothingToChange
     case sessionNotRunning(Int64)
     case database(String)
@@ -32,6 +40,11 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
         case .invalidKey: "invalid-key"
         case .invalidIdentityFile: "invalid-identity-file"
         case .routeNotFound: "route-not-found"
+        case .invalidPrincipal: "invalid-principal"
+        case .invalidUpstreamAuth: "invalid-upstream-auth"
+        case .invalidAuthority: "invalid-ca"
+        case .authorityNotFound: "ca-not-found"
+        case .authorityExists: "ca-exists"
         case .nothingToChange: "nothing-to-change"
         case .sessionNotRunning: "session-not-running"
         case .database: "database"
@@ -50,11 +63,16 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
             "invalid host key fingerprint \(quoted(text)): expected SHA256: and 43 base64 characters, as ssh-keygen -l prints it"
         case .routeExists(let login): "a route for \(quoted(login)) already exists (use `route set` to change it)"
         case .routeNotFound(let login): "no route for \(quoted(login))"
+        case .invalidPrincipal(let name, let reason): "invalid certificate principal \(quoted(name)): \(reason)"
+        case .invalidUpstreamAuth(let message): "invalid upstream authentication: \(message)"
+        case .invalidAuthority(let message): message
+        case .authorityNotFound(let name): "no client CA named \(quoted(name)) is trusted"
+        case .authorityExists(let message): message
         case .keyExists(let login, let fingerprint): "key \(fingerprint) is already listed for \(quoted(login))"
         case .keyNotFound(let login, let fingerprint): "no key \(quoted(fingerprint)) listed for \(quoted(login))"
         case .invalidKey(let message): "invalid public key: \(message)"
         case .invalidIdentityFile(let message): "unusable identity file: \(message)"
-        case .nothingToChange: "nothing to change: give at least one of --host, --port, --upstream-user, --enable, --disable, --host-key, --host-key-policy"
+        case .nothingToChange: "nothing to change: give at least one of --host, --port, --upstream-user, --enable, --disable, --host-key, --host-key-policy, --identity-file, --forwarding, --record, --upstream-auth, --principal, --cert-ttl"
         case .sessionNotRunning(let id): "no running session with id \(id)"
         case .database(let message): "database error: \(message)"
         case .unavailable(let message): "database unavailable: \(message)"

@@ -78,6 +78,41 @@ public enum RouteValidation {
         return name
     }
 
+    /// Validates the principal written into a route's upstream certificates: a user name as
+    /// above, or one with a domain (`alice@corp`), as AuthorizedPrincipalsFile entries often are.
+    public static func certificatePrincipal(_ name: String) throws(RouteStoreError) -> String {
+        let parts = name.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+        for part in parts {
+            if let reason = userNameProblem(String(part)) { throw .invalidPrincipal(name, reason: reason) }
+        }
+        return name
+    }
+
+    /// The shortest and longest lifetime of an upstream certificate, in seconds.
+    public static let certificateLifetimes = 30...86_400
+
+    /// Range-checks a certificate lifetime in seconds.
+    public static func certificateLifetime(_ seconds: Int) throws(RouteStoreError) -> Int {
+        guard certificateLifetimes.contains(seconds) else {
+            throw .invalidUpstreamAuth("a certificate lifetime is from \(certificateLifetimes.lowerBound) seconds to 24 hours (got \(seconds) s)")
+        }
+        return seconds
+    }
+
+    /// Validates the name of a trusted client CA (the same rules as a login name).
+    public static func authorityName(_ name: String) throws(RouteStoreError) -> String {
+        if let reason = userNameProblem(name) { throw .invalidAuthority("invalid CA name \"\(name.prefix(80))\": \(reason)") }
+        return name
+    }
+
+    /// Validates a certificate key id to revoke: printable text, at most 1024 bytes.
+    public static func certificateKeyID(_ text: String) throws(RouteStoreError) -> String {
+        guard !text.isEmpty, text.utf8.count <= 1024, !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+            throw .invalidAuthority("a key id to revoke is 1 to 1024 bytes of printable text")
+        }
+        return text
+    }
+
     /// Parses and range-checks a port written as text.
     public static func port(_ text: String, allowed: ClosedRange<Int> = 1...65535) throws(RouteStoreError) -> Int {
         guard text.allSatisfy(\.isASCII), let value = Int(text), allowed.contains(value) else { throw .invalidPort(text) }

@@ -59,14 +59,16 @@ public final class SQLRouteStore: RouteStore {
                 """
                 INSERT INTO routes (login, upstream_host, upstream_port, upstream_user, enabled,
                                     host_key_fingerprint, host_key_policy, identity_file, identity_key, forwarding, record,
-                                    created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    upstream_auth, certificate_principal, certificate_lifetime, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [.text(route.login), .text(route.upstreamHost), .integer(route.upstreamPort),
                  .optionalText(route.upstreamUser), .integer(route.enabled ? 1 : 0),
                  .optionalText(route.hostKeyFingerprint), .optionalText(route.hostKeyPolicy?.rawValue),
                  .optionalText(route.identityFile), .optionalText(route.identityKey), .optionalText(route.forwarding?.rawValue),
-                 .optionalFlag(route.record), .text(Timestamp.format(route.createdAt)), .text(Timestamp.format(route.updatedAt))])
+                 .optionalFlag(route.record), .optionalText(route.upstreamAuth?.rawValue), .optionalText(route.certificatePrincipal),
+                 .optionalInteger(route.certificateLifetime), .text(Timestamp.format(route.createdAt)),
+                 .text(Timestamp.format(route.updatedAt))])
             guard let stored = try self.route(for: route.login) else { throw .database("route vanished after insert") }
             return stored
         }
@@ -86,6 +88,9 @@ public final class SQLRouteStore: RouteStore {
             if let key = changes.identityKey { route.identityKey = key }
             if let forwarding = changes.forwarding { route.forwarding = forwarding }
             if let record = changes.record { route.record = record }
+            if let auth = changes.upstreamAuth { route.upstreamAuth = auth }
+            if let principal = changes.certificatePrincipal { route.certificatePrincipal = principal }
+            if let lifetime = changes.certificateLifetime { route.certificateLifetime = lifetime }
             if let fingerprint = changes.hostKeyFingerprint {
                 route.hostKeyFingerprint = fingerprint
             } else if route.upstreamHost != original.upstreamHost || route.upstreamPort != original.upstreamPort {
@@ -97,14 +102,16 @@ public final class SQLRouteStore: RouteStore {
                 """
                 UPDATE routes SET upstream_host = ?, upstream_port = ?, upstream_user = ?, enabled = ?,
                                   host_key_fingerprint = ?, host_key_policy = ?, identity_file = ?, identity_key = ?,
-                                  forwarding = ?, record = ?,
-                                  updated_at = ?
+                                  forwarding = ?, record = ?, upstream_auth = ?, certificate_principal = ?,
+                                  certificate_lifetime = ?, updated_at = ?
                 WHERE login = ?
                 """,
                 [.text(route.upstreamHost), .integer(route.upstreamPort), .optionalText(route.upstreamUser),
                  .integer(route.enabled ? 1 : 0), .optionalText(route.hostKeyFingerprint),
                  .optionalText(route.hostKeyPolicy?.rawValue), .optionalText(route.identityFile), .optionalText(route.identityKey),
-                 .optionalText(route.forwarding?.rawValue), .optionalFlag(route.record), .text(Timestamp.format(route.updatedAt)),
+                 .optionalText(route.forwarding?.rawValue), .optionalFlag(route.record), .optionalText(route.upstreamAuth?.rawValue),
+                 .optionalText(route.certificatePrincipal), .optionalInteger(route.certificateLifetime),
+                 .text(Timestamp.format(route.updatedAt)),
                  .text(login)])
             guard let stored = try self.route(for: login) else { throw .database("route vanished after update") }
             return stored
@@ -204,6 +211,20 @@ public final class SQLRouteStore: RouteStore {
         if route.isCatchAll && (route.identityFile != nil || route.identityKey != nil) {
             throw .invalidIdentityFile(Self.catchAllIdentityRefusal)
         }
+        route.certificatePrincipal = try route.certificatePrincipal.map { name throws(RouteStoreError) in
+            try RouteValidation.certificatePrincipal(name)
+        }
+        if let lifetime = route.certificateLifetime { _ = try RouteValidation.certificateLifetime(lifetime) }
+        switch route.upstreamAuth {
+        case .key? where route.identityFile == nil && route.identityKey == nil:
+            throw .invalidUpstreamAuth("`key` needs the route's own key: give --identity-file or run `switchboard route keygen \(route.login)` first")
+        case .certificate? where route.isCatchAll:
+            throw .invalidUpstreamAuth("""
+                the catch-all route cannot log in with certificates: every login name it serves would get a certificate \
+                for that name; give each login its own route
+                """)
+        default: break
+        }
         return route
     }
 
@@ -212,7 +233,8 @@ public final class SQLRouteStore: RouteStore {
         try database.query(
             """
             SELECT login, upstream_host, upstream_port, upstream_user, enabled, created_at, updated_at,
-                   host_key_fingerprint, host_key_policy, identity_file, forwarding, record, identity_key
+                   host_key_fingerprint, host_key_policy, identity_file, forwarding, record, identity_key,
+                   upstream_auth, certificate_principal, certificate_lifetime
             FROM routes WHERE \(condition) ORDER BY login
             """, bindings
         ) { row in
@@ -221,7 +243,8 @@ public final class SQLRouteStore: RouteStore {
                 upstreamUser: row.text(3), enabled: row.integer(4) != 0,
                 hostKeyFingerprint: row.text(7), hostKeyPolicy: row.text(8).flatMap(HostKeyPolicy.init(rawValue:)),
                 identityFile: row.text(9), identityKey: row.text(12), forwarding: row.text(10).flatMap(ForwardingPolicy.init(rawValue:)),
-                record: row.text(11).map { $0 == "1" },
+                record: row.text(11).map { $0 == "1" }, upstreamAuth: row.text(13).flatMap(UpstreamAuthentication.init(rawValue:)),
+                certificatePrincipal: row.text(14), certificateLifetime: row.optionalInteger(15),
                 createdAt: Timestamp.parse(row.text(5) ?? ""), updatedAt: Timestamp.parse(row.text(6) ?? "")))
         }
         return routes

@@ -65,6 +65,7 @@ enum SQLValue {
 
     static func optionalText(_ text: String?) -> SQLValue { text.map(SQLValue.text) ?? .null }
     static func optionalFlag(_ flag: Bool?) -> SQLValue { flag.map { .integer($0 ? 1 : 0) } ?? .null }
+    static func optionalInteger(_ value: Int?) -> SQLValue { value.map(SQLValue.integer) ?? .null }
 }
 
 /// One result row; valid only inside the `row` closure of `SQLDatabase.query`.
