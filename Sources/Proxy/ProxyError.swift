@@ -12,6 +12,8 @@ public struct ProxyError: Error, CustomStringConvertible, Sendable {
         case upstream
         /// The proxy's own host keys could not be loaded or created.
         case hostKeys = "host-keys"
+        /// A CA key could not be made, opened or used, or a certificate not made.
+        case certificates
     }
 
     public let code: Code

@@ -95,7 +95,7 @@ final class DatabaseOutageTests: XCTestCase {
 }
 
 /// A store that answers from memory, or fails as an unreachable database does.
-private final class SwitchableStore: RouteLookup, SessionAudit, @unchecked Sendable {
+private final class SwitchableStore: RouteLookup, CertificateLookup, SessionAudit, @unchecked Sendable {
     // Tests use it from one thread.
     let down = Atomic<Bool>(false)
     var routes: [String: Route] = [:]
@@ -124,6 +124,21 @@ private final class SwitchableStore: RouteLookup, SessionAudit, @unchecked Senda
     func pinHostKeyIfUnpinned(login: String, fingerprint: String) throws(RouteStoreError) -> Bool {
         try check()
         return true
+    }
+
+    func signingAuthority() throws(RouteStoreError) -> SigningAuthority? {
+        try check()
+        return nil
+    }
+
+    func trustedClientAuthority(fingerprint: String) throws(RouteStoreError) -> TrustedClientAuthority? {
+        try check()
+        return nil
+    }
+
+    func isCertificateRevoked(authority: String, serial: UInt64, keyID: String) throws(RouteStoreError) -> Bool {
+        try check()
+        return false
     }
 
     func recordStart(_ session: SessionRecord) throws(RouteStoreError) -> Int64 {

@@ -3,15 +3,15 @@ import RouteStore
 
 /// The session's trace in the audit trail: its start, its recording file, its end.
 extension ClientConnection {
-    func recordStart(of session: LoggedInSession) -> Int64? {
-        let route = session.link.route
+    /// Records a session's start: when the client is in, or, for a certificate login, just
+    /// before its upstream login (the certificate names the audit id).
+    func recordStart(route: Route, login: String, method: String) -> Int64? {
         do {
             let id = try services.audit.recordStart(SessionRecord(
-                login: session.login, clientAddress: address.host, clientPort: address.port, upstreamHost: route.upstreamHost,
-                upstreamPort: route.upstreamPort, upstreamUser: route.effectiveUpstreamUser, authMethod: session.method,
+                login: login, clientAddress: address.host, clientPort: address.port, upstreamHost: route.upstreamHost,
+                upstreamPort: route.upstreamPort, upstreamUser: route.effectiveUpstreamUser, authMethod: method,
                 nodeID: services.nodeID))
             logger[metadataKey: "audit.id"] = "\(id)"
-            services.liveSessions.register(auditID: id, request: session.endRequest)
             return id
         } catch {
             logger.error("cannot record session start", metadata: ["error": "\(error)"])
@@ -55,10 +55,15 @@ extension ClientConnection {
         guard let id = session.auditID else { return }
         services.liveSessions.unregister(auditID: id)
         let channels = session.channels
+        recordEnd(auditID: id, reason: reason, bytes: channels.retiredBytes, exitStatus: channels.lastExit)
+    }
+
+    func recordEnd(
+        auditID id: Int64, reason: ConnectionEndReason, bytes: (toUpstream: Int, toClient: Int) = (0, 0), exitStatus: String? = nil
+    ) {
         do {
             try services.audit.recordEnd(id: id, SessionEnd(
-                bytesToUpstream: channels.retiredBytes.toUpstream, bytesToClient: channels.retiredBytes.toClient,
-                exitStatus: channels.lastExit, reason: reason.rawValue))
+                bytesToUpstream: bytes.toUpstream, bytesToClient: bytes.toClient, exitStatus: exitStatus, reason: reason.rawValue))
         } catch {
             logger.error("cannot record session end", metadata: ["error": "\(error)"])
         }

@@ -90,7 +90,11 @@ extension ClientConnection {
             }
             return .refused
         case .publicKey(let key?, .verified):
-            outcome = authenticator.authenticate(login: login, verifiedKey: key)
+            outcome = authenticator.authenticate(login: login, verifiedKey: key) { route in
+                auditIDBeforeLogin = recordStart(route: route, login: login, method: "\(method)")
+                return auditIDBeforeLogin
+            }
+            if !outcome.isAccepted { closeAuditBeforeLogin(outcome) }
         case .keyboardInteractive(let answers):
             let next = answers.map { authenticator.continueKeyboardInteractive(answers: $0) }
                 ?? authenticator.startKeyboardInteractive(login: login)
@@ -225,6 +229,19 @@ extension ClientConnection {
         return .impossible(.loginImpossible(reason, message: notice))
     }
 
+    /// A certificate login whose start was recorded but whose upstream login failed: its audit
+    /// record ends here, saying why.
+    private func closeAuditBeforeLogin(_ outcome: LoginAuthenticator<UpstreamConnector>.Outcome) {
+        guard let id = auditIDBeforeLogin else { return }
+        auditIDBeforeLogin = nil
+        let reason: ConnectionEndReason = switch outcome {
+        case .upstreamUnavailable: .upstreamUnavailable
+        case .storeUnavailable: .storeUnavailable
+        default: .upstreamRefusedCertificate
+        }
+        recordEnd(auditID: id, reason: reason)
+    }
+
     /// Sleeps until `seconds` after `start` (not at all if that has passed).
     private func wait(until start: Date, plus seconds: TimeInterval) {
         let remaining = seconds - Date().timeIntervalSince(start)
@@ -236,7 +253,10 @@ extension ClientConnection {
     private func startSession(_ link: UpstreamLink<SSHSession>, login: String, method: String, pendingAgent: HostKeyVerifier.Verdict?) -> State {
         services.admission.loggedIn()
         let session = LoggedInSession(link: link, login: login, method: method)
-        session.auditID = recordStart(of: session)
+        session.auditID = auditIDBeforeLogin ?? recordStart(route: link.route, login: login, method: method)
+        auditIDBeforeLogin = nil
+        if let id = session.auditID { services.liveSessions.register(auditID: id, request: session.endRequest) }
+        if let id = session.auditID { services.liveSessions.register(auditID: id, request: session.endRequest) }
         session.recording = recordingPlan(for: session)
         ProxyMetrics.sessionStarted()
         if session.auditID == nil && settings[.recordRequired] && recordsSessions(of: session.link.route) {

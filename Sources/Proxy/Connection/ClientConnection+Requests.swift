@@ -17,13 +17,13 @@ extension ClientConnection {
                 if upstreamReady {
                     session.channels.add(SessionChannelRelay(
                         openRequest: message, upstream: try SSHChannel.make(on: session.upstream), recording: session.recording,
-                        forwardsAgentUpstream: session.forwarding.allowsAgent, logger: logger))
+                        forwardsAgentUpstream: session.forwardsAgent, logger: logger))
                 } else {
                     // The client's channel must be open for it to ask for agent forwarding,
                     // which the upstream login needs: accept now, open upstream later.
                     session.channels.add(SessionChannelRelay(
                         acceptedDownstream: try message.acceptChannelOpen(), recording: session.recording,
-                        forwardsAgentUpstream: session.forwarding.allowsAgent, logger: logger))
+                        forwardsAgentUpstream: session.forwardsAgent, logger: logger))
                 }
             } catch {
                 logger.warning("cannot create upstream channel", metadata: ["error": "\(error)"])
@@ -44,6 +44,9 @@ extension ClientConnection {
                 logger.warning("cannot create upstream channel", metadata: ["error": "\(error)"])
                 message.refuse()
             }
+        case .channelRequest(_, .pty) where !session.allowsPTY:
+            logger.info("terminal refused", metadata: ["reason": "certificate-without-permit-pty"])
+            message.refuse()
         case .channelRequest(let id, let request):
             guard let relay = session.channels.session(withClientChannel: id) else {
                 answerRequestOnUnrelayedChannel(message, id, session: session)
@@ -72,7 +75,7 @@ extension ClientConnection {
         }
         let open: (SSHChannel) -> RequestProgress
         switch message.request {
-        case .channelOpen(.authAgent) where session.channels.clientForwardsAgent && session.forwarding.allowsAgent:
+        case .channelOpen(.authAgent) where session.channels.clientForwardsAgent && session.forwardsAgent:
             open = { $0.openAuthAgent() }
         case .channelOpen(.forwardedTCPIP(let host, let port, let originHost, let originPort)) where session.forwarding.allowsRemote:
             open = { $0.openReverseForward(host: host, port: port, originHost: originHost, originPort: originPort) }

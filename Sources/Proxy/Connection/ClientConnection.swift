@@ -44,6 +44,9 @@ final class ClientConnection {
     var bannerShown = false
     /// The methods refusals name: all the proxy can take, until the upstream's are known.
     var methodsOffered = ClientConnection.offeredMethods
+    /// The audit id of a session whose start was recorded before its upstream login (a
+    /// certificate login, whose certificate names it), until that login's outcome is known.
+    var auditIDBeforeLogin: Int64?
 
     /// A failed login is answered no sooner than this after it started, whatever the reason,
     /// so that response time does not tell a missing route from a wrong password.
@@ -63,6 +66,9 @@ final class ClientConnection {
                 startups: services.upstreamStartups, source: SourcePenalties.source(of: address.host),
                 limits: UpstreamStartups.Limits(settings: settings), patience: TimeInterval(settings[.upstreamConnectTimeout])),
             sendsCredentialsUnverified: settings[.unverifiedUpstreamCredentials], storedKeys: services.storedKeys,
+            certificates: LoginAuthenticator.CertificateContext(
+                client: address, clientCertificates: ClientCertificates(authorities: services.certificateAuthorities),
+                upstreamCertificates: services.upstreamCertificates, sourceAddresses: settings[.certificateSourceAddresses]),
             logger: logger)
         event = try SSHEvent()
         try event.addWakeSource(services.shutdown.fd)

@@ -11,6 +11,9 @@ enum ConnectionEndReason: String, Sendable {
     case storeUnavailable = "store-unavailable"
     /// The source was banned while the connection was logging in.
     case banned
+    /// The upstream refused the certificate the proxy made for a login (whose audit record was
+    /// started before, as the certificate names it).
+    case upstreamRefusedCertificate = "upstream-refused-certificate"
     // After the login.
     case clientClosed = "client-closed"
     case upstreamClosed = "upstream-closed"

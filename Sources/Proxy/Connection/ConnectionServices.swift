@@ -21,4 +21,8 @@ struct ConnectionServices {
     let nodeID: String?
     /// Route keys kept in the shared store, opened with the cluster secret.
     let storedKeys: StoredRouteKeys?
+    /// The signing CA, the trusted client CAs and the revocations.
+    let certificateAuthorities: any CertificateLookup
+    /// Makes upstream certificates (shared by every connection).
+    let upstreamCertificates: UpstreamCertificates
 }

@@ -9,8 +9,12 @@ final class LoggedInSession {
     let login: String
     /// How the client logged in: "password", "publickey", "keyboard-interactive".
     let method: String
-    /// What port forwarding the route allows.
+    /// What port forwarding the route (and the client's certificate, if it used one) allows.
     let forwarding: ForwardingPolicy
+    /// Whether the client's agent may be forwarded to the upstream.
+    let forwardsAgent: Bool
+    /// Whether the client may have a terminal (a certificate without `permit-pty` refuses it).
+    let allowsPTY: Bool
     let channels = ConnectionChannels()
     /// The session's audit id, if the start could be recorded.
     var auditID: Int64?
@@ -30,7 +34,10 @@ final class LoggedInSession {
         self.link = link
         self.login = login
         self.method = method
-        forwarding = link.route.forwarding ?? .all
+        let policy = link.route.forwarding ?? .all
+        forwarding = link.permissions.portForwarding ? policy : .none
+        forwardsAgent = policy.allowsAgent && link.permissions.agentForwarding
+        allowsPTY = link.permissions.pty
     }
 
     var upstream: SSHSession { link.session }

@@ -40,13 +40,27 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     private let sendsCredentialsUnverified: Bool
     /// Opens route keys kept in a shared store (`nil`: this node has no cluster secret).
     private let storedKeys: StoredRouteKeys?
+    /// What certificate logins need: the client's address, the CAs, the proxy's egress ranges.
+    private let certificates: CertificateContext?
+
+    /// Client certificates and upstream certificates for one connection.
+    struct CertificateContext {
+        /// The client's address (from the PROXY header behind a load balancer).
+        let client: HostPort
+        let clientCertificates: ClientCertificates
+        let upstreamCertificates: UpstreamCertificates
+        /// Written into upstream certificates as `source-address` when not empty.
+        let sourceAddresses: [AddressRange]
+    }
 
     init(
         routes: any RouteLookup, connector: Connector, startupPlaces: UpstreamStartupPlaces = .unlimited,
-        sendsCredentialsUnverified: Bool = false, storedKeys: StoredRouteKeys? = nil, logger: Logger
+        sendsCredentialsUnverified: Bool = false, storedKeys: StoredRouteKeys? = nil, certificates: CertificateContext? = nil,
+        logger: Logger
     ) {
         self.routes = routes
         self.storedKeys = storedKeys
+        self.certificates = certificates
         self.upstreams = UpstreamLoginConnections(routes: routes, connector: connector, startupPlaces: startupPlaces, logger: logger)
         self.sendsCredentialsUnverified = sendsCredentialsUnverified
         self.logger = logger
@@ -67,6 +81,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         case .refused(let reason): return .rejected(reason)
         case .storeUnavailable: return .storeUnavailable
         }
+        guard route.takesClientSecrets else { return .rejected(.methodNotAllowed) }
         return loginUpstream(route, sendsClientCredentials: true) { upstream in
             if upstream.methods.contains(.password) || !upstream.methods.contains(.keyboardInteractive) {
                 return upstream.session.authenticate(password: password)
@@ -100,10 +115,11 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     func answerProbe(login: String, key: PublicKey) -> ProbeAnswer {
         switch lookUp(login) {
         case .found(let route):
-            switch isListed(key, for: route) {
-            case true?: return .accept
-            case false?: return .refuse
-            case nil: return .storeUnavailable
+            guard route.takesClientKeys else { return .refuse }
+            switch authorize(key, login: login, route: route, logsAcceptance: false) {
+            case .authorized: return .accept
+            case .refused: return .refuse
+            case .storeUnavailable: return .storeUnavailable
             }
         case .refused: return .refuse
         case .storeUnavailable: return .storeUnavailable
@@ -132,27 +148,47 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         }
         switch upstreams.session(for: route) {
         case .success(let upstream):
-            return .upstream(AuthMethods.publicKey.union(upstream.methods.intersection([.password, .keyboardInteractive])))
+            var methods = upstream.methods.intersection([.password, .keyboardInteractive])
+            if !route.takesClientSecrets { methods = [] }
+            if route.takesClientKeys { methods.insert(.publicKey) }
+            return .upstream(methods)
         case .failure(let failure):
             return .unavailable(.upstreamUnavailable(route, failure))
         }
     }
 
-    /// A client that proved it holds a listed key logs in upstream with the route's mapped key.
-    func authenticate(login: String, verifiedKey key: PublicKey) -> Outcome {
+    /// A client that proved it holds a listed key, or a certificate from a trusted client CA,
+    /// logs in upstream as the route says: with a certificate made for this login, with the
+    /// route's own key, or through the client's agent. `recordStart` records the session's start
+    /// in the audit before a certificate login, whose key id names the audit id.
+    func authenticate(login: String, verifiedKey key: PublicKey, recordStart: (Route) -> Int64? = { _ in nil }) -> Outcome {
         let route: Route
         switch lookUp(login) {
         case .found(let found): route = found
         case .refused(let reason): return .rejected(reason)
         case .storeUnavailable: return .storeUnavailable
         }
-        switch isListed(key, for: route) {
-        case true?: break
-        case false?: return .rejected(.keyNotListed)
-        case nil: return .storeUnavailable
+        guard route.takesClientKeys else { return .rejected(.methodNotAllowed) }
+        let permissions: CertificatePermissions
+        switch authorize(key, login: login, route: route, logsAcceptance: true) {
+        case .authorized(let granted): permissions = granted
+        case .refused(let reason): return .rejected(reason)
+        case .storeUnavailable: return .storeUnavailable
         }
-        // Never on the catch-all route: its one key would log in as every name a client types.
-        if let stored = route.identityKey, !route.isCatchAll {
+        let outcome: Outcome = switch route.upstreamAuth {
+        case .certificate?: loginWithCertificate(route, login: login, permissions: permissions, recordStart: recordStart)
+        case .agent?: loginThroughAgent(route)
+        case .key?, nil: loginWithRouteKey(route) ?? loginThroughAgent(route)
+        case .password?: .rejected(.methodNotAllowed)
+        }
+        return outcome.granting(permissions)
+    }
+
+    /// A login with the route's own key, or nil if the route has none (or is the catch-all,
+    /// whose one key would log in as every name a client types).
+    private func loginWithRouteKey(_ route: Route) -> Outcome? {
+        guard !route.isCatchAll else { return nil }
+        if let stored = route.identityKey {
             guard let storedKeys else {
                 logger.error("the route's key is kept in the database but this node has no cluster secret (--cluster-secret-file)")
                 return .upstreamUnavailable(route, .authenticationError("this node has no cluster secret to open the route's key"))
@@ -168,9 +204,14 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
             }
             return loginUpstream(route, sendsClientCredentials: false) { $0.session.authenticate(privateKeyText: key) }
         }
-        if let identity = route.identityFile, !route.isCatchAll {
+        if let identity = route.identityFile {
             return loginUpstream(route, sendsClientCredentials: false) { $0.session.authenticate(privateKeyAt: identity) }
         }
+        return nil
+    }
+
+    /// The upstream is connected now; the login itself waits for the client's forwarded agent.
+    private func loginThroughAgent(_ route: Route) -> Outcome {
         switch upstreams.session(for: route) {
         case .success(let upstream):
             guard mayReceiveCredentials(upstream.verdict) else { return .upstreamUnavailable(route, .credentialsWithheld) }
@@ -179,6 +220,94 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         case .failure(let failure):
             return .upstreamUnavailable(route, failure)
         }
+    }
+
+    /// A login with a fresh key and a certificate the proxy's CA signs for it, naming this login.
+    private func loginWithCertificate(
+        _ route: Route, login: String, permissions: CertificatePermissions, recordStart: (Route) -> Int64?
+    ) -> Outcome {
+        guard let certificates else {
+            return .upstreamUnavailable(route, .authenticationError("this connection cannot make certificates"))
+        }
+        let signer: CertificateSigner
+        do {
+            signer = try certificates.upstreamCertificates.signer()
+        } catch {
+            logger.error("cannot sign an upstream certificate", metadata: ["error": "\(error.message)"])
+            ProxyMetrics.certificateIssued(result: "no-ca")
+            return .upstreamUnavailable(route, .authenticationError("the proxy cannot sign certificates"))
+        }
+        // The audit record is started only for an upstream that answers.
+        if case .failure(let failure) = upstreams.session(for: route) { return .upstreamUnavailable(route, failure) }
+        let subject = UpstreamCertificates.Subject(
+            login: login, client: certificates.client.description, auditID: recordStart(route), permissions: permissions)
+        var issued: OpenSSHCertificate?
+        let outcome = loginUpstream(route, sendsClientCredentials: false) { upstream in
+            upstream.session.authenticate { (key: [UInt8]) throws(SSHError) -> OpenSSHCertificate in
+                let certificate = try UpstreamCertificates.certificate(
+                    for: route, subject: subject, publicKeyBlob: key, sourceAddresses: certificates.sourceAddresses, signer: signer)
+                issued = certificate
+                return certificate
+            }
+        }
+        if let issued {
+            ProxyMetrics.certificateIssued(result: "issued")
+            logger.info("upstream certificate issued", metadata: [
+                "cert.serial": "\(issued.serial)", "cert.key_id": "\(issued.keyID)", "cert.principal": "\(route.effectiveCertificatePrincipal)",
+                "cert.valid_seconds": "\(route.effectiveCertificateLifetime)",
+            ])
+        }
+        return outcome
+    }
+
+    /// How the proxy knows a client that signed with `key`.
+    private enum KeyAuthorization {
+        /// A listed key (all the route allows) or an accepted certificate (what it permits).
+        case authorized(CertificatePermissions)
+        case refused(LoginRejection)
+        case storeUnavailable
+    }
+
+    /// A certificate is checked against the trusted client CAs (its key need not be listed);
+    /// a plain key must be listed for the route.
+    private func authorize(_ key: PublicKey, login: String, route: Route, logsAcceptance: Bool) -> KeyAuthorization {
+        guard key.typeName.hasSuffix("-cert-v01@openssh.com") else {
+            switch isListed(key, for: route) {
+            case true?: return .authorized(.unrestricted)
+            case false?: return .refused(.keyNotListed)
+            case nil: return .storeUnavailable
+            }
+        }
+        guard let certificates, let certificate = key.certificate else {
+            logger.info("client certificate refused", metadata: ["reason": "certificate-unreadable"])
+            ProxyMetrics.clientCertificate(result: "certificate-unreadable")
+            return .refused(.certificateRefused)
+        }
+        switch certificates.clientCertificates.check(certificate, login: login, clientHost: certificates.client.host) {
+        case .accepted(let acceptance):
+            if logsAcceptance {
+                ProxyMetrics.clientCertificate(result: "accepted")
+                logger.info("client certificate accepted", metadata: [
+                    "cert.ca": "\(acceptance.authority)", "cert.serial": "\(acceptance.serial)", "cert.key_id": "\(Self.printable(acceptance.keyID))",
+                ])
+            }
+            return .authorized(acceptance.permissions)
+        case .refused(let reason, let detail):
+            ProxyMetrics.clientCertificate(result: reason)
+            logger.info("client certificate refused", metadata: [
+                "reason": "\(reason)", "detail": "\(Self.printable(detail))", "cert.serial": "\(certificate.serial)",
+                "cert.key_id": "\(Self.printable(certificate.keyID))",
+            ])
+            return .refused(.certificateRefused)
+        case .storeUnavailable:
+            return .storeUnavailable
+        }
+    }
+
+    /// Text from a client's certificate, safe for one log line: control characters shown as
+    /// `?`, at most 200 characters.
+    private static func printable(_ text: String) -> String {
+        String(String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : Character($0) }).prefix(200))
     }
 
     /// Records the result of a login made through the client's agent; true if it succeeded.
@@ -234,6 +363,10 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
             return .ask(Self.passwordChallenge, fromUpstream: false)
         case .storeUnavailable:
             return .done(.storeUnavailable)
+        }
+        guard route.takesClientSecrets else {
+            conversation = .decoy(.methodNotAllowed)
+            return .ask(Self.passwordChallenge, fromUpstream: false)
         }
         switch upstreams.session(for: route) {
         case .success(let upstream):
@@ -365,4 +498,28 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         }
     }
 
+}
+
+extension Route {
+    /// Whether a client's password or keyboard-interactive answers may log in on this route:
+    /// when it logs in upstream with them, or chooses automatically.
+    var takesClientSecrets: Bool { upstreamAuth == nil || upstreamAuth == .password }
+    /// Whether a client's public key or certificate may log in on this route.
+    var takesClientKeys: Bool { upstreamAuth != .password }
+}
+
+extension LoginAuthenticator.Outcome {
+    /// The same outcome, its session narrowed to what the client's certificate permits.
+    func granting(_ permissions: CertificatePermissions) -> Self {
+        switch self {
+        case .accepted(var link):
+            link.permissions = permissions
+            return .accepted(link)
+        case .acceptedPendingAgent(var link, let verdict):
+            link.permissions = permissions
+            return .acceptedPendingAgent(link, verdict)
+        default:
+            return self
+        }
+    }
 }

@@ -8,6 +8,11 @@ enum LoginRejection: String {
     case keyNotListed = "key-not-listed"
     /// A route exists for the same name in other letter case.
     case caseMismatch = "login-case-mismatch"
+    /// The client's certificate was refused (the log line before says why).
+    case certificateRefused = "certificate-refused"
+    /// The route's `upstream_auth` does not take this method (e.g. a password on a route that
+    /// logs in upstream with certificates).
+    case methodNotAllowed = "method-not-allowed"
 }
 
 extension Route {
@@ -17,6 +22,8 @@ extension Route {
     func leadsToTheSameUpstream(as other: Route) -> Bool {
         login == other.login && upstreamHost == other.upstreamHost && upstreamPort == other.upstreamPort
             && effectiveUpstreamUser == other.effectiveUpstreamUser && identityFile == other.identityFile
+            && identityKey == other.identityKey && upstreamAuth == other.upstreamAuth
+            && certificatePrincipal == other.certificatePrincipal && certificateLifetime == other.certificateLifetime
             && enabled == other.enabled && hostKeyPolicy == other.hostKeyPolicy
             && (hostKeyFingerprint == other.hostKeyFingerprint || (hostKeyFingerprint == nil && other.hostKeyFingerprint != nil))
     }

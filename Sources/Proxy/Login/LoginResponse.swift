@@ -41,8 +41,17 @@ extension LoginAuthenticator.Outcome {
     /// which gets the decoy's look instead).
     var reachedUpstream: Bool {
         switch self {
-        case .rejected(.noRoute), .rejected(.routeDisabled), .rejected(.caseMismatch), .rejected(.keyNotListed), .storeUnavailable: false
+        case .rejected(.noRoute), .rejected(.routeDisabled), .rejected(.caseMismatch), .rejected(.keyNotListed),
+             .rejected(.certificateRefused), .rejected(.methodNotAllowed), .storeUnavailable: false
         default: true
+        }
+    }
+
+    /// True if the client is in (now, or once its agent logs in upstream).
+    var isAccepted: Bool {
+        switch self {
+        case .accepted, .acceptedPendingAgent: true
+        default: false
         }
     }
 

@@ -7,8 +7,9 @@ import Synchronization
 /// used instead, so users with a known route still log in during a short outage. Past that,
 /// or for a login never seen, the error stands and the client is told the service is
 /// temporarily unavailable (never "permission denied"). Trust on first use is never answered
-/// from memory: a new pin needs the database.
-final class OutageTolerantRoutes: RouteLookup {
+/// from memory: a new pin needs the database. Certificate look-ups (the signing CA, trusted
+/// client CAs, revocations) are remembered the same way.
+final class OutageTolerantRoutes: RouteLookup, CertificateLookup {
     private struct Answer {
         let value: any Sendable
         let readAt: ContinuousClock.Instant
@@ -16,11 +17,11 @@ final class OutageTolerantRoutes: RouteLookup {
 
     /// The most answers remembered; the oldest go first.
     static let capacity = 20_000
-    private let store: any RouteLookup
+    private let store: any RouteLookup & CertificateLookup
     private let graceSeconds: Atomic<Int>
     private let answers = Mutex<[String: Answer]>([:])
 
-    init(store: any RouteLookup, graceSeconds: Int) {
+    init(store: any RouteLookup & CertificateLookup, graceSeconds: Int) {
         self.store = store
         self.graceSeconds = Atomic(graceSeconds)
     }
@@ -42,6 +43,20 @@ final class OutageTolerantRoutes: RouteLookup {
 
     func pinHostKeyIfUnpinned(login: String, fingerprint: String) throws(RouteStoreError) -> Bool {
         try store.pinHostKeyIfUnpinned(login: login, fingerprint: fingerprint)
+    }
+
+    func signingAuthority() throws(RouteStoreError) -> SigningAuthority? {
+        try remembered("signing-ca") { () throws(RouteStoreError) in try store.signingAuthority() }
+    }
+
+    func trustedClientAuthority(fingerprint: String) throws(RouteStoreError) -> TrustedClientAuthority? {
+        try remembered("client-ca\u{0}\(fingerprint)") { () throws(RouteStoreError) in try store.trustedClientAuthority(fingerprint: fingerprint) }
+    }
+
+    func isCertificateRevoked(authority: String, serial: UInt64, keyID: String) throws(RouteStoreError) -> Bool {
+        try remembered("revoked\u{0}\(authority)\u{0}\(serial)\u{0}\(keyID)") { () throws(RouteStoreError) in
+            try store.isCertificateRevoked(authority: authority, serial: serial, keyID: keyID)
+        }
     }
 
     private func remembered<Value: Sendable>(_ key: String, _ read: () throws(RouteStoreError) -> Value) throws(RouteStoreError) -> Value {

@@ -12,6 +12,7 @@ protocol UpstreamLoginSession: AnyObject {
     func authenticate(password: WireText) -> SSHSession.AuthResult
     func authenticate(privateKeyAt path: String) -> SSHSession.AuthResult
     func authenticate(privateKeyText text: String) -> SSHSession.AuthResult
+    func authenticate(withCertificateFrom certify: (_ plainPublicKeyBlob: [UInt8]) throws(SSHError) -> OpenSSHCertificate) -> SSHSession.AuthResult
     func keyboardInteractive(answers: [WireText]?) -> KeyboardInteractiveStep
 }
 
@@ -30,4 +31,7 @@ extension UpstreamConnector: UpstreamConnecting {}
 struct UpstreamLink<Session: UpstreamLoginSession> {
     let route: Route
     let session: Session
+    /// What the session may use beyond a program, as the client's certificate allows (all of
+    /// what the route allows when the client logged in without one).
+    var permissions = CertificatePermissions.unrestricted
 }

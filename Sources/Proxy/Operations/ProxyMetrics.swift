@@ -90,6 +90,17 @@ public enum ProxyMetrics {
         Gauge(label: "switchboard_audit_spooled").record(pending)
     }
 
+    /// Upstream certificates: `result` is issued or no-ca (the route needs a CA the proxy lacks).
+    static func certificateIssued(result: String) {
+        Counter(label: "switchboard_upstream_certificates_total", dimensions: [("result", result)]).increment()
+    }
+
+    /// Client certificates checked at login: `result` is accepted or the refusal's reason code
+    /// (certificate-expired, certificate-untrusted-ca, …; a fixed set, see `ClientCertificates`).
+    static func clientCertificate(result: String) {
+        Counter(label: "switchboard_client_certificates_total", dimensions: [("result", result)]).increment()
+    }
+
     /// The gauge's value lives here: swift-metrics gauges record values, they do not count.
     private static let activeSessions = SessionCount()
 }

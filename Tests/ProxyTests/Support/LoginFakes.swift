@@ -107,6 +107,11 @@ final class FakeUpstreamSession: UpstreamLoginSession {
         return acceptsKeyFile ? .success : .denied
     }
 
+    func authenticate(withCertificateFrom certify: ([UInt8]) throws(SSHError) -> OpenSSHCertificate) -> SSHSession.AuthResult {
+        attempts.append("certificate")
+        return acceptsKeyFile ? .success : .denied
+    }
+
     func keyboardInteractive(answers: [WireText]?) -> KeyboardInteractiveStep {
         attempts.append("keyboard-interactive")
         guard methods.contains(.keyboardInteractive) else { return .finished(refused()) }

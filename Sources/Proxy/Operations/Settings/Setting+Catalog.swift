@@ -19,7 +19,7 @@ public enum SettingsCatalog {
         Setting<String?>.recordDir, Setting<Bool>.recordInput, Setting<Int>.recordMaxFileSize, Setting<Int>.recordMaxTotalSize,
         Setting<Bool>.recordRequired, Setting<Logger.Level>.logLevel, Setting<LogFormat>.logFormat,
         Setting<String?>.database, Setting<String?>.clusterSecretFile, Setting<String?>.nodeName, Setting<Int>.nodeLostAfter,
-        Setting<Int>.healthGrace, Setting<Int>.databaseOutageGrace,
+        Setting<Int>.healthGrace, Setting<Int>.databaseOutageGrace, Setting<[AddressRange]>.certificateSourceAddresses,
     ]
 
     /// The setting named `name` (the file's key), if there is one.
@@ -274,15 +274,26 @@ extension Setting where Value == String? {
 
 extension Setting where Value == [AddressRange] {
     public static var trustedProxies: Self {
+        .addressRanges(
+            "trusted_proxies", reload: .restart, what: "trusted proxy",
+            help: "addresses or CIDR ranges of the load balancers allowed to send PROXY headers")
+    }
+
+    public static var certificateSourceAddresses: Self {
+        .addressRanges(
+            "certificate_source_addresses", reload: .live, what: "certificate source address",
+            help: "the proxy's egress addresses or CIDR ranges, written into each upstream certificate as its source-address option")
+    }
+
+    /// A comma-separated list of addresses and CIDR ranges, empty by default.
+    private static func addressRanges(_ name: String, reload: SettingReload, what: String, help: String) -> Self {
         Setting(
-            "trusted_proxies", default: [], valueName: "CIDR,…", reload: .restart,
-            help: "addresses or CIDR ranges of the load balancers allowed to send PROXY headers",
-            defaultDescription: "none",
+            name, default: [], valueName: "CIDR,…", reload: reload, help: help, defaultDescription: "none",
             parse: { text in
                 var ranges: [AddressRange] = []
                 for item in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
                     guard let range = AddressRange(item) else {
-                        return .failure(ProxyError(.configuration, "invalid trusted proxy \"\(item)\": expected an address or CIDR such as 10.0.0.0/8"))
+                        return .failure(ProxyError(.configuration, "invalid \(what) \"\(item)\": expected an address or CIDR such as 10.0.0.0/8"))
                     }
                     ranges.append(range)
                 }
