@@ -27,6 +27,7 @@ struct RouteCommand: ParsableCommand {
         var forwarding: ForwardingPolicy?
         @Option(help: ArgumentHelp("Record terminal sessions: on, off, or default (when serve has --record-dir).", valueName: "on|off|default"))
         var record: RecordSetting?
+        @OptionGroup var certificates: UpstreamAuthOptions
         @OptionGroup var dataDirectory: DataDirectoryOption
 
         func run() throws {
@@ -37,7 +38,8 @@ struct RouteCommand: ParsableCommand {
                 let route = try store.add(Route(
                     login: user, upstreamHost: upstream.host, upstreamPort: upstream.port, upstreamUser: upstreamUser,
                     hostKeyFingerprint: hostKey.hostKey, hostKeyPolicy: hostKey.hostKeyPolicy, identityFile: identity,
-                    forwarding: forwarding, record: record?.flag))
+                    forwarding: forwarding, record: record?.flag, upstreamAuth: certificates.upstreamAuth?.value,
+                    certificatePrincipal: certificates.principal, certificateLifetime: certificates.certTtl))
                 print("added route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)")
             }
         }
@@ -98,6 +100,7 @@ struct RouteCommand: ParsableCommand {
         var forwarding: ForwardingPolicy?
         @Option(help: ArgumentHelp("Record terminal sessions: on, off, or default (when serve has --record-dir).", valueName: "on|off|default"))
         var record: RecordSetting?
+        @OptionGroup var certificates: UpstreamAuthOptions
         @OptionGroup var dataDirectory: DataDirectoryOption
 
         func validate() throws {
@@ -120,7 +123,9 @@ struct RouteCommand: ParsableCommand {
                     hostKeyFingerprint: forgetHostKey ? .some(nil) : hostKey.hostKey.map { .some($0) },
                     hostKeyPolicy: defaultHostKeyPolicy ? .some(nil) : hostKey.hostKeyPolicy.map { .some($0) },
                     identityFile: clearIdentityFile ? .some(nil) : try identityFile.map { .some(try Credentials.validatedIdentityFile($0)) },
-                    forwarding: forwarding, record: record.map(\.flag))
+                    forwarding: forwarding, record: record.map(\.flag),
+                    upstreamAuth: certificates.upstreamAuth.map(\.value),
+                    certificatePrincipal: certificates.principal.map { .some($0) }, certificateLifetime: certificates.certTtl.map { .some($0) })
                 let route = try dataDirectory.openStore().update(login: user, with: changes)
                 print("updated route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)\(route.enabled ? "" : " (disabled)")")
             }
@@ -160,21 +165,14 @@ struct RouteCommand: ParsableCommand {
                 """)
 
         @Argument(help: "The login name.") var user: String
-        @Option(help: ArgumentHelp("File holding the cluster secret (with --database).", valueName: "FILE"))
-        var clusterSecretFile: String?
+        @OptionGroup var secret: ClusterSecretOption
         @OptionGroup var dataDirectory: DataDirectoryOption
 
         func run() throws {
             try runReportingErrors {
                 let store = try dataDirectory.openStore()
                 guard try store.route(for: user) != nil else { throw RouteStoreError.routeNotFound(user) }
-                if store.isShared {
-                    guard let secret = try ClusterSecret.load(file: clusterSecretFile) else {
-                        throw CommandFailure(description: """
-                            a route key in a shared database is encrypted with the cluster secret: give --cluster-secret-file \
-                            or set \(ClusterSecret.environmentVariable) (the same secret the nodes use)
-                            """)
-                    }
+                if let secret = try secret.load(for: store, purpose: "a route key") {
                     let (encrypted, publicLine) = try Credentials.generateStoredRouteKey(for: user, secret: secret)
                     _ = try store.update(login: user, with: RouteChanges(identityFile: .some(nil), identityKey: .some(encrypted)))
                     FileHandle.standardError.write(Data("stored an encrypted key for \(user) in the database; add this line to the upstream user's authorized_keys:\n".utf8))
@@ -202,6 +200,25 @@ struct RouteCommand: ParsableCommand {
             }
         }
     }
+}
+
+/// `--upstream-auth`, `--principal` and `--cert-ttl` on `route add` and `route set`.
+struct UpstreamAuthOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "How the proxy logs in upstream: password, key, agent, certificate, or automatic (password and key clients as before).",
+        valueName: "METHOD"))
+    var upstreamAuth: UpstreamAuthChoice?
+    @Option(help: ArgumentHelp("The principal of upstream certificates (default: the upstream user).", valueName: "NAME"))
+    var principal: String?
+    @Option(help: ArgumentHelp("Seconds an upstream certificate stays valid (default 300).", valueName: "SECONDS"))
+    var certTtl: Int?
+}
+
+/// `--upstream-auth`: a method, or `automatic` for today's choice by credential.
+enum UpstreamAuthChoice: String, ExpressibleByArgument {
+    case password, key, agent, certificate, automatic
+
+    var value: UpstreamAuthentication? { UpstreamAuthentication(rawValue: rawValue) }
 }
 
 /// `--enable` / `--disable` on `route set`.

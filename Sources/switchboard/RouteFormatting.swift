@@ -12,6 +12,9 @@ struct RouteRecord: Encodable {
     let hostKeyFingerprint: String?
     let hostKeyPolicy: String?
     let identityFile: String?
+    let upstreamAuth: String?
+    let certificatePrincipal: String?
+    let certificateLifetime: Int?
     let forwarding: String
     let catchAll: Bool
     let createdAt: Date
@@ -27,6 +30,9 @@ struct RouteRecord: Encodable {
         hostKeyFingerprint = route.hostKeyFingerprint
         hostKeyPolicy = route.hostKeyPolicy?.rawValue
         identityFile = route.identityFile
+        upstreamAuth = route.upstreamAuth?.rawValue
+        certificatePrincipal = route.upstreamAuth == .certificate ? route.effectiveCertificatePrincipal : route.certificatePrincipal
+        certificateLifetime = route.upstreamAuth == .certificate ? route.effectiveCertificateLifetime : route.certificateLifetime
         forwarding = (route.forwarding ?? .all).rawValue
         catchAll = route.isCatchAll
         createdAt = route.createdAt
@@ -64,6 +70,22 @@ enum RouteFormatting {
         }.joined(separator: "\n")
     }
 
+    static func date(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+
+    /// How a route logs in upstream, in words.
+    static func upstreamAuth(_ route: Route) -> String {
+        switch route.upstreamAuth {
+        case nil: "automatic (password and keyboard-interactive pass through; key clients use the route's key, else their agent)"
+        case .password?: "password (the client's password or answers pass through; key clients are refused)"
+        case .key?: "key (the route's own key, for clients with a listed key or a client certificate)"
+        case .agent?: "agent (the client's own key through its forwarded agent, ssh -A)"
+        case .certificate?: """
+            certificate (a fresh key and a certificate for principal \(route.effectiveCertificatePrincipal), \
+            valid \(route.effectiveCertificateLifetime) s, per login)
+            """
+        }
+    }
+
     static func details(_ route: Route) -> String {
         let dates = ISO8601DateFormatter()
         return """
@@ -73,7 +95,8 @@ enum RouteFormatting {
             enabled:         \(route.enabled ? "yes" : "no")
             host key:        \(route.hostKeyFingerprint ?? "not pinned")
             host key policy: \(route.hostKeyPolicy?.rawValue ?? "proxy default")
-            identity file:   \(route.identityFile ?? "none (public-key clients log in upstream through their agent)")
+            identity file:   \(route.identityFile ?? (route.identityKey != nil ? "kept in the database (encrypted)" : "none"))
+            upstream auth:   \(upstreamAuth(route))
             forwarding:      \((route.forwarding ?? .all).rawValue)
             recording:       \(route.record.map { $0 ? "on" : "off" } ?? "default (when serve has --record-dir)")
             created:         \(dates.string(from: route.createdAt))
