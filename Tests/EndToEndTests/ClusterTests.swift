@@ -152,6 +152,46 @@ extension ClusterTests {
             XCTAssertEqual(login.out, "\(TestUsers.deploy.name)\n", "node on port \(node.port): \(login.err)")
         }
     }
+
+    func testTheCertificateAuthorityInTheSharedStoreSignsOnEveryNode() throws {
+        guard let database = try TestPostgreSQL.freshSchemaURL() else { throw XCTSkip("needs \(TestPostgreSQL.variable)") }
+        let scratch = try TemporaryPath(prefix: "sb-cluster-ca", create: true)
+        let secretFile = scratch.path + "/cluster-secret"
+        try "a-cluster-secret-of-enough-length\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
+        chmod(secretFile, 0o600)
+        let copyKeys = try Self.clusterHostKeys(in: scratch.path + "/keys")
+        let arguments = ["--cluster-secret-file", secretFile]
+        let first = try ProxyProcess(arguments: arguments, database: database, prepare: copyKeys)
+        let second = try ProxyProcess(arguments: arguments, database: database, prepare: copyKeys)
+        let refused = try first.admin(["ca", "init"])
+        XCTAssertNotEqual(refused.status, 0, "a CA in a shared store needs the cluster secret")
+        XCTAssertTrue(refused.err.contains("cluster secret"), refused.err)
+        let caLine = try first.mustAdmin(["ca", "init", "--cluster-secret-file", secretFile])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: first.dataDirectory + "/ca"), "no CA key file is written")
+        let stored = try Command.run("/usr/bin/psql", [database, "-At", "-c", "SELECT key_encrypted IS NOT NULL, key_file IS NULL FROM signing_cas"])
+        XCTAssertEqual(stored.out, "t|t\n", stored.err)
+
+        let trusted = scratch.path + "/trusted_user_ca_keys"
+        try caLine.write(toFile: trusted, atomically: true, encoding: .utf8)
+        let upstream = try UpstreamServer(name: "cluster-cert", extraConfig: ["TrustedUserCAKeys \(trusted)", "AuthorizedKeysFile none"])
+        defer { upstream.stop() }
+        try first.mustAdmin([
+            "route", "add", "sbt-cluster-cert", "127.0.0.1:\(upstream.port)", "--upstream-user", TestUsers.deploy.name,
+            "--upstream-auth", "certificate",
+        ])
+        let clientKey = scratch.path + "/client"
+        _ = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", clientKey])
+        try first.mustAdmin(["key", "add", "sbt-cluster-cert", clientKey + ".pub"])
+        for node in [first, second] {
+            let login = try Command.run(Programs.ssh, [
+                "-i", clientKey, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-p", String(node.port), "sbt-cluster-cert@127.0.0.1", "whoami",
+            ], timeout: 30)
+            XCTAssertEqual(login.out, "\(TestUsers.deploy.name)\n", "node on port \(node.port): \(login.err)\n\(node.log.suffix(2000))")
+        }
+        let log = try String(contentsOfFile: upstream.directory.appendingPathComponent("sshd.log").path, encoding: .utf8)
+        XCTAssertEqual(log.components(separatedBy: "ID switchboard login=sbt-cluster-cert").count - 1, 2, log)
+    }
 }
 
 extension ClusterTests {
