@@ -94,4 +94,39 @@ final class ProxyProtocolTests: XCTestCase {
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.err.contains("--trusted-proxies"), result.err)
     }
+    /// A client certificate's source-address is checked against the address the PROXY header
+    /// gives, not the balancer's.
+    func testCertificateSourceAddressIsTheRealClientsBehindALoadBalancer() throws {
+        let scratch = try TemporaryPath(prefix: "sb-proxy-cert", create: true)
+        let proxy = try ProxyProcess(arguments: ["--proxy-protocol", "--trusted-proxies", "127.0.0.0/8", "--ban-after", "0"])
+        let trusted = scratch.path + "/trusted_user_ca_keys"
+        try proxy.mustAdmin(["ca", "init"]).write(toFile: trusted, atomically: true, encoding: .utf8)
+        let upstream = try UpstreamServer(name: "proxy-cert", extraConfig: ["TrustedUserCAKeys \(trusted)", "AuthorizedKeysFile none"])
+        defer { upstream.stop() }
+        try proxy.mustAdmin([
+            "route", "add", "sbt-behind-lb", "127.0.0.1:\(upstream.port)", "--upstream-user", TestUsers.deploy.name,
+            "--upstream-auth", "certificate",
+        ])
+        for name in ["client-ca", "user"] {
+            _ = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", "\(scratch.path)/\(name)"])
+        }
+        try proxy.mustAdmin(["ca", "trust-client", scratch.path + "/client-ca.pub"])
+        for (name, source, expected) in [("far", "203.0.113.0/24", 0), ("near", "127.0.0.1/32", 255)] {
+            try FileManager.default.copyItem(atPath: scratch.path + "/user.pub", toPath: "\(scratch.path)/\(name).pub")
+            let sign = try Command.run("/usr/bin/ssh-keygen", [
+                "-q", "-s", scratch.path + "/client-ca", "-I", name, "-n", "sbt-behind-lb", "-V", "-5m:+1h",
+                "-O", "source-address=\(source)", "\(scratch.path)/\(name).pub",
+            ])
+            XCTAssertEqual(sign.status, 0, sign.err)
+            let mark = proxy.logMark()
+            let login = try Command.run(Programs.ssh, [
+                "-i", scratch.path + "/user", "-o", "CertificateFile=\(scratch.path)/\(name)-cert.pub", "-o", "IdentitiesOnly=yes",
+                "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                "-o", "ProxyCommand=/usr/bin/env python3 \(script!) v1 127.0.0.1 %p", "-p", String(proxy.port),
+                "sbt-behind-lb@127.0.0.1", "whoami",
+            ], timeout: 30)
+            XCTAssertEqual(login.status, Int32(expected), "source-address \(source): \(login.err)\n\(proxy.log(since: mark))")
+            if expected != 0 { XCTAssertTrue(proxy.log(since: mark).contains("certificate-source-address")) }
+        }
+    }
 }
