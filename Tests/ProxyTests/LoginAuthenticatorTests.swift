@@ -229,6 +229,51 @@ final class LoginAuthenticatorTests: XCTestCase {
         XCTAssertEqual(authenticator.answerProbe(login: "mapped", key: listedKey), .storeUnavailable)
         XCTAssertTrue(connector.connections.isEmpty)
     }
+
+    func testAnExplicitUpstreamAuthenticationTakesOnlyItsOwnKindOfClient() {
+        routes = FakeRoutes(
+            [
+                Route(login: "pw", upstreamHost: "10.0.0.5", upstreamAuth: .password),
+                Route(login: "keyed", upstreamHost: "10.0.0.6", identityFile: "/keys/keyed", upstreamAuth: .key),
+                Route(login: "viaagent", upstreamHost: "10.0.0.7", identityFile: "/keys/unused", upstreamAuth: .agent),
+                Route(login: "certified", upstreamHost: "10.0.0.8", upstreamAuth: .certificate),
+            ],
+            keys: ["pw": [listedKey.fingerprint], "keyed": [listedKey.fingerprint], "viaagent": [listedKey.fingerprint],
+                   "certified": [listedKey.fingerprint]])
+        connector.acceptsKeyFile = true
+        authenticator = LoginAuthenticator(routes: routes, connector: connector, logger: .silent)
+
+        // password: the upstream decides passwords; keys are not offered and are refused.
+        guard case .upstream(let pwMethods) = authenticator.methodsToOffer(login: "pw") else { return XCTFail() }
+        XCTAssertFalse(pwMethods.contains(.publicKey))
+        XCTAssertEqual(authenticator.answerProbe(login: "pw", key: listedKey), .refuse)
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "pw", verifiedKey: listedKey)), .methodNotAllowed)
+        guard case .accepted = authenticator.authenticate(login: "pw", password: "right") else { return XCTFail("password route") }
+
+        // key: only key clients, logged in with the route's key; passwords never go upstream.
+        guard case .upstream(let keyMethods) = authenticator.methodsToOffer(login: "keyed") else { return XCTFail() }
+        XCTAssertEqual(keyMethods, .publicKey)
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "keyed", password: "right")), .methodNotAllowed)
+        guard case .ask(_, fromUpstream: false) = authenticator.startKeyboardInteractive(login: "keyed") else { return XCTFail() }
+        guard case .done(.rejected(.methodNotAllowed)) = authenticator.continueKeyboardInteractive(answers: ["right"]) else {
+            return XCTFail("keyboard-interactive answers must not reach a key-only route's upstream")
+        }
+        guard case .accepted = authenticator.authenticate(login: "keyed", verifiedKey: listedKey) else { return XCTFail("key route") }
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "keyed", verifiedKey: otherKey)), .keyNotListed)
+
+        // agent: the client's agent, even though the route has a key file.
+        guard case .acceptedPendingAgent = authenticator.authenticate(login: "viaagent", verifiedKey: listedKey) else {
+            return XCTFail("an agent route logs in through the client's agent")
+        }
+
+        // certificate: a connection that cannot make certificates says so instead of guessing.
+        guard case .upstreamUnavailable = authenticator.authenticate(login: "certified", verifiedKey: listedKey) else {
+            return XCTFail("no certificate context")
+        }
+        let passwordAttempts = connector.connections.flatMap(\.attempts).filter { $0 == "password" }
+        XCTAssertEqual(passwordAttempts.count, 1, "only the password route's password went upstream")
+        XCTAssertFalse(connector.connections.flatMap(\.attempts).contains("key /keys/unused"))
+    }
 }
 
 /// What the door does with each outcome: who is refused like a wrong password (delayed,
