@@ -254,4 +254,106 @@ final class CertificateTests: XCTestCase {
         let valid = "\(scratch.path)/case-valid-cert.pub"
         XCTAssertEqual(try ssh("sbt-ccert", key: user, certificate: valid, command: "true").status, 255)
     }
+
+    /// Certificates the OpenSSH client will not even load (their CA signature no longer
+    /// verifies), sent by a raw client (paramiko, `HostilePeers/forged_certificate.py`) that signs
+    /// the session with the certified key, so libssh accepts them and only the proxy's own checks
+    /// stand in the way: each is refused for its reason and counted, and the proxy goes on
+    /// logging in a real certificate.
+    func testForgedCertificatesFromARawClientAreRefusedAndOthersStillLogIn() throws {
+        // Another proxy: no bans (the attacks would ban 127.0.0.1), and metrics to count them.
+        proxy.stop()
+        let metricsPort = try FreePort.pick()
+        proxy = try ProxyProcess(arguments: ["--ban-after", "0", "--metrics-listen", "127.0.0.1:\(metricsPort)"])
+        try FreePort.waitUntilListening(port: metricsPort, timeout: 10)
+        try (try proxy.mustAdmin(["ca", "init"])).write(toFile: trustedCAs, atomically: true, encoding: .utf8)
+        let upstream = try certificateUpstream("cert-forged")
+        defer { upstream.stop() }
+        let login = "sbt-forged"
+        try proxy.mustAdmin([
+            "route", "add", login, "127.0.0.1:\(upstream.port)", "--upstream-user", TestUsers.deploy.name,
+            "--upstream-auth", "certificate",
+        ])
+        let corp = try makeKey("corp-ca")
+        try proxy.mustAdmin(["ca", "trust-client", corp + ".pub", "--name", "corp"])
+        let user = try makeKey("user")
+
+        /// A certificate for `user` signed by the trusted CA with `ssh-keygen -s … arguments`.
+        func certificate(_ name: String, _ arguments: [String]) throws -> String {
+            let publicCopy = "\(scratch.path)/forged-\(name).pub"
+            try FileManager.default.copyItem(atPath: user + ".pub", toPath: publicCopy)
+            let sign = try Command.run("/usr/bin/ssh-keygen", ["-q", "-s", corp] + arguments + [publicCopy])
+            guard sign.status == 0 else { throw HarnessError("ssh-keygen -s: \(sign.err)") }
+            return "\(scratch.path)/forged-\(name)-cert.pub"
+        }
+        let valid = try certificate("valid", ["-I", "alice@corp", "-n", login, "-V", "-5m:+1h"])
+        let expired = try certificate("expired", ["-I", "old", "-n", login, "-V", "-2h:-1h"])
+        let someoneElse = try certificate("someone-else", ["-I", "bob", "-n", "sbt-someone", "-V", "-5m:+1h"])
+        let host = try certificate("host", ["-h", "-I", "a-host", "-n", login, "-V", "-5m:+1h"])
+
+        /// One attempt by the raw client: its JSON answer, `accepted` and `error`.
+        func attack(_ mode: String, _ certificate: String) throws -> (accepted: Bool, error: String) {
+            let run = try Command.run("/usr/bin/env", [
+                "python3", Programs.hostilePeer("forged_certificate.py"), String(proxy.port), login, user, certificate, mode,
+            ], timeout: 90)
+            XCTAssertEqual(run.status, 0, "\(mode): \(run.out)\(run.err)")
+            let answer = try XCTUnwrap(
+                try JSONSerialization.jsonObject(with: Data(run.out.utf8)) as? [String: Any], "\(mode): \(run.out)\(run.err)")
+            return (try XCTUnwrap(answer["accepted"] as? Bool), answer["error"] as? String ?? "")
+        }
+
+        // The control: the raw client logs in with the certificate as ssh-keygen made it, so
+        // what is refused below is refused for the forgery.
+        var mark = proxy.logMark()
+        let control = try attack("unmodified", valid)
+        XCTAssertTrue(control.accepted, "the raw client cannot log in with a good certificate: \(control.error)\n\(proxy.log(since: mark))")
+        XCTAssertTrue(proxy.log(since: mark).contains("client certificate accepted"), proxy.log(since: mark))
+
+        let forgeries: [(mode: String, certificate: String, reason: String)] = [
+            ("tampered-signature", valid, "certificate-bad-signature"),
+            ("resigned-by-stranger", valid, "certificate-bad-signature"),
+            ("extended-validity", expired, "certificate-bad-signature"),
+            ("added-principal", someoneElse, "certificate-bad-signature"),
+            ("host-certificate", host, "certificate-not-user"),
+            // libssh reads a certificate only up to its key: the rest reaches the proxy's parser.
+            ("garbage-after-key", valid, "certificate-unreadable"),
+        ]
+        for forgery in forgeries {
+            mark = proxy.logMark()
+            let result = try attack(forgery.mode, forgery.certificate)
+            let log = proxy.log(since: mark)
+            XCTAssertFalse(result.accepted, "\(forgery.mode) logged in:\n\(log)")
+            XCTAssertTrue(log.contains("reason=\(forgery.reason) "), "\(forgery.mode): no \(forgery.reason) in\n\(log)")
+            XCTAssertTrue(log.contains("client certificate refused"), "\(forgery.mode):\n\(log)")
+            XCTAssertFalse(log.contains("client certificate accepted"), "\(forgery.mode):\n\(log)")
+            XCTAssertFalse(log.contains("upstream certificate issued"), "\(forgery.mode) reached the upstream:\n\(log)")
+        }
+
+        // A blob that is only the certificate's type name and garbage: libssh 0.10.6 cannot
+        // parse the key and drops the request without an answer (messages.c), so the client
+        // waits until its own timeout; the proxy neither accepts it nor falls over.
+        mark = proxy.logMark()
+        let garbage = try attack("garbage-after-type", valid)
+        XCTAssertFalse(garbage.accepted, proxy.log(since: mark))
+        XCTAssertFalse(proxy.log(since: mark).contains("client certificate accepted"), proxy.log(since: mark))
+        print("garbage after the type name: \(garbage.error)")
+        XCTAssertEqual(kill(proxy.pid, 0), 0, "the proxy died:\n\(proxy.log.suffix(3000))")
+
+        // Each refusal was counted under its reason.
+        let metrics = try Command.run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(metricsPort)/metrics"], timeout: 10).out
+        func count(_ result: String) -> Double? {
+            let prefix = #"switchboard_client_certificates_total{result=""# + result + #""} "#
+            return metrics.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Double($0.dropFirst(prefix.count)) }
+        }
+        XCTAssertEqual(count("certificate-bad-signature"), 4, metrics)
+        XCTAssertEqual(count("certificate-not-user"), 1, metrics)
+        XCTAssertEqual(count("certificate-unreadable"), 1, metrics)
+        XCTAssertEqual(count("accepted"), 1, metrics)
+
+        // A well-formed certificate through the real client still logs in, on the same proxy.
+        let real = try ssh(login, key: user, certificate: valid, command: "whoami")
+        XCTAssertEqual(real.status, 0, real.err + proxy.log.suffix(3000))
+        XCTAssertEqual(real.out, TestUsers.deploy.name + "\n")
+        XCTAssertEqual(kill(proxy.pid, 0), 0, "the proxy died:\n\(proxy.log.suffix(3000))")
+    }
 }
