@@ -356,4 +356,26 @@ final class CertificateTests: XCTestCase {
         XCTAssertEqual(real.out, TestUsers.deploy.name + "\n")
         XCTAssertEqual(kill(proxy.pid, 0), 0, "the proxy died:\n\(proxy.log.suffix(3000))")
     }
+    /// `--certificate-source-addresses` writes the proxy's egress ranges into each upstream
+    /// certificate, and the upstream enforces them.
+    func testUpstreamCertificatesCarryTheProxysEgressAddresses() throws {
+        try (try proxy.mustAdmin(["ca", "init"])).write(toFile: trustedCAs, atomically: true, encoding: .utf8)
+        let upstream = try certificateUpstream("cert-egress")
+        defer { upstream.stop() }
+        try proxy.mustAdmin([
+            "route", "add", "sbt-egress", "127.0.0.1:\(upstream.port)", "--upstream-user", TestUsers.deploy.name,
+            "--upstream-auth", "certificate",
+        ])
+        let client = try makeKey("client")
+        try proxy.mustAdmin(["key", "add", "sbt-egress", client + ".pub"])
+        for (ranges, expected) in [("127.0.0.0/8,::1", Int32(0)), ("198.51.100.0/24", Int32(255))] {
+            let next = try ProxyProcess(arguments: ["--certificate-source-addresses", ranges], sharingDataDirectoryWith: proxy)
+            proxy.stop()
+            proxy = next
+            let login = try ssh("sbt-egress", key: client, command: "whoami")
+            XCTAssertEqual(login.status, expected, "\(ranges): \(login.err)")
+        }
+        let log = try String(contentsOfFile: upstream.directory.appendingPathComponent("sshd.log").path, encoding: .utf8)
+        XCTAssertTrue(log.contains("not from a permitted source address"), log.suffix(2000).description)
+    }
 }
