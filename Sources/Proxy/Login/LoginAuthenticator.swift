@@ -178,7 +178,8 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         let outcome: Outcome = switch route.upstreamAuth {
         case .certificate?: loginWithCertificate(route, login: login, permissions: permissions, recordStart: recordStart)
         case .agent?: loginThroughAgent(route)
-        case .key?, nil: loginWithRouteKey(route) ?? loginThroughAgent(route)
+        case .key?: loginWithRouteKey(route) ?? .upstreamUnavailable(route, .authenticationError("the route has no key of its own"))
+        case nil: loginWithRouteKey(route) ?? loginThroughAgent(route)
         case .password?: .rejected(.methodNotAllowed)
         }
         return outcome.granting(permissions)
