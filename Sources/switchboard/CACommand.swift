@@ -33,14 +33,7 @@ struct CACommand: ParsableCommand {
                 guard try store.activeSigningAuthorities().isEmpty else {
                     throw RouteStoreError.authorityExists("the proxy already has a signing CA; use `switchboard ca rotate` to replace it")
                 }
-                let made = try SigningAuthorityKeys.create(in: dataDirectory.directory, sharedWith: try secret.load(for: store, purpose: "the CA key"))
-                let authority: SigningAuthority
-                do {
-                    authority = try store.addFirstSigningAuthority(made)
-                } catch {
-                    SigningAuthorityKeys.forget(made)
-                    throw error
-                }
+                let authority = try makeAuthority(store, dataDirectory, secret, record: store.addFirstSigningAuthority)
                 FileHandle.standardError.write(Data("""
                     created the user-signing CA \(authority.fingerprint)\(authority.keyFile.map { " in \($0)" } ?? " (kept in the database, encrypted)").
                     Put this line in each upstream's TrustedUserCAKeys file:
@@ -88,14 +81,7 @@ struct CACommand: ParsableCommand {
         func run() throws {
             try runReportingErrors {
                 let store = try dataDirectory.openStore()
-                let made = try SigningAuthorityKeys.create(in: dataDirectory.directory, sharedWith: try secret.load(for: store, purpose: "the CA key"))
-                let authority: SigningAuthority
-                do {
-                    authority = try store.addNextSigningAuthority(made)
-                } catch {
-                    SigningAuthorityKeys.forget(made)
-                    throw error
-                }
+                let authority = try makeAuthority(store, dataDirectory, secret, record: store.addNextSigningAuthority)
                 FileHandle.standardError.write(Data("""
                     created the next CA \(authority.fingerprint); the current one keeps signing. Add this line to every \
                     upstream's TrustedUserCAKeys, then run `switchboard ca retire`:
@@ -285,6 +271,20 @@ struct CACommand: ParsableCommand {
                     sourceAddresses: ranges))
             }
         }
+    }
+}
+
+/// Makes a CA key and records it with `record`; a key the store refuses is deleted again.
+private func makeAuthority(
+    _ store: SQLRouteStore, _ dataDirectory: DataDirectoryOption, _ secret: ClusterSecretOption,
+    record: (SigningAuthority) throws(RouteStoreError) -> SigningAuthority
+) throws -> SigningAuthority {
+    let made = try SigningAuthorityKeys.create(in: dataDirectory.directory, sharedWith: try secret.load(for: store, purpose: "the CA key"))
+    do {
+        return try record(made)
+    } catch {
+        SigningAuthorityKeys.forget(made)
+        throw error
     }
 }
 

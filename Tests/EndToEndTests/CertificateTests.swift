@@ -33,6 +33,28 @@ final class CertificateTests: XCTestCase {
         return try UpstreamServer(name: name, extraConfig: config)
     }
 
+    /// The proxy's CA made and trusted by a new certificate upstream, and `login` routed to it
+    /// with `--upstream-auth certificate`.
+    private func certificateRoute(_ login: String, upstream name: String) throws -> UpstreamServer {
+        try (try proxy.mustAdmin(["ca", "init"])).write(toFile: trustedCAs, atomically: true, encoding: .utf8)
+        let upstream = try certificateUpstream(name)
+        try proxy.mustAdmin([
+            "route", "add", login, "127.0.0.1:\(upstream.port)", "--upstream-user", TestUsers.deploy.name,
+            "--upstream-auth", "certificate",
+        ])
+        return upstream
+    }
+
+    /// A certificate for the public key `user.pub` made by `ssh-keygen -s ca` with `arguments`,
+    /// in its own file named after `name`.
+    private func clientCertificate(_ name: String, of user: String, ca: String, _ arguments: [String]) throws -> String {
+        let publicCopy = "\(scratch.path)/case-\(name).pub"
+        try FileManager.default.copyItem(atPath: user + ".pub", toPath: publicCopy)
+        let sign = try Command.run("/usr/bin/ssh-keygen", ["-q", "-s", ca] + arguments + [publicCopy])
+        guard sign.status == 0 else { throw HarnessError("ssh-keygen -s: \(sign.err)") }
+        return "\(scratch.path)/case-\(name)-cert.pub"
+    }
+
     private func makeKey(_ name: String, type: [String] = ["-t", "ed25519"]) throws -> String {
         let path = scratch.path + "/" + name
         let result = try Command.run("/usr/bin/ssh-keygen", ["-q"] + type + ["-N", "", "-C", name, "-f", path])
@@ -187,26 +209,16 @@ final class CertificateTests: XCTestCase {
     }
 
     func testClientCertificatesFromATrustedCA() throws {
-        try (try proxy.mustAdmin(["ca", "init"])).write(toFile: trustedCAs, atomically: true, encoding: .utf8)
-        let upstream = try certificateUpstream("cert-clients")
+        let upstream = try certificateRoute("sbt-ccert", upstream: "cert-clients")
         defer { upstream.stop() }
-        try proxy.mustAdmin([
-            "route", "add", "sbt-ccert", "127.0.0.1:\(upstream.port)", "--upstream-user", TestUsers.deploy.name,
-            "--upstream-auth", "certificate",
-        ])
         let corp = try makeKey("corp-ca")
         let other = try makeKey("other-ca")
         try proxy.mustAdmin(["ca", "trust-client", corp + ".pub", "--name", "corp"])
         XCTAssertTrue(try proxy.mustAdmin(["ca", "list"]).contains("corp"))
         let user = try makeKey("user")
 
-        /// A certificate for `user` made by `ssh-keygen -s` with `arguments`.
         func certificate(_ name: String, ca: String = corp, _ arguments: [String]) throws -> String {
-            let publicCopy = "\(scratch.path)/case-\(name).pub"
-            try FileManager.default.copyItem(atPath: user + ".pub", toPath: publicCopy)
-            let sign = try Command.run("/usr/bin/ssh-keygen", ["-q", "-s", ca] + arguments + [publicCopy])
-            guard sign.status == 0 else { throw HarnessError("ssh-keygen -s: \(sign.err)") }
-            return "\(scratch.path)/case-\(name)-cert.pub"
+            try clientCertificate(name, of: user, ca: ca, arguments)
         }
         let cases: [(name: String, arguments: [String], ca: String, reason: String?)] = [
             ("valid", ["-I", "alice@corp", "-n", "sbt-ccert", "-V", "-5m:+1h", "-z", "100"], corp, nil),
@@ -266,25 +278,15 @@ final class CertificateTests: XCTestCase {
         let metricsPort = try FreePort.pick()
         proxy = try ProxyProcess(arguments: ["--ban-after", "0", "--metrics-listen", "127.0.0.1:\(metricsPort)"])
         try FreePort.waitUntilListening(port: metricsPort, timeout: 10)
-        try (try proxy.mustAdmin(["ca", "init"])).write(toFile: trustedCAs, atomically: true, encoding: .utf8)
-        let upstream = try certificateUpstream("cert-forged")
-        defer { upstream.stop() }
         let login = "sbt-forged"
-        try proxy.mustAdmin([
-            "route", "add", login, "127.0.0.1:\(upstream.port)", "--upstream-user", TestUsers.deploy.name,
-            "--upstream-auth", "certificate",
-        ])
+        let upstream = try certificateRoute(login, upstream: "cert-forged")
+        defer { upstream.stop() }
         let corp = try makeKey("corp-ca")
         try proxy.mustAdmin(["ca", "trust-client", corp + ".pub", "--name", "corp"])
         let user = try makeKey("user")
 
-        /// A certificate for `user` signed by the trusted CA with `ssh-keygen -s … arguments`.
         func certificate(_ name: String, _ arguments: [String]) throws -> String {
-            let publicCopy = "\(scratch.path)/forged-\(name).pub"
-            try FileManager.default.copyItem(atPath: user + ".pub", toPath: publicCopy)
-            let sign = try Command.run("/usr/bin/ssh-keygen", ["-q", "-s", corp] + arguments + [publicCopy])
-            guard sign.status == 0 else { throw HarnessError("ssh-keygen -s: \(sign.err)") }
-            return "\(scratch.path)/forged-\(name)-cert.pub"
+            try clientCertificate(name, of: user, ca: corp, arguments)
         }
         let valid = try certificate("valid", ["-I", "alice@corp", "-n", login, "-V", "-5m:+1h"])
         let expired = try certificate("expired", ["-I", "old", "-n", login, "-V", "-2h:-1h"])
@@ -356,16 +358,12 @@ final class CertificateTests: XCTestCase {
         XCTAssertEqual(real.out, TestUsers.deploy.name + "\n")
         XCTAssertEqual(kill(proxy.pid, 0), 0, "the proxy died:\n\(proxy.log.suffix(3000))")
     }
+
     /// `--certificate-source-addresses` writes the proxy's egress ranges into each upstream
     /// certificate, and the upstream enforces them.
     func testUpstreamCertificatesCarryTheProxysEgressAddresses() throws {
-        try (try proxy.mustAdmin(["ca", "init"])).write(toFile: trustedCAs, atomically: true, encoding: .utf8)
-        let upstream = try certificateUpstream("cert-egress")
+        let upstream = try certificateRoute("sbt-egress", upstream: "cert-egress")
         defer { upstream.stop() }
-        try proxy.mustAdmin([
-            "route", "add", "sbt-egress", "127.0.0.1:\(upstream.port)", "--upstream-user", TestUsers.deploy.name,
-            "--upstream-auth", "certificate",
-        ])
         let client = try makeKey("client")
         try proxy.mustAdmin(["key", "add", "sbt-egress", client + ".pub"])
         for (ranges, expected) in [("127.0.0.0/8,::1", Int32(0)), ("198.51.100.0/24", Int32(255))] {

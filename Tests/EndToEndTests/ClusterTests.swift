@@ -115,13 +115,7 @@ extension ClusterTests {
     func testRouteKeysInTheSharedStoreLogInFromEveryNodeAndAreEncrypted() throws {
         guard let database = try TestPostgreSQL.freshSchemaURL() else { throw XCTSkip("needs \(TestPostgreSQL.variable)") }
         let scratch = try TemporaryPath(prefix: "sb-cluster-secret", create: true)
-        let secretFile = scratch.path + "/cluster-secret"
-        try "a-cluster-secret-of-enough-length\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
-        chmod(secretFile, 0o600)
-        let copyKeys = try Self.clusterHostKeys(in: scratch.path + "/keys")
-        let arguments = ["--cluster-secret-file", secretFile]
-        let first = try ProxyProcess(arguments: arguments, database: database, prepare: copyKeys)
-        let second = try ProxyProcess(arguments: arguments, database: database, prepare: copyKeys)
+        let (secretFile, first, second) = try Self.twoNodesWithASecret(database: database, in: scratch.path)
         try first.mustAdmin(["route", "add", "sbt-keyed", "127.0.0.1:\(lab.upstreamB.port)", "--upstream-user", TestUsers.deploy.name])
         let refused = try first.admin(["route", "keygen", "sbt-keyed"])
         XCTAssertNotEqual(refused.status, 0, "a key for a shared store needs the cluster secret")
@@ -141,28 +135,13 @@ extension ClusterTests {
         try (publicLine + "\n").write(toFile: home + "/authorized_keys", atomically: true, encoding: .utf8)
         _ = try Command.run("/bin/chown", ["-R", "\(TestUsers.deploy.name):\(TestUsers.deploy.name)", home])
         defer { try? FileManager.default.removeItem(atPath: home + "/authorized_keys") }
-        let clientKey = scratch.path + "/client"
-        _ = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", clientKey])
-        try first.mustAdmin(["key", "add", "sbt-keyed", clientKey + ".pub"])
-        for node in [first, second] {
-            let login = try Command.run(Programs.ssh, [
-                "-i", clientKey, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-p", String(node.port), "sbt-keyed@127.0.0.1", "whoami",
-            ], timeout: 30)
-            XCTAssertEqual(login.out, "\(TestUsers.deploy.name)\n", "node on port \(node.port): \(login.err)")
-        }
+        try Self.keyLoginsReachTheDeployUser("sbt-keyed", through: [first, second], keyIn: scratch.path)
     }
 
     func testTheCertificateAuthorityInTheSharedStoreSignsOnEveryNode() throws {
         guard let database = try TestPostgreSQL.freshSchemaURL() else { throw XCTSkip("needs \(TestPostgreSQL.variable)") }
         let scratch = try TemporaryPath(prefix: "sb-cluster-ca", create: true)
-        let secretFile = scratch.path + "/cluster-secret"
-        try "a-cluster-secret-of-enough-length\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
-        chmod(secretFile, 0o600)
-        let copyKeys = try Self.clusterHostKeys(in: scratch.path + "/keys")
-        let arguments = ["--cluster-secret-file", secretFile]
-        let first = try ProxyProcess(arguments: arguments, database: database, prepare: copyKeys)
-        let second = try ProxyProcess(arguments: arguments, database: database, prepare: copyKeys)
+        let (secretFile, first, second) = try Self.twoNodesWithASecret(database: database, in: scratch.path)
         let refused = try first.admin(["ca", "init"])
         XCTAssertNotEqual(refused.status, 0, "a CA in a shared store needs the cluster secret")
         XCTAssertTrue(refused.err.contains("cluster secret"), refused.err)
@@ -179,22 +158,39 @@ extension ClusterTests {
             "route", "add", "sbt-cluster-cert", "127.0.0.1:\(upstream.port)", "--upstream-user", TestUsers.deploy.name,
             "--upstream-auth", "certificate",
         ])
-        let clientKey = scratch.path + "/client"
-        _ = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", clientKey])
-        try first.mustAdmin(["key", "add", "sbt-cluster-cert", clientKey + ".pub"])
-        for node in [first, second] {
-            let login = try Command.run(Programs.ssh, [
-                "-i", clientKey, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-p", String(node.port), "sbt-cluster-cert@127.0.0.1", "whoami",
-            ], timeout: 30)
-            XCTAssertEqual(login.out, "\(TestUsers.deploy.name)\n", "node on port \(node.port): \(login.err)\n\(node.log.suffix(2000))")
-        }
+        try Self.keyLoginsReachTheDeployUser("sbt-cluster-cert", through: [first, second], keyIn: scratch.path)
         let log = try String(contentsOfFile: upstream.directory.appendingPathComponent("sshd.log").path, encoding: .utf8)
         XCTAssertEqual(log.components(separatedBy: "ID switchboard login=sbt-cluster-cert").count - 1, 2, log)
     }
 }
 
 extension ClusterTests {
+    /// Two nodes on `database` sharing host keys and a cluster secret kept in `folder`; returns
+    /// the secret's file and the nodes.
+    static func twoNodesWithASecret(database: String, in folder: String) throws -> (String, ProxyProcess, ProxyProcess) {
+        let secretFile = folder + "/cluster-secret"
+        try "a-cluster-secret-of-enough-length\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
+        chmod(secretFile, 0o600)
+        let copyKeys = try clusterHostKeys(in: folder + "/keys")
+        let arguments = ["--cluster-secret-file", secretFile]
+        let first = try ProxyProcess(arguments: arguments, database: database, prepare: copyKeys)
+        return (secretFile, first, try ProxyProcess(arguments: arguments, database: database, prepare: copyKeys))
+    }
+
+    /// A new client key listed for `login` logs in as the deploy user through each of `nodes`.
+    static func keyLoginsReachTheDeployUser(_ login: String, through nodes: [ProxyProcess], keyIn folder: String) throws {
+        let clientKey = folder + "/client"
+        _ = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", clientKey])
+        try nodes[0].mustAdmin(["key", "add", login, clientKey + ".pub"])
+        for node in nodes {
+            let result = try Command.run(Programs.ssh, [
+                "-i", clientKey, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-p", String(node.port), "\(login)@127.0.0.1", "whoami",
+            ], timeout: 30)
+            XCTAssertEqual(result.out, "\(TestUsers.deploy.name)\n", "node on port \(node.port): \(result.err)\n\(node.log.suffix(2000))")
+        }
+    }
+
     /// Makes the cluster's host keys in `folder` once; returns what places them in a new node's
     /// data directory (a `ProxyProcess` `prepare`), as an operator copies them.
     static func clusterHostKeys(in folder: String) throws -> (String) throws -> Void {
