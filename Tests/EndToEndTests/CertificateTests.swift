@@ -213,8 +213,13 @@ final class CertificateTests: XCTestCase {
         defer { upstream.stop() }
         let corp = try makeKey("corp-ca")
         let other = try makeKey("other-ca")
+        let ecdsa = try makeKey("ecdsa-ca", type: ["-t", "ecdsa", "-b", "256"])
+        let rsa = try makeKey("rsa-ca", type: ["-t", "rsa", "-b", "3072"])
         try proxy.mustAdmin(["ca", "trust-client", corp + ".pub", "--name", "corp"])
-        XCTAssertTrue(try proxy.mustAdmin(["ca", "list"]).contains("corp"))
+        try proxy.mustAdmin(["ca", "trust-client", ecdsa + ".pub"])
+        try proxy.mustAdmin(["ca", "trust-client", rsa + ".pub"])
+        let listed = try proxy.mustAdmin(["ca", "list"])
+        XCTAssertTrue(listed.contains("corp") && listed.contains("ecdsa-sha2-nistp256") && listed.contains("rsa-ca"), listed)
         let user = try makeKey("user")
 
         func certificate(_ name: String, ca: String = corp, _ arguments: [String]) throws -> String {
@@ -222,6 +227,9 @@ final class CertificateTests: XCTestCase {
         }
         let cases: [(name: String, arguments: [String], ca: String, reason: String?)] = [
             ("valid", ["-I", "alice@corp", "-n", "sbt-ccert", "-V", "-5m:+1h", "-z", "100"], corp, nil),
+            ("by-ecdsa-ca", ["-I", "ecdsa", "-n", "sbt-ccert", "-V", "-5m:+1h"], ecdsa, nil),
+            ("by-rsa-ca", ["-I", "rsa", "-n", "sbt-ccert", "-V", "-5m:+1h", "-t", "rsa-sha2-512"], rsa, nil),
+            ("by-rsa-ca-sha1", ["-I", "rsa-sha1", "-n", "sbt-ccert", "-V", "-5m:+1h", "-t", "ssh-rsa"], rsa, "certificate-bad-signature"),
             ("expired", ["-I", "old", "-n", "sbt-ccert", "-V", "-2h:-1h"], corp, "certificate-expired"),
             ("future", ["-I", "soon", "-n", "sbt-ccert", "-V", "+1h:+2h"], corp, "certificate-not-yet-valid"),
             ("other-principal", ["-I", "bob", "-n", "sbt-someone", "-V", "-5m:+1h"], corp, "certificate-wrong-principal"),
