@@ -24,6 +24,9 @@ USER = "sbbench"
 # For the password-login measure: a default `ssh` client typing a password (through sshpass).
 PASSWORD = "sbbench-Pw-1"
 PATHS = ["direct", "proxyjump", "switchboard"]  # the ways Lab.ssh reaches the upstream
+# The login of the route that logs in upstream with a certificate from the proxy's CA (as USER),
+# reached by Lab.ssh("switchboard-certificate", ...) with the same client key.
+CERTIFICATE_LOGIN = f"{USER}-cert"
 SSHD_TEMPLATE = os.path.join(ROOT, "scripts", "sshd_config.template")
 
 
@@ -149,7 +152,11 @@ class Lab(CleanedUp):
             self.authorized = [f.read().strip()]
         self.write_authorized()
         os.makedirs("/run/sshd", exist_ok=True)
-        self.upstream = self.sshd("upstream")
+        # The upstream trusts the proxy's CA (the file is filled in once `ca init` has made it;
+        # sshd reads it at each certificate login).
+        self.trusted_user_ca_keys = os.path.join(self.work, "trusted_user_ca_keys")
+        open(self.trusted_user_ca_keys, "w").close()
+        self.upstream = self.sshd("upstream", [f"TrustedUserCAKeys {self.trusted_user_ca_keys}"])
         self.bastion = self.sshd("bastion")
 
     def write_authorized(self):
@@ -159,13 +166,15 @@ class Lab(CleanedUp):
         run(["chown", "-R", f"{USER}:{USER}", home])
         os.chmod(home, 0o700)
 
-    def sshd(self, name):
+    def sshd(self, name, options=()):
+        """Starts an sshd on loopback with the bench's options plus `options` (sshd_config
+        lines); returns its port."""
         port = free_port()
         d = os.path.join(self.work, name)
         os.makedirs(d)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/host_key"])
         extra = ["UsePAM no", "PasswordAuthentication yes", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
-                 "MaxStartups 2000", "MaxSessions 100"]
+                 "MaxStartups 2000", "MaxSessions 100", *options]
         # Newer OpenSSH limits unauthenticated connections per source; the load test needs many.
         if self.supports_per_source():
             extra.append("PerSourceMaxStartups none")
@@ -184,9 +193,12 @@ class Lab(CleanedUp):
                              capture_output=True, text=True)
         return out.returncode == 0
 
-    def start_switchboard(self, database=None):
+    def start_switchboard(self, database=None, certificate_route=False):
         """Starts a Switchboard with the route and keys the paths use: on SQLite in its data
-        directory, or with `database` (a PostgreSQL URL) as its store. Returns its port."""
+        directory, or with `database` (a PostgreSQL URL) as its store. With `certificate_route`
+        it also makes the proxy's CA, has the upstream trust it, and adds the route
+        CERTIFICATE_LOGIN (`--upstream-auth certificate`, upstream user USER) with the client's
+        key listed. Returns its port."""
         binary = switchboard_binary()
         data = os.path.join(self.work, "proxy-data-postgresql" if database else "proxy-data")
         store = ["--database", database] if database else []
@@ -206,6 +218,16 @@ class Lab(CleanedUp):
                              capture_output=True, text=True, check=True).stdout.strip()
         self.authorized.append(pub)
         self.write_authorized()
+        if certificate_route:
+            # `ca init` explains itself on stderr; keep that out of the bench's output.
+            made = subprocess.run([binary, "ca", "init", "--data-dir", data, *store], capture_output=True, text=True)
+            if made.returncode != 0:
+                raise RuntimeError(f"switchboard ca init: {made.stderr.strip()}")
+            ca = subprocess.run([binary, "ca", "show", "--data-dir", data, *store], capture_output=True, text=True, check=True).stdout
+            with open(self.trusted_user_ca_keys, "w") as f:
+                f.write(ca)
+            sb("route", "add", CERTIFICATE_LOGIN, f"127.0.0.1:{self.upstream}", "--upstream-user", USER, "--upstream-auth", "certificate")
+            sb("key", "add", CERTIFICATE_LOGIN, self.key + ".pub")
         port = free_port()
         limits = ["--max-connections", "5000", "--max-connections-per-source", "0"]
         # Builds before the pre-login limits existed (for A/B runs) do not know these flags.
@@ -223,7 +245,7 @@ class Lab(CleanedUp):
         self.procs.append(proxy)
         wait_port(port)
         if database:
-            self.proxy_postgresql_port = port
+            self.proxy_postgresql, self.proxy_postgresql_port = proxy, port
         else:
             self.proxy, self.proxy_port = proxy, port
         return port
@@ -243,7 +265,8 @@ class Lab(CleanedUp):
             self.postgres_dir = None
 
     def ssh(self, path, *remote, extra=(), ciphers="pinned"):
-        """The ssh command line for one of PATHS, running `remote` on the upstream. `ciphers`:
+        """The ssh command line for one of PATHS (or switchboard-postgresql, the second proxy;
+        switchboard-certificate, the certificate route), running `remote` on the upstream. `ciphers`:
         "pinned" (aes128-gcm and curve25519 on every leg the client negotiates) or "default"
         (whatever ssh and each server pick by themselves)."""
         pinned = ["-o", "Ciphers=aes128-gcm@openssh.com", "-o", "KexAlgorithms=curve25519-sha256"] if ciphers == "pinned" else []
@@ -257,7 +280,15 @@ class Lab(CleanedUp):
             return base + ["-o", f"ProxyCommand={jump}", "-p", str(self.upstream), f"{USER}@127.0.0.1", *remote]
         if path == "switchboard-postgresql":
             return base + ["-p", str(self.proxy_postgresql_port), f"{USER}@127.0.0.1", *remote]
+        if path == "switchboard-certificate":
+            return base + ["-p", str(self.proxy_port), f"{CERTIFICATE_LOGIN}@127.0.0.1", *remote]
         return base + ["-p", str(self.proxy_port), f"{USER}@127.0.0.1", *remote]
+
+    def proxy_pid(self, path):
+        """The Switchboard process a path of Lab.ssh goes through, or None (direct, proxyjump)."""
+        if path == "switchboard-postgresql":
+            return self.proxy_postgresql.pid
+        return self.proxy.pid if path.startswith("switchboard") else None
 
     def password_ssh(self, path, *remote):
         """A default `ssh` client's command line (keyboard-interactive before password, no key),

@@ -79,16 +79,16 @@ def throughput(lab, size_mib, repeats, ciphers="pinned"):
     return results
 
 
-def setup_times(lab, repeats):
-    results = {}
-    for path in PATHS:
-        times = []
-        for _ in range(repeats):
+def setup_times(lab, repeats, paths=PATHS):
+    """Median seconds of `ssh … true` (key login, pinned key exchange) on each of `paths`, the
+    paths interleaved so that a noisy moment hurts every path alike."""
+    times = {path: [] for path in paths}
+    for _ in range(repeats):
+        for path in paths:
             start = time.perf_counter()
             run(lab.ssh(path, "true"), timeout=60)
-            times.append(time.perf_counter() - start)
-        results[path] = statistics.median(times)
-    return results
+            times[path].append(time.perf_counter() - start)
+    return {path: statistics.median(values) for path, values in times.items()}
 
 
 def negotiated_ciphers(lab, ciphers):
@@ -146,7 +146,14 @@ def idle_sessions(lab, count, settle):
 
 
 def session_rate(lab, path, seconds, workers):
+    """`workers` parallel loops of `ssh … true` on `path` for `seconds`: logins per second, p50
+    and p99, failures, and the CPU per login of the proxy (if the path has one) and of the
+    upstream sshd (its listener's reaped children: a session process that outlives its parent
+    is not counted, so a lower bound)."""
     latencies, failures = [], [0]
+    proxy = lab.proxy_pid(path)
+    proxy_before = process_cpu_seconds(proxy) if proxy else 0.0
+    sshd_before = children_cpu_seconds(lab.listeners["upstream"])
     stop = time.time() + seconds
     stopping = threading.Event()  # set early only if the main thread is interrupted
     lock = threading.Lock()
@@ -169,6 +176,10 @@ def session_rate(lab, path, seconds, workers):
             t.join()
     finally:
         stopping.set()
+    logins = max(1, len(latencies) + failures[0])
+    proxy_ms = (process_cpu_seconds(proxy) - proxy_before) * 1000 / logins if proxy else None
+    sshd_ms = (children_cpu_seconds(lab.listeners["upstream"]) - sshd_before) * 1000 / logins
     latencies.sort()
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0
-    return {"per_second": len(latencies) / seconds, "p50": pick(0.5), "p99": pick(0.99), "failures": failures[0]}
+    return {"per_second": len(latencies) / seconds, "p50": pick(0.5), "p99": pick(0.99), "failures": failures[0],
+            "proxy_cpu_ms_per_login": proxy_ms, "sshd_cpu_ms_per_login": sshd_ms}

@@ -42,6 +42,10 @@ def other_rows(results):
     s = results["setup_seconds"]
     rows.append(("setup s (direct / jump / switchboard)", f"{s['direct']:.3f} / {s['proxyjump']:.3f} / {s['switchboard']:.3f}",
                  f"{s['switchboard'] / s['direct']:.2f}x direct"))
+    if "switchboard-certificate" in s:
+        rows.append(("certificate login s (direct / switchboard route key / certificate route)",
+                     f"{s['direct']:.3f} / {s['switchboard']:.3f} / {s['switchboard-certificate']:.3f}",
+                     f"{s['switchboard-certificate'] / s['direct']:.2f}x direct, {s['switchboard-certificate'] / s['switchboard']:.2f}x route key"))
     p = results.get("password_login_seconds")
     if p:
         rows.append(("default-client password login s (direct / switchboard)", f"{p['direct']:.3f} / {p['switchboard']:.3f}",
@@ -53,6 +57,17 @@ def other_rows(results):
     rows.append(("sessions/s (direct / switchboard)", f"{r['direct']['per_second']:.1f} / {r['switchboard']['per_second']:.1f}",
                  f"{r['switchboard']['per_second'] / r['direct']['per_second']:.2f}x, p50 {r['switchboard']['p50']:.3f}s, "
                  f"p99 {r['switchboard']['p99']:.3f}s, failures {r['switchboard']['failures']}"))
+    c = r.get("switchboard-certificate")
+    if c:
+        rows.append(("certificate login sessions/s (switchboard route key / certificate route)", f"{r['switchboard']['per_second']:.1f} / {c['per_second']:.1f}",
+                     f"{c['per_second'] / r['switchboard']['per_second']:.2f}x route key, {c['per_second'] / r['direct']['per_second']:.2f}x direct, "
+                     f"p50 {c['p50']:.3f}s, p99 {c['p99']:.3f}s, failures {c['failures']}"))
+        k = r["switchboard"]
+        if c.get("proxy_cpu_ms_per_login") is not None:
+            rows.append(("CPU ms per login under that load (route key / certificate route)",
+                         f"proxy {k['proxy_cpu_ms_per_login']:.1f} / {c['proxy_cpu_ms_per_login']:.1f}",
+                         f"upstream sshd {k['sshd_cpu_ms_per_login']:.1f} / {c['sshd_cpu_ms_per_login']:.1f} "
+                         f"(direct: {r['direct']['sshd_cpu_ms_per_login']:.1f})"))
     pg = r.get("switchboard-postgresql")
     if pg:
         rows.append(("sessions/s, store on SQLite / on PostgreSQL", f"{r['switchboard']['per_second']:.1f} / {pg['per_second']:.1f}",
