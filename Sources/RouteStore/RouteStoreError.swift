@@ -19,6 +19,9 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
     case invalidAuthority(String)
     case authorityNotFound(String)
     case authorityExists(String)
+    /// An access rule of a route (source ranges, schedule, validity, session limit, allowed
+    /// channels) that cannot be read or cannot work.
+    case invalidPolicy(String)
     case nothingToChange
     case sessionNotRunning(Int64)
     case database(String)
@@ -45,6 +48,7 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
         case .invalidAuthority: "invalid-ca"
         case .authorityNotFound: "ca-not-found"
         case .authorityExists: "ca-exists"
+        case .invalidPolicy: "invalid-policy"
         case .nothingToChange: "nothing-to-change"
         case .sessionNotRunning: "session-not-running"
         case .database: "database"
@@ -68,6 +72,7 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
         case .invalidAuthority(let message): message
         case .authorityNotFound(let name): "no client CA named \(quoted(name)) is trusted"
         case .authorityExists(let message): message
+        case .invalidPolicy(let message): "invalid access policy: \(message)"
         case .keyExists(let login, let fingerprint): "key \(fingerprint) is already listed for \(quoted(login))"
         case .keyNotFound(let login, let fingerprint): "no key \(quoted(fingerprint)) listed for \(quoted(login))"
         case .invalidKey(let message): "invalid public key: \(message)"
