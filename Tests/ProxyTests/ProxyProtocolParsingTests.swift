@@ -1,4 +1,5 @@
 import Foundation
+import RouteStore
 import XCTest
 
 @testable import Proxy

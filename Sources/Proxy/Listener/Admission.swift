@@ -1,3 +1,4 @@
+import RouteStore
 import Synchronization
 
 /// Why a new connection is refused before any SSH work. The raw value is the `reason` label

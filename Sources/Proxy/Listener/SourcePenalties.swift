@@ -1,4 +1,5 @@
 import Foundation
+import RouteStore
 import Synchronization
 
 /// Per-source penalty, like OpenSSH's PerSourcePenalties: `limit` failed logins from one
