@@ -22,11 +22,13 @@ struct Migration: Sendable {
             ("0006_session_recording.sql", PackageResources._006_session_recording_sql),
             ("0007_cluster.sql", PackageResources._007_cluster_sql),
             ("0008_certificates.sql", PackageResources._008_certificates_sql),
+            ("0009_access_policy.sql", PackageResources._009_access_policy_sql),
         ]
         case .postgresql: [
             ("0006_baseline.pg.sql", PackageResources._006_baseline_pg_sql),
             ("0007_cluster.pg.sql", PackageResources._007_cluster_pg_sql),
             ("0008_certificates.pg.sql", PackageResources._008_certificates_pg_sql),
+            ("0009_access_policy.pg.sql", PackageResources._009_access_policy_pg_sql),
         ]
         }
         return files.map { file, bytes in

@@ -1,7 +1,7 @@
 import Foundation
 
 /// One row of the routing table: where a login name is sent.
-public struct Route: Sendable, Equatable, Codable {
+public struct Route: Sendable, Equatable {
     /// The name the client logs in with at the gateway (`ssh alice@gateway`).
     public var login: String
     /// Host name or IP address of the upstream SSH server (IPv6 without brackets).
@@ -33,6 +33,8 @@ public struct Route: Sendable, Equatable, Codable {
     /// How long a certificate made for one upstream login stays valid, in seconds; `nil` means
     /// `Route.defaultCertificateLifetime`.
     public var certificateLifetime: Int?
+    /// Who may use the route, from where, when and for what.
+    public var access: AccessPolicy
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -41,8 +43,9 @@ public struct Route: Sendable, Equatable, Codable {
         enabled: Bool = true, hostKeyFingerprint: String? = nil, hostKeyPolicy: HostKeyPolicy? = nil,
         identityFile: String? = nil, identityKey: String? = nil, forwarding: ForwardingPolicy? = nil, record: Bool? = nil,
         upstreamAuth: UpstreamAuthentication? = nil, certificatePrincipal: String? = nil, certificateLifetime: Int? = nil,
-        createdAt: Date = Date(), updatedAt: Date = Date()
+        access: AccessPolicy = .open, createdAt: Date = Date(), updatedAt: Date = Date()
     ) {
+        self.access = access
         self.identityKey = identityKey
         self.upstreamAuth = upstreamAuth
         self.certificatePrincipal = certificatePrincipal
@@ -156,13 +159,17 @@ public struct RouteChanges: Sendable, Equatable {
     public var certificatePrincipal: String??
     /// `.some(nil)` goes back to the default lifetime.
     public var certificateLifetime: Int??
+    /// Changes to the access rules.
+    public var access: AccessPolicyChanges
 
     public init(
         upstreamHost: String? = nil, upstreamPort: Int? = nil, upstreamUser: String?? = nil, enabled: Bool? = nil,
         hostKeyFingerprint: String?? = nil, hostKeyPolicy: HostKeyPolicy?? = nil, identityFile: String?? = nil,
         identityKey: String?? = nil, forwarding: ForwardingPolicy? = nil, record: Bool?? = nil,
-        upstreamAuth: UpstreamAuthentication?? = nil, certificatePrincipal: String?? = nil, certificateLifetime: Int?? = nil
+        upstreamAuth: UpstreamAuthentication?? = nil, certificatePrincipal: String?? = nil, certificateLifetime: Int?? = nil,
+        access: AccessPolicyChanges = AccessPolicyChanges()
     ) {
+        self.access = access
         self.upstreamAuth = upstreamAuth
         self.certificatePrincipal = certificatePrincipal
         self.certificateLifetime = certificateLifetime
@@ -181,6 +188,44 @@ public struct RouteChanges: Sendable, Equatable {
     public var isEmpty: Bool {
         upstreamHost == nil && upstreamPort == nil && upstreamUser == nil && enabled == nil
             && hostKeyFingerprint == nil && hostKeyPolicy == nil && identityFile == nil && identityKey == nil && forwarding == nil && record == nil
-            && upstreamAuth == nil && certificatePrincipal == nil && certificateLifetime == nil
+            && upstreamAuth == nil && certificatePrincipal == nil && certificateLifetime == nil && access.isEmpty
+    }
+}
+
+/// Changes to a route's access rules; `nil` fields stay, `.some(nil)` turns a rule off.
+public struct AccessPolicyChanges: Sendable, Equatable {
+    public var allowFrom: [AddressRange]?
+    public var schedule: AccessSchedule??
+    public var validFrom: Date??
+    public var validUntil: Date??
+    public var maxSessions: Int??
+    public var allowedChannels: Set<ChannelKind>??
+
+    public init(
+        allowFrom: [AddressRange]? = nil, schedule: AccessSchedule?? = nil, validFrom: Date?? = nil, validUntil: Date?? = nil,
+        maxSessions: Int?? = nil, allowedChannels: Set<ChannelKind>?? = nil
+    ) {
+        self.allowFrom = allowFrom
+        self.schedule = schedule
+        self.validFrom = validFrom
+        self.validUntil = validUntil
+        self.maxSessions = maxSessions
+        self.allowedChannels = allowedChannels
+    }
+
+    public var isEmpty: Bool {
+        allowFrom == nil && schedule == nil && validFrom == nil && validUntil == nil && maxSessions == nil && allowedChannels == nil
+    }
+
+    /// `policy` with these changes.
+    public func applied(to policy: AccessPolicy) -> AccessPolicy {
+        var policy = policy
+        if let allowFrom { policy.allowFrom = allowFrom }
+        if let schedule { policy.schedule = schedule }
+        if let validFrom { policy.validFrom = validFrom }
+        if let validUntil { policy.validUntil = validUntil }
+        if let maxSessions { policy.maxSessions = maxSessions }
+        if let allowedChannels { policy.allowedChannels = allowedChannels }
+        return policy
     }
 }

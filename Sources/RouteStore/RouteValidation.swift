@@ -99,6 +99,20 @@ public enum RouteValidation {
         return seconds
     }
 
+    /// Checks that a route's access rules can work together.
+    public static func accessPolicy(_ policy: AccessPolicy) throws(RouteStoreError) {
+        if let from = policy.validFrom, let until = policy.validUntil, from >= until {
+            throw .invalidPolicy("--valid-from must be before --valid-until")
+        }
+        if let maximum = policy.maxSessions, !(1...AccessPolicy.maximumSessions).contains(maximum) {
+            throw .invalidPolicy("--max-sessions is from 1 to \(AccessPolicy.maximumSessions) (got \(maximum))")
+        }
+        if let kinds = policy.allowedChannels, kinds.isEmpty {
+            throw .invalidPolicy("--allow needs at least one kind")
+        }
+        if policy.allowFrom.count > 256 { throw .invalidPolicy("at most 256 address ranges per route") }
+    }
+
     /// Validates the name of a trusted client CA (the same rules as a login name).
     public static func authorityName(_ name: String) throws(RouteStoreError) -> String {
         if let reason = userNameProblem(name) { throw .invalidAuthority("invalid CA name \"\(name.prefix(80))\": \(reason)") }

@@ -70,3 +70,14 @@ extension SQLRouteStore: SessionAudit {
         return records
     }
 }
+
+extension SQLRouteStore: SessionCounting {
+    public func runningSessions(of login: String, startedBefore id: Int64?) throws(RouteStoreError) -> Int {
+        var count = 0
+        try database.query(
+            "SELECT count(*) FROM sessions WHERE login = ? AND ended_at IS NULL AND id < ?",
+            [.text(login), .integer(Int(id ?? Int64.max))]
+        ) { row in count = row.integer(0) }
+        return count
+    }
+}

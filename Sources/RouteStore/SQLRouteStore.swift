@@ -59,8 +59,9 @@ public final class SQLRouteStore: RouteStore {
                 """
                 INSERT INTO routes (login, upstream_host, upstream_port, upstream_user, enabled,
                                     host_key_fingerprint, host_key_policy, identity_file, identity_key, forwarding, record,
-                                    upstream_auth, certificate_principal, certificate_lifetime, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    upstream_auth, certificate_principal, certificate_lifetime, created_at, updated_at,
+                                    allow_from, schedule, valid_from, valid_until, max_sessions, allowed_channels)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [.text(route.login), .text(route.upstreamHost), .integer(route.upstreamPort),
                  .optionalText(route.upstreamUser), .integer(route.enabled ? 1 : 0),
@@ -68,7 +69,7 @@ public final class SQLRouteStore: RouteStore {
                  .optionalText(route.identityFile), .optionalText(route.identityKey), .optionalText(route.forwarding?.rawValue),
                  .optionalFlag(route.record), .optionalText(route.upstreamAuth?.rawValue), .optionalText(route.certificatePrincipal),
                  .optionalInteger(route.certificateLifetime), .text(Timestamp.format(route.createdAt)),
-                 .text(Timestamp.format(route.updatedAt))])
+                 .text(Timestamp.format(route.updatedAt))] + Self.accessValues(route.access))
             guard let stored = try self.route(for: route.login) else { throw .database("route vanished after insert") }
             return stored
         }
@@ -91,6 +92,7 @@ public final class SQLRouteStore: RouteStore {
             if let auth = changes.upstreamAuth { route.upstreamAuth = auth }
             if let principal = changes.certificatePrincipal { route.certificatePrincipal = principal }
             if let lifetime = changes.certificateLifetime { route.certificateLifetime = lifetime }
+            route.access = changes.access.applied(to: route.access)
             if let fingerprint = changes.hostKeyFingerprint {
                 route.hostKeyFingerprint = fingerprint
             } else if route.upstreamHost != original.upstreamHost || route.upstreamPort != original.upstreamPort {
@@ -103,7 +105,8 @@ public final class SQLRouteStore: RouteStore {
                 UPDATE routes SET upstream_host = ?, upstream_port = ?, upstream_user = ?, enabled = ?,
                                   host_key_fingerprint = ?, host_key_policy = ?, identity_file = ?, identity_key = ?,
                                   forwarding = ?, record = ?, upstream_auth = ?, certificate_principal = ?,
-                                  certificate_lifetime = ?, updated_at = ?
+                                  certificate_lifetime = ?, updated_at = ?, allow_from = ?, schedule = ?, valid_from = ?,
+                                  valid_until = ?, max_sessions = ?, allowed_channels = ?
                 WHERE login = ?
                 """,
                 [.text(route.upstreamHost), .integer(route.upstreamPort), .optionalText(route.upstreamUser),
@@ -111,8 +114,7 @@ public final class SQLRouteStore: RouteStore {
                  .optionalText(route.hostKeyPolicy?.rawValue), .optionalText(route.identityFile), .optionalText(route.identityKey),
                  .optionalText(route.forwarding?.rawValue), .optionalFlag(route.record), .optionalText(route.upstreamAuth?.rawValue),
                  .optionalText(route.certificatePrincipal), .optionalInteger(route.certificateLifetime),
-                 .text(Timestamp.format(route.updatedAt)),
-                 .text(login)])
+                 .text(Timestamp.format(route.updatedAt))] + Self.accessValues(route.access) + [.text(login)])
             guard let stored = try self.route(for: login) else { throw .database("route vanished after update") }
             return stored
         }
@@ -215,6 +217,7 @@ public final class SQLRouteStore: RouteStore {
             try RouteValidation.certificatePrincipal(name)
         }
         if let lifetime = route.certificateLifetime { _ = try RouteValidation.certificateLifetime(lifetime) }
+        try RouteValidation.accessPolicy(route.access)
         switch route.upstreamAuth {
         case .key? where route.identityFile == nil && route.identityKey == nil:
             throw .invalidUpstreamAuth("`key` needs the route's own key: give --identity-file or run `switchboard route keygen \(route.login)` first")
@@ -234,7 +237,8 @@ public final class SQLRouteStore: RouteStore {
             """
             SELECT login, upstream_host, upstream_port, upstream_user, enabled, created_at, updated_at,
                    host_key_fingerprint, host_key_policy, identity_file, forwarding, record, identity_key,
-                   upstream_auth, certificate_principal, certificate_lifetime
+                   upstream_auth, certificate_principal, certificate_lifetime,
+                   allow_from, schedule, valid_from, valid_until, max_sessions, allowed_channels
             FROM routes WHERE \(condition) ORDER BY login
             """, bindings
         ) { row in
@@ -245,8 +249,41 @@ public final class SQLRouteStore: RouteStore {
                 identityFile: row.text(9), identityKey: row.text(12), forwarding: row.text(10).flatMap(ForwardingPolicy.init(rawValue:)),
                 record: row.text(11).map { $0 == "1" }, upstreamAuth: row.text(13).flatMap(UpstreamAuthentication.init(rawValue:)),
                 certificatePrincipal: row.text(14), certificateLifetime: row.optionalInteger(15),
+                access: Self.access(row, from: 16),
                 createdAt: Timestamp.parse(row.text(5) ?? ""), updatedAt: Timestamp.parse(row.text(6) ?? "")))
         }
         return routes
+    }
+
+    /// The six access columns, in the order the statements above name them.
+    private static func accessValues(_ access: AccessPolicy) -> [SQLValue] {
+        [
+            access.allowFrom.isEmpty ? .null : .text(access.allowFrom.map(\.description).joined(separator: ",")),
+            .optionalText(access.schedule?.description), .optionalText(access.validFrom.map(Timestamp.format)),
+            .optionalText(access.validUntil.map(Timestamp.format)), .optionalInteger(access.maxSessions),
+            .optionalText(access.allowedChannels.map(ChannelKind.text(of:))),
+        ]
+    }
+
+    /// The access rules read back from the six columns starting at `first`. They were
+    /// validated when written; a rule that no longer reads (edited by hand) closes the route
+    /// (valid until the distant past) instead of turning itself off.
+    private static func access(_ row: any SQLRow, from first: Int32) -> AccessPolicy {
+        var policy = AccessPolicy()
+        var unreadable = false
+        if let text = row.text(first) {
+            if let ranges = try? AccessPolicy.addressRanges(parsing: text), !ranges.isEmpty { policy.allowFrom = ranges } else { unreadable = true }
+        }
+        if let text = row.text(first + 1) {
+            if let schedule = try? AccessSchedule(parsing: text) { policy.schedule = schedule } else { unreadable = true }
+        }
+        policy.validFrom = row.text(first + 2).map(Timestamp.parse)
+        policy.validUntil = row.text(first + 3).map(Timestamp.parse)
+        policy.maxSessions = row.optionalInteger(first + 4)
+        if let text = row.text(first + 5) {
+            if let kinds = try? ChannelKind.set(parsing: text) { policy.allowedChannels = kinds } else { unreadable = true }
+        }
+        if unreadable { policy.validUntil = .distantPast }
+        return policy
     }
 }

@@ -96,3 +96,11 @@ public protocol SessionAudit: Sendable {
     /// Sessions matching `filter`, newest first.
     func sessions(matching filter: SessionFilter) throws(RouteStoreError) -> [SessionRecord]
 }
+
+/// How many sessions of a login are running, for `--max-sessions` (across every node that
+/// shares the store).
+public protocol SessionCounting: Sendable {
+    /// Running sessions of `login` whose audit id is below `id` (all of them when `id` is nil):
+    /// of several logins that start at once, the earlier ones count against the later ones.
+    func runningSessions(of login: String, startedBefore id: Int64?) throws(RouteStoreError) -> Int
+}

@@ -128,3 +128,48 @@ final class CertificateStoreTests: StoreTestCase {
         }
     }
 }
+
+/// A route's access rules on both backends: written, read back the same, changed one at a time,
+/// turned off, and refused when they cannot work.
+final class AccessPolicyStoreTests: StoreTestCase {
+    func testAccessRulesRoundTripAndRefuseWhatCannotWork() throws {
+        try forEachBackend { backend in
+            let store = try backend.openStore()
+            let policy = AccessPolicy(
+                allowFrom: try AccessPolicy.addressRanges(parsing: "10.0.0.0/8, 2001:db8::/32"),
+                schedule: try AccessSchedule(parsing: "Mon-Fri 08:00-19:00 Europe/Berlin"),
+                validFrom: try AccessPolicy.moment(parsing: "2026-12-01"), validUntil: try AccessPolicy.moment(parsing: "2027-03-31T18:00:00+01:00"),
+                maxSessions: 2, allowedChannels: try ChannelKind.set(parsing: "sftp,subsystem:netconf,pty"))
+            let added = try store.add(Route(login: "alice", upstreamHost: "10.0.0.5", access: policy))
+            XCTAssertEqual(added.access, policy, backend.name)
+            XCTAssertEqual(try store.route(for: "alice")?.access, policy, backend.name)
+
+            let changed = try store.update(login: "alice", with: RouteChanges(access: AccessPolicyChanges(maxSessions: .some(5))))
+            XCTAssertEqual(changed.access.maxSessions, 5, backend.name)
+            XCTAssertEqual(changed.access.schedule, policy.schedule, "other rules stay (\(backend.name))")
+            let off = try store.update(login: "alice", with: RouteChanges(access: AccessPolicyChanges(
+                allowFrom: [], schedule: .some(nil), validFrom: .some(nil), validUntil: .some(nil), maxSessions: .some(nil),
+                allowedChannels: .some(nil))))
+            XCTAssertEqual(off.access, .open, backend.name)
+
+            let refusals: [AccessPolicyChanges] = [
+                AccessPolicyChanges(validFrom: .some(try AccessPolicy.moment(parsing: "2027-01-01")),
+                                    validUntil: .some(try AccessPolicy.moment(parsing: "2026-01-01"))),
+                AccessPolicyChanges(maxSessions: .some(0)),
+                AccessPolicyChanges(maxSessions: .some(AccessPolicy.maximumSessions + 1)),
+                AccessPolicyChanges(allowedChannels: .some([])),
+            ]
+            for changes in refusals {
+                XCTAssertThrowsError(try store.update(login: "alice", with: RouteChanges(access: changes)), backend.name) { error in
+                    XCTAssertEqual((error as? RouteStoreError)?.code, "invalid-policy", "\(changes)")
+                }
+            }
+            XCTAssertEqual(try store.route(for: "alice")?.access, .open, "a refused change writes nothing (\(backend.name))")
+        }
+        XCTAssertThrowsError(try AccessPolicy.addressRanges(parsing: "10.0.0.0/33"))
+        XCTAssertThrowsError(try AccessPolicy.moment(parsing: "tomorrow"))
+        XCTAssertThrowsError(try ChannelKind.set(parsing: "shell,teleport"))
+        XCTAssertThrowsError(try ChannelKind.set(parsing: "subsystem:"))
+        XCTAssertEqual(ChannelKind.text(of: try ChannelKind.set(parsing: "subsystem:sftp,exec")), "exec,sftp")
+    }
+}

@@ -1,0 +1,11 @@
+-- Access rules per route: the client ranges a login may come from (comma-separated CIDRs), the
+-- weekly schedule (AccessSchedule's text, with its time zone), the validity (ISO 8601 UTC), the
+-- most sessions at once across the cluster, and what sessions may use (comma-separated kinds).
+-- NULL turns a rule off.
+ALTER TABLE routes ADD COLUMN allow_from TEXT;
+ALTER TABLE routes ADD COLUMN schedule TEXT;
+ALTER TABLE routes ADD COLUMN valid_from TEXT;
+ALTER TABLE routes ADD COLUMN valid_until TEXT;
+ALTER TABLE routes ADD COLUMN max_sessions INTEGER CHECK (max_sessions >= 1);
+ALTER TABLE routes ADD COLUMN allowed_channels TEXT;
+CREATE INDEX sessions_active_by_login ON sessions (login) WHERE ended_at IS NULL;
