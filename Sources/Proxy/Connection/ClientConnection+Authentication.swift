@@ -122,6 +122,10 @@ extension ClientConnection {
         showBanner(reachedUpstream: outcome.reachedUpstream)
         switch outcome.response {
         case .accept(let link, let pendingAgent):
+            if let refusal = accessRefusal(link.route, login: login, method: "\(method)") {
+                link.session.disconnect()
+                return refuse(message, login: login, route: link.route, for: refusal)
+            }
             message.acceptAuthentication()
             logger[metadataKey: "upstream.addr"] = "\(link.route.upstreamAddress)"
             if pendingAgent == nil {
@@ -131,6 +135,7 @@ extension ClientConnection {
             }
             return .loggedIn(link, pendingAgent: pendingAgent)
         case .refuse(let reason):
+            if reason == .accessSource { recordSourceRefusal(login: login) }
             countFailure(of: method, reason, since: started)
             message.refuseAuthentication(offering: methodsOffered)
             return .refused
@@ -240,6 +245,48 @@ extension ClientConnection {
         default: .upstreamRefusedCertificate
         }
         recordEnd(auditID: id, reason: reason)
+    }
+
+    // MARK: Access rules
+
+    /// The route's time and session-count rules for a login its credentials got into; nil if
+    /// they let it in. The session limit needs the session's audit id (of several starting at
+    /// once, the earlier count against the later), so its start is recorded first.
+    private func accessRefusal(_ route: Route, login: String, method: String) -> AccessCheck.Refusal? {
+        if let refusal = AccessCheck.timeRefusal(route.access, login: login, at: AccessClock.now()) { return refusal }
+        guard route.access.maxSessions != nil else { return nil }
+        if auditIDBeforeLogin == nil { auditIDBeforeLogin = recordStart(route: route, login: login, method: method) }
+        do {
+            let running = try services.sessionCounts.runningSessions(of: login, startedBefore: auditIDBeforeLogin)
+            return AccessCheck.sessionLimitRefusal(route.access, login: login, runningBefore: running)
+        } catch {
+            // Without the database the count is unknown: the login goes ahead rather than locking
+            // everyone out during an outage.
+            logger.warning("cannot count the login's sessions; the session limit is not applied", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Ends an authenticated login an access rule refused: logged, counted and recorded in the
+    /// audit under the rule's name, and the user told why in plain words.
+    private func refuse(_ message: SSHMessage, login: String, route: Route, for refusal: AccessCheck.Refusal) -> AttemptResult {
+        logger.info("login refused by the route's access rules", metadata: ["reason": "\(refusal.rule.rawValue)"])
+        ProxyMetrics.accessRefused(rule: refusal.rule.rawValue)
+        let id = auditIDBeforeLogin ?? recordStart(route: route, login: login, method: "access-refused")
+        auditIDBeforeLogin = nil
+        if let id { recordEnd(auditID: id, reason: refusal.rule.endReason) }
+        return refuse(message, telling: "switchboard: \(refusal.message)", reason: refusal.rule.endReason)
+    }
+
+    /// A login from an address the route does not allow: refused like a wrong password, and
+    /// recorded in the audit (start and end at once) so the operator sees the attempt.
+    private func recordSourceRefusal(login: String) {
+        logger.info("login refused by the route's access rules", metadata: ["reason": "\(AccessRule.source.rawValue)"])
+        ProxyMetrics.accessRefused(rule: AccessRule.source.rawValue)
+        guard let route = try? services.routes.route(for: login) else { return }
+        if let id = recordStart(route: route, login: login, method: "access-refused") {
+            recordEnd(auditID: id, reason: .accessSource)
+        }
     }
 
     /// Sleeps until `seconds` after `start` (not at all if that has passed).

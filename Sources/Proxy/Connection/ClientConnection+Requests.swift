@@ -30,7 +30,7 @@ extension ClientConnection {
                 message.refuse()
             }
         case .channelOpen(.directTCPIP(let host, let port, let originHost, let originPort)):
-            guard upstreamReady, session.forwarding.allowsLocal else {
+            guard upstreamReady, session.allowsLocalForward else {
                 logger.info("forwarding refused", metadata: ["reason": "\(upstreamReady ? "policy" : "upstream-not-ready")", "forward.kind": "local"])
                 message.refuse()
                 return
@@ -45,8 +45,18 @@ extension ClientConnection {
                 message.refuse()
             }
         case .channelRequest(_, .pty) where !session.allowsPTY:
-            logger.info("terminal refused", metadata: ["reason": "certificate-without-permit-pty"])
+            logger.info("terminal refused", metadata: ["reason": session.access.allows(.pty) ? "certificate-without-permit-pty" : "access-channel"])
+            if !session.access.allows(.pty) { ProxyMetrics.accessRefused(rule: "access-channel") }
             message.refuse()
+        case .channelRequest(let id, let request) where session.refusal(of: request) != nil:
+            let notice = session.refusal(of: request) ?? ""
+            logger.info("request refused", metadata: ["reason": "access-channel", "request": "\(request.name)"])
+            ProxyMetrics.accessRefused(rule: "access-channel")
+            if let relay = session.channels.session(withClientChannel: id) {
+                relay.refuse(message, telling: notice)
+            } else {
+                message.refuse()
+            }
         case .channelRequest(let id, let request):
             guard let relay = session.channels.session(withClientChannel: id) else {
                 answerRequestOnUnrelayedChannel(message, id, session: session)
@@ -77,7 +87,7 @@ extension ClientConnection {
         switch message.request {
         case .channelOpen(.authAgent) where session.channels.clientForwardsAgent && session.forwardsAgent:
             open = { $0.openAuthAgent() }
-        case .channelOpen(.forwardedTCPIP(let host, let port, let originHost, let originPort)) where session.forwarding.allowsRemote:
+        case .channelOpen(.forwardedTCPIP(let host, let port, let originHost, let originPort)) where session.allowsRemoteForward:
             open = { $0.openReverseForward(host: host, port: port, originHost: originHost, originPort: originPort) }
         default:
             message.refuse()
@@ -106,7 +116,7 @@ extension ClientConnection {
         let upstream = session.upstream
         switch kind {
         case .tcpipForward(let address, let port):
-            guard upstreamReady, session.forwarding.allowsRemote else {
+            guard upstreamReady, session.allowsRemoteForward else {
                 logger.info("forwarding refused", metadata: ["reason": "\(upstreamReady ? "policy" : "upstream-not-ready")", "forward.kind": "remote"])
                 message.refuse()
                 return

@@ -69,7 +69,7 @@ final class ClientConnection {
             certificates: LoginAuthenticator.CertificateContext(
                 client: address, clientCertificates: ClientCertificates(authorities: services.certificateAuthorities),
                 upstreamCertificates: services.upstreamCertificates, sourceAddresses: settings[.certificateSourceAddresses]),
-            logger: logger)
+            clientHost: address.host, logger: logger)
         event = try SSHEvent()
         try event.addWakeSource(services.shutdown.fd)
     }

@@ -14,6 +14,12 @@ enum ConnectionEndReason: String, Sendable {
     /// The upstream refused the certificate the proxy made for a login (whose audit record was
     /// started before, as the certificate names it).
     case upstreamRefusedCertificate = "upstream-refused-certificate"
+    /// An access rule of the route refused the login (the audit record ends with the rule's name).
+    case accessSource = "access-source"
+    case accessNotYetValid = "access-not-yet-valid"
+    case accessExpired = "access-expired"
+    case accessSchedule = "access-schedule"
+    case accessMaxSessions = "access-max-sessions"
     // After the login.
     case clientClosed = "client-closed"
     case upstreamClosed = "upstream-closed"

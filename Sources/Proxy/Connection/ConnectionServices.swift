@@ -25,4 +25,6 @@ struct ConnectionServices {
     let certificateAuthorities: any CertificateLookup
     /// Makes upstream certificates (shared by every connection).
     let upstreamCertificates: UpstreamCertificates
+    /// Running sessions per login, for `--max-sessions`.
+    let sessionCounts: any SessionCounting
 }

@@ -15,6 +15,8 @@ final class LoggedInSession {
     let forwardsAgent: Bool
     /// Whether the client may have a terminal (a certificate without `permit-pty` refuses it).
     let allowsPTY: Bool
+    /// The route's access rules (what a session may use is checked per request).
+    let access: AccessPolicy
     let channels = ConnectionChannels()
     /// The session's audit id, if the start could be recorded.
     var auditID: Int64?
@@ -35,12 +37,37 @@ final class LoggedInSession {
         self.login = login
         self.method = method
         let policy = link.route.forwarding ?? .all
+        access = link.route.access
         forwarding = link.permissions.portForwarding ? policy : .none
-        forwardsAgent = policy.allowsAgent && link.permissions.agentForwarding
-        allowsPTY = link.permissions.pty
+        forwardsAgent = policy.allowsAgent && link.permissions.agentForwarding && access.allows(.agent)
+        allowsPTY = link.permissions.pty && access.allows(.pty)
     }
 
     var upstream: SSHSession { link.session }
+
+    /// `ssh -L`, `-D`, `-W`: allowed by the forwarding policy and the access rules.
+    var allowsLocalForward: Bool { forwarding.allowsLocal && access.allows(.localForward) }
+    /// `ssh -R`: allowed by the forwarding policy and the access rules.
+    var allowsRemoteForward: Bool { forwarding.allowsRemote && access.allows(.remoteForward) }
+
+    /// The access rules' answer to a request that starts a program; nil if it may.
+    func refusal(of request: SSHRequest.ChannelRequest) -> String? {
+        let kind: ChannelKind
+        switch request {
+        case .shell: kind = .shell
+        case .exec: kind = .exec
+        case .subsystem(let name): kind = name.bytes == Array("sftp".utf8) ? .sftp : .subsystem(name.text)
+        default: return nil
+        }
+        guard let allowed = access.allowedChannels, !allowed.contains(kind) else { return nil }
+        let what = switch kind {
+        case .shell: "a shell"
+        case .exec: "commands (exec, which scp and rsync use too)"
+        case .sftp: "sftp"
+        default: "the subsystem \(kind.description.dropFirst("subsystem:".count))"
+        }
+        return "this login may not use \(what); it may use: \(ChannelKind.text(of: allowed))"
+    }
 
     /// Notes whether data moved since the last look (for the idle timeout).
     func noteTraffic() {

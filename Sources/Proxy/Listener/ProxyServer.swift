@@ -17,6 +17,8 @@ public final class ProxyServer: Sendable {
     private let storedKeys: StoredRouteKeys?
     /// Makes the certificates of upstream logins on certificate routes (keeps the CA key open).
     private let upstreamCertificates: UpstreamCertificates
+    /// Counts running sessions per login (the store), for `--max-sessions`.
+    private let sessionCounts: any SessionCounting
     /// This process in the store's node list, with its background duties.
     public let node: ClusterNode
     /// True from SIGTERM on: `/healthz` says so while the listener still accepts.
@@ -42,7 +44,7 @@ public final class ProxyServer: Sendable {
     /// is read at every login and holds the audit; `shared` says that other nodes use it too
     /// (PostgreSQL): host keys must then exist already and match the ones the cluster registered.
     public init(
-        settings: ProxySettings, store: some RouteLookup & CertificateLookup & SessionAudit & ClusterStore, shared: Bool, logger: Logger
+        settings: ProxySettings, store: some RouteLookup & CertificateLookup & SessionAudit & SessionCounting & ClusterStore, shared: Bool, logger: Logger
     ) throws(ProxyError) {
         liveSettings = Mutex(settings)
         self.logger = logger
@@ -50,6 +52,7 @@ public final class ProxyServer: Sendable {
         storedKeys = try ClusterSecret.load(file: settings[.clusterSecretFile]).map(StoredRouteKeys.init)
         routes = OutageTolerantRoutes(store: store, graceSeconds: settings[.databaseOutageGrace])
         upstreamCertificates = UpstreamCertificates(authorities: routes, storedKeys: storedKeys)
+        sessionCounts = store
         try? settings.dataDirectory.create()
         audit = SpoolingAudit(store: store, directory: settings.dataDirectory.path, logger: logger)
         let descriptorLimit = DescriptorLimit.raiseToHardLimit()
@@ -249,7 +252,7 @@ public final class ProxyServer: Sendable {
                 routes: routes, audit: audit, connector: UpstreamConnector(settings: settings),
                 penalties: admission.penalties, shutdown: shutdown, admission: ticket, upstreamStartups: upstreamStartups,
                 loginDecoy: loginDecoy, liveSessions: liveSessions, nodeID: node.id, storedKeys: storedKeys,
-                certificateAuthorities: routes, upstreamCertificates: upstreamCertificates)
+                certificateAuthorities: routes, upstreamCertificates: upstreamCertificates, sessionCounts: sessionCounts)
             try ClientConnection(client: session, address: client, services: services, settings: settings, logger: logger).run()
         } catch {
             logger.warning("cannot start session", metadata: ["error": "\(error)"])

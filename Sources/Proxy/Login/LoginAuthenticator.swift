@@ -42,6 +42,9 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     private let storedKeys: StoredRouteKeys?
     /// What certificate logins need: the client's address, the CAs, the proxy's egress ranges.
     private let certificates: CertificateContext?
+    /// The client's address, for routes that allow logins only from some (`--allow-from`);
+    /// nil refuses every such route.
+    private let clientHost: String?
 
     /// Client certificates and upstream certificates for one connection.
     struct CertificateContext {
@@ -56,9 +59,10 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     init(
         routes: any RouteLookup, connector: Connector, startupPlaces: UpstreamStartupPlaces = .unlimited,
         sendsCredentialsUnverified: Bool = false, storedKeys: StoredRouteKeys? = nil, certificates: CertificateContext? = nil,
-        logger: Logger
+        clientHost: String? = nil, logger: Logger
     ) {
         self.routes = routes
+        self.clientHost = clientHost
         self.storedKeys = storedKeys
         self.certificates = certificates
         self.upstreams = UpstreamLoginConnections(routes: routes, connector: connector, startupPlaces: startupPlaces, logger: logger)
@@ -461,31 +465,22 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
         case storeUnavailable
     }
 
-    /// Reads the route at each attempt, so edits apply to the next login without a restart.
-    /// The login's own route, else the catch-all route ("*") serving it, if the name is one a
-    /// client may use upstream.
+    /// Reads the route at each attempt, so edits apply to the next login without a restart
+    /// (`RouteSelection` decides which), then applies the route's source rule.
     private func lookUp(_ login: String) -> Lookup {
-        // "*" names the catch-all route in the table; it is nobody's login.
-        guard login != Route.catchAllLogin else { return .refused(.noRoute) }
-        let route: Route?
+        let route: Route
         do {
-            if let own = try routes.route(for: login) {
-                route = own
-            } else if try routes.hasRoute(differingOnlyInCaseFrom: login) {
-                // `ALICE` must not reach the catch-all while `alice` is disabled or keyed: many
-                // upstreams match user names without regard to case.
-                return .refused(.caseMismatch)
-            } else if RouteValidation.isValidLogin(login), let catchAll = try routes.route(for: Route.catchAllLogin) {
-                route = catchAll.servingCatchAll(for: login)
-            } else {
-                route = nil
+            switch try RouteSelection.select(login, in: routes) {
+            case .route(let selected, _): route = selected
+            case .refused(let reason): return .refused(reason)
             }
         } catch {
             logger.error("route lookup failed", metadata: ["reason": "store-unavailable", "error": "\(error)"])
             return .storeUnavailable
         }
-        guard let route else { return .refused(.noRoute) }
-        guard route.enabled else { return .refused(.routeDisabled) }
+        // Refused before anything goes upstream, and like a wrong password: the client cannot
+        // tell a route it may not use from here from one that does not exist.
+        guard AccessCheck.allowsSource(route.access, host: clientHost ?? "") else { return .refused(.accessSource) }
         return .found(route)
     }
 

@@ -13,6 +13,8 @@ enum LoginRejection: String {
     /// The route's `upstream_auth` does not take this method (e.g. a password on a route that
     /// logs in upstream with certificates).
     case methodNotAllowed = "method-not-allowed"
+    /// The route's `--allow-from` does not include the client's address.
+    case accessSource = "access-source"
 }
 
 extension Route {

@@ -42,7 +42,7 @@ extension LoginAuthenticator.Outcome {
     var reachedUpstream: Bool {
         switch self {
         case .rejected(.noRoute), .rejected(.routeDisabled), .rejected(.caseMismatch), .rejected(.keyNotListed),
-             .rejected(.certificateRefused), .rejected(.methodNotAllowed), .storeUnavailable: false
+             .rejected(.certificateRefused), .rejected(.methodNotAllowed), .rejected(.accessSource), .storeUnavailable: false
         default: true
         }
     }

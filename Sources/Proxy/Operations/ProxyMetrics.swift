@@ -101,6 +101,12 @@ public enum ProxyMetrics {
         Counter(label: "switchboard_client_certificates_total", dimensions: [("result", result)]).increment()
     }
 
+    /// Logins and requests an access rule refused: `rule` is access-source, access-schedule,
+    /// access-expired, access-not-yet-valid, access-max-sessions or access-channel.
+    static func accessRefused(rule: String) {
+        Counter(label: "switchboard_access_refusals_total", dimensions: [("rule", rule)]).increment()
+    }
+
     /// The gauge's value lives here: swift-metrics gauges record values, they do not count.
     private static let activeSessions = SessionCount()
 }

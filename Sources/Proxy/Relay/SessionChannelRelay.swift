@@ -131,6 +131,20 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
         }
     }
 
+    /// Ends the channel on a request the proxy does not relay (an access rule forbids it),
+    /// telling the user why: the request is answered, the notice written to the channel's
+    /// stderr, and the channel closed with exit status 255. (A refused request alone leaves
+    /// the user with OpenSSH's "request failed", and the client may quit before it prints
+    /// a notice sent just before the refusal.)
+    func refuse(_ message: Request, telling notice: String) {
+        guard let downstream else {
+            message.refuse()
+            return
+        }
+        message.accept()
+        failClientChannel(downstream, upstream: upstream, notice: notice)
+    }
+
     /// Queues a client request for the upstream channel, after an agent-forwarding request that
     /// arrived before it (OpenSSH asks for the agent before the shell, which needs it at start).
     func enqueue(_ request: SSHRequest.ChannelRequest, message: Request) {
