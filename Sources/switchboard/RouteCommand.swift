@@ -8,7 +8,7 @@ struct RouteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "route",
         abstract: "Add, change, list and remove routes.",
-        subcommands: [Add.self, List.self, Show.self, Set.self, Remove.self, Trust.self, Keygen.self]
+        subcommands: [Add.self, List.self, Show.self, Set.self, Remove.self, Trust.self, Keygen.self, Explain.self]
     )
 
     struct Add: ParsableCommand {
@@ -28,6 +28,7 @@ struct RouteCommand: ParsableCommand {
         @Option(help: ArgumentHelp("Record terminal sessions: on, off, or default (when serve has --record-dir).", valueName: "on|off|default"))
         var record: RecordSetting?
         @OptionGroup var certificates: UpstreamAuthOptions
+        @OptionGroup var access: AccessOptions
         @OptionGroup var dataDirectory: DataDirectoryOption
 
         func run() throws {
@@ -39,7 +40,8 @@ struct RouteCommand: ParsableCommand {
                     login: user, upstreamHost: upstream.host, upstreamPort: upstream.port, upstreamUser: upstreamUser,
                     hostKeyFingerprint: hostKey.hostKey, hostKeyPolicy: hostKey.hostKeyPolicy, identityFile: identity,
                     forwarding: forwarding, record: record?.flag, upstreamAuth: certificates.upstreamAuth?.value,
-                    certificatePrincipal: certificates.principal, certificateLifetime: certificates.certTtl))
+                    certificatePrincipal: certificates.principal, certificateLifetime: certificates.certTtl,
+                    access: try access.changes().applied(to: .open)))
                 print("added route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)")
             }
         }
@@ -101,6 +103,7 @@ struct RouteCommand: ParsableCommand {
         @Option(help: ArgumentHelp("Record terminal sessions: on, off, or default (when serve has --record-dir).", valueName: "on|off|default"))
         var record: RecordSetting?
         @OptionGroup var certificates: UpstreamAuthOptions
+        @OptionGroup var access: AccessOptions
         @OptionGroup var dataDirectory: DataDirectoryOption
 
         func validate() throws {
@@ -125,7 +128,8 @@ struct RouteCommand: ParsableCommand {
                     identityFile: clearIdentityFile ? .some(nil) : try identityFile.map { .some(try Credentials.validatedIdentityFile($0)) },
                     forwarding: forwarding, record: record.map(\.flag),
                     upstreamAuth: certificates.upstreamAuth.map(\.value),
-                    certificatePrincipal: certificates.principal.map { .some($0) }, certificateLifetime: certificates.certTtl.map { .some($0) })
+                    certificatePrincipal: certificates.principal.map { .some($0) }, certificateLifetime: certificates.certTtl.map { .some($0) },
+                    access: try access.changes())
                 let route = try dataDirectory.openStore().update(login: user, with: changes)
                 print("updated route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)\(route.enabled ? "" : " (disabled)")")
             }
@@ -187,6 +191,29 @@ struct RouteCommand: ParsableCommand {
         }
     }
 
+    struct Explain: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show which route would serve a login, how it logs in upstream, and each access rule's verdict.",
+            discussion: "The answer comes from the code logins use: run it when a user says \"it doesn't let me in\".")
+
+        @Argument(help: "The login name a user types.") var user: String
+        @Option(help: ArgumentHelp("The client's address, for --allow-from.", valueName: "ADDRESS")) var from: String?
+        @Option(help: ArgumentHelp("Judge at this time instead of now (2026-12-01T21:00:00+01:00).", valueName: "TIME")) var at: String?
+        @Flag(help: "Print JSON instead of text.") var json = false
+        @OptionGroup var dataDirectory: DataDirectoryOption
+
+        func run() throws {
+            try runReportingErrors {
+                if let from, AddressRange(from) == nil || from.contains("/") {
+                    throw CommandFailure(description: "--from takes one IPv4 or IPv6 address (got \"\(from.prefix(60))\")")
+                }
+                let explanation = try RouteExplanation.explain(
+                    login: user, from: from, at: try RouteExplanation.moment(at), store: dataDirectory.openStore())
+                print(json ? try RouteFormatting.json(explanation) : RouteFormatting.explanation(explanation))
+            }
+        }
+    }
+
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a route.")
 
@@ -199,6 +226,45 @@ struct RouteCommand: ParsableCommand {
                 print("removed route \(user)")
             }
         }
+    }
+}
+
+/// The access rules on `route add` and `route set`; on `set`, the word in each help text turns a
+/// rule off again.
+struct AccessOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Client addresses or CIDR ranges logins may come from (IPv4 and IPv6); `any` turns it off.", valueName: "CIDR,…"))
+    var allowFrom: String?
+    @Option(help: ArgumentHelp(
+        "Weekly windows logins are allowed in, e.g. 'Mon-Fri 08:00-19:00 Europe/Berlin'; several separated by ';'; `always` turns it off.",
+        valueName: "WINDOWS"))
+    var schedule: String?
+    @Option(help: ArgumentHelp("Logins before this time are refused (2026-12-01, 2026-12-01T08:00:00+01:00); `none` turns it off.", valueName: "TIME"))
+    var validFrom: String?
+    @Option(help: ArgumentHelp("Logins from this time on are refused; `none` turns it off.", valueName: "TIME"))
+    var validUntil: String?
+    @Option(help: ArgumentHelp("Most sessions of this login at once, across every node; `none` turns it off.", valueName: "N"))
+    var maxSessions: String?
+    @Option(help: ArgumentHelp(
+        "What sessions may use: shell, exec, sftp, subsystem:NAME, pty, agent, local-forward, remote-forward; `all` turns it off.",
+        valueName: "KINDS"))
+    var allow: String?
+
+    func changes() throws(RouteStoreError) -> AccessPolicyChanges {
+        var changes = AccessPolicyChanges()
+        if let allowFrom { changes.allowFrom = allowFrom == "any" ? [] : try AccessPolicy.addressRanges(parsing: allowFrom) }
+        if let schedule { changes.schedule = .some(schedule == "always" ? nil : try AccessSchedule(parsing: schedule)) }
+        if let validFrom { changes.validFrom = .some(validFrom == "none" ? nil : try AccessPolicy.moment(parsing: validFrom)) }
+        if let validUntil { changes.validUntil = .some(validUntil == "none" ? nil : try AccessPolicy.moment(parsing: validUntil)) }
+        if let maxSessions {
+            if maxSessions == "none" {
+                changes.maxSessions = .some(nil)
+            } else {
+                guard let count = Int(maxSessions) else { throw .invalidPolicy("--max-sessions takes a whole number or `none` (got \"\(maxSessions.prefix(20))\")") }
+                changes.maxSessions = .some(count)
+            }
+        }
+        if let allow { changes.allowedChannels = .some(allow == "all" ? nil : try ChannelKind.set(parsing: allow)) }
+        return changes
     }
 }
 

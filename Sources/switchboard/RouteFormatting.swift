@@ -1,4 +1,5 @@
 import Foundation
+import Proxy
 import RouteStore
 
 /// The JSON shape of a route printed by `route list --json` and `route show --json`.
@@ -16,6 +17,12 @@ struct RouteRecord: Encodable {
     let certificatePrincipal: String?
     let certificateLifetime: Int?
     let forwarding: String
+    let allowFrom: [String]?
+    let schedule: String?
+    let validFrom: Date?
+    let validUntil: Date?
+    let maxSessions: Int?
+    let allow: String?
     let catchAll: Bool
     let createdAt: Date
     let updatedAt: Date
@@ -34,6 +41,12 @@ struct RouteRecord: Encodable {
         certificatePrincipal = route.upstreamAuth == .certificate ? route.effectiveCertificatePrincipal : route.certificatePrincipal
         certificateLifetime = route.upstreamAuth == .certificate ? route.effectiveCertificateLifetime : route.certificateLifetime
         forwarding = (route.forwarding ?? .all).rawValue
+        allowFrom = route.access.allowFrom.isEmpty ? nil : route.access.allowFrom.map(\.description)
+        schedule = route.access.schedule?.description
+        validFrom = route.access.validFrom
+        validUntil = route.access.validUntil
+        maxSessions = route.access.maxSessions
+        allow = route.access.allowedChannels.map(ChannelKind.text(of:))
         catchAll = route.isCatchAll
         createdAt = route.createdAt
         updatedAt = route.updatedAt
@@ -98,9 +111,40 @@ enum RouteFormatting {
             identity file:   \(route.identityFile ?? (route.identityKey != nil ? "kept in the database (encrypted)" : "none"))
             upstream auth:   \(upstreamAuth(route))
             forwarding:      \((route.forwarding ?? .all).rawValue)
+            allow from:      \(route.access.allowFrom.isEmpty ? "anywhere" : route.access.allowFrom.map(\.description).joined(separator: ","))
+            schedule:        \(route.access.schedule?.summary ?? "always")
+            valid:           \(route.access.validFrom.map { "from \(dates.string(from: $0)) " } ?? "")\(route.access.validUntil.map { "until \(dates.string(from: $0))" } ?? (route.access.validFrom == nil ? "always" : "on"))
+            max sessions:    \(route.access.maxSessions.map(String.init) ?? "no limit")
+            allow:           \(route.access.allowedChannels.map(ChannelKind.text(of:)) ?? "all (within forwarding)")
             recording:       \(route.record.map { $0 ? "on" : "off" } ?? "default (when serve has --record-dir)")
             created:         \(dates.string(from: route.createdAt))
             updated:         \(dates.string(from: route.updatedAt))
             """
+    }
+
+    static func explanation(_ explanation: RouteExplanation) -> String {
+        let dates = ISO8601DateFormatter()
+        guard let route = explanation.route else {
+            return """
+                login:    \(explanation.login)
+                route:    none serves it
+                verdict:  refused (\(explanation.verdict)): the user sees "Permission denied", as for a wrong password
+                """
+        }
+        var lines = [
+            "login:          \(explanation.login) (\(explanation.servedBy == "catch-all" ? "served by the catch-all route" : "its own route \(route)"))",
+            "upstream:       \(explanation.upstreamUser ?? "?")@\(explanation.upstream ?? "?")",
+            "authentication: \(explanation.upstreamAuth ?? "automatic")\(explanation.certificatePrincipal.map { " (certificate for principal \($0))" } ?? "")",
+            "at:             \(dates.string(from: explanation.at))\(explanation.from.map { " from \($0)" } ?? "")",
+            "sessions may use: \(explanation.allowedChannels ?? "all") (forwarding \(explanation.forwarding ?? "all"))",
+        ]
+        if explanation.checks.isEmpty {
+            lines.append("checks:         none (no access rule is on)")
+        } else {
+            lines.append("checks:")
+            lines.append(columns(header: ["  RULE", "VERDICT", "DETAIL"], rows: explanation.checks.map { ["  " + $0.rule, $0.verdict, $0.detail] }))
+        }
+        lines.append("verdict:        \(explanation.verdict == "allowed" ? "allowed" : "refused (\(explanation.verdict))")")
+        return lines.joined(separator: "\n")
     }
 }
