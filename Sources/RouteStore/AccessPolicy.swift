@@ -8,6 +8,9 @@ public struct AccessPolicy: Sendable, Equatable {
     public var allowFrom: [AddressRange]
     /// The weekly windows in which logins are allowed; nil means always.
     public var schedule: AccessSchedule?
+    /// Whether live sessions end when the schedule's window ends (after a notice), instead of
+    /// only new logins being refused.
+    public var scheduleEndsSessions: Bool
     /// Logins before this moment are refused.
     public var validFrom: Date?
     /// Logins from this moment on are refused.
@@ -18,11 +21,12 @@ public struct AccessPolicy: Sendable, Equatable {
     public var allowedChannels: Set<ChannelKind>?
 
     public init(
-        allowFrom: [AddressRange] = [], schedule: AccessSchedule? = nil, validFrom: Date? = nil, validUntil: Date? = nil,
-        maxSessions: Int? = nil, allowedChannels: Set<ChannelKind>? = nil
+        allowFrom: [AddressRange] = [], schedule: AccessSchedule? = nil, scheduleEndsSessions: Bool = false, validFrom: Date? = nil,
+        validUntil: Date? = nil, maxSessions: Int? = nil, allowedChannels: Set<ChannelKind>? = nil
     ) {
         self.allowFrom = allowFrom
         self.schedule = schedule
+        self.scheduleEndsSessions = scheduleEndsSessions
         self.validFrom = validFrom
         self.validUntil = validUntil
         self.maxSessions = maxSessions

@@ -196,17 +196,19 @@ public struct RouteChanges: Sendable, Equatable {
 public struct AccessPolicyChanges: Sendable, Equatable {
     public var allowFrom: [AddressRange]?
     public var schedule: AccessSchedule??
+    public var scheduleEndsSessions: Bool?
     public var validFrom: Date??
     public var validUntil: Date??
     public var maxSessions: Int??
     public var allowedChannels: Set<ChannelKind>??
 
     public init(
-        allowFrom: [AddressRange]? = nil, schedule: AccessSchedule?? = nil, validFrom: Date?? = nil, validUntil: Date?? = nil,
-        maxSessions: Int?? = nil, allowedChannels: Set<ChannelKind>?? = nil
+        allowFrom: [AddressRange]? = nil, schedule: AccessSchedule?? = nil, scheduleEndsSessions: Bool? = nil, validFrom: Date?? = nil,
+        validUntil: Date?? = nil, maxSessions: Int?? = nil, allowedChannels: Set<ChannelKind>?? = nil
     ) {
         self.allowFrom = allowFrom
         self.schedule = schedule
+        self.scheduleEndsSessions = scheduleEndsSessions
         self.validFrom = validFrom
         self.validUntil = validUntil
         self.maxSessions = maxSessions
@@ -214,7 +216,7 @@ public struct AccessPolicyChanges: Sendable, Equatable {
     }
 
     public var isEmpty: Bool {
-        allowFrom == nil && schedule == nil && validFrom == nil && validUntil == nil && maxSessions == nil && allowedChannels == nil
+        allowFrom == nil && schedule == nil && scheduleEndsSessions == nil && validFrom == nil && validUntil == nil && maxSessions == nil && allowedChannels == nil
     }
 
     /// `policy` with these changes.
@@ -222,6 +224,7 @@ public struct AccessPolicyChanges: Sendable, Equatable {
         var policy = policy
         if let allowFrom { policy.allowFrom = allowFrom }
         if let schedule { policy.schedule = schedule }
+        if let scheduleEndsSessions { policy.scheduleEndsSessions = scheduleEndsSessions }
         if let validFrom { policy.validFrom = validFrom }
         if let validUntil { policy.validUntil = validUntil }
         if let maxSessions { policy.maxSessions = maxSessions }

@@ -111,6 +111,9 @@ public enum RouteValidation {
             throw .invalidPolicy("--allow needs at least one kind")
         }
         if policy.allowFrom.count > 256 { throw .invalidPolicy("at most 256 address ranges per route") }
+        if policy.scheduleEndsSessions && policy.schedule == nil {
+            throw .invalidPolicy("--schedule-ends-sessions needs a --schedule")
+        }
     }
 
     /// Validates the name of a trusted client CA (the same rules as a login name).

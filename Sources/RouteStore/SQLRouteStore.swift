@@ -60,8 +60,9 @@ public final class SQLRouteStore: RouteStore {
                 INSERT INTO routes (login, upstream_host, upstream_port, upstream_user, enabled,
                                     host_key_fingerprint, host_key_policy, identity_file, identity_key, forwarding, record,
                                     upstream_auth, certificate_principal, certificate_lifetime, created_at, updated_at,
-                                    allow_from, schedule, valid_from, valid_until, max_sessions, allowed_channels)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    allow_from, schedule, valid_from, valid_until, max_sessions, allowed_channels,
+                                    schedule_ends_sessions)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [.text(route.login), .text(route.upstreamHost), .integer(route.upstreamPort),
                  .optionalText(route.upstreamUser), .integer(route.enabled ? 1 : 0),
@@ -106,7 +107,7 @@ public final class SQLRouteStore: RouteStore {
                                   host_key_fingerprint = ?, host_key_policy = ?, identity_file = ?, identity_key = ?,
                                   forwarding = ?, record = ?, upstream_auth = ?, certificate_principal = ?,
                                   certificate_lifetime = ?, updated_at = ?, allow_from = ?, schedule = ?, valid_from = ?,
-                                  valid_until = ?, max_sessions = ?, allowed_channels = ?
+                                  valid_until = ?, max_sessions = ?, allowed_channels = ?, schedule_ends_sessions = ?
                 WHERE login = ?
                 """,
                 [.text(route.upstreamHost), .integer(route.upstreamPort), .optionalText(route.upstreamUser),
@@ -238,7 +239,7 @@ public final class SQLRouteStore: RouteStore {
             SELECT login, upstream_host, upstream_port, upstream_user, enabled, created_at, updated_at,
                    host_key_fingerprint, host_key_policy, identity_file, forwarding, record, identity_key,
                    upstream_auth, certificate_principal, certificate_lifetime,
-                   allow_from, schedule, valid_from, valid_until, max_sessions, allowed_channels
+                   allow_from, schedule, valid_from, valid_until, max_sessions, allowed_channels, schedule_ends_sessions
             FROM routes WHERE \(condition) ORDER BY login
             """, bindings
         ) { row in
@@ -255,17 +256,17 @@ public final class SQLRouteStore: RouteStore {
         return routes
     }
 
-    /// The six access columns, in the order the statements above name them.
+    /// The seven access columns, in the order the statements above name them.
     private static func accessValues(_ access: AccessPolicy) -> [SQLValue] {
         [
             access.allowFrom.isEmpty ? .null : .text(access.allowFrom.map(\.description).joined(separator: ",")),
             .optionalText(access.schedule?.description), .optionalText(access.validFrom.map(Timestamp.format)),
             .optionalText(access.validUntil.map(Timestamp.format)), .optionalInteger(access.maxSessions),
-            .optionalText(access.allowedChannels.map(ChannelKind.text(of:))),
+            .optionalText(access.allowedChannels.map(ChannelKind.text(of:))), .integer(access.scheduleEndsSessions ? 1 : 0),
         ]
     }
 
-    /// The access rules read back from the six columns starting at `first`. They were
+    /// The access rules read back from the seven columns starting at `first`. They were
     /// validated when written; a rule that no longer reads (edited by hand) closes the route
     /// (valid until the distant past) instead of turning itself off.
     private static func access(_ row: any SQLRow, from first: Int32) -> AccessPolicy {
@@ -283,6 +284,7 @@ public final class SQLRouteStore: RouteStore {
         if let text = row.text(first + 5) {
             if let kinds = try? ChannelKind.set(parsing: text) { policy.allowedChannels = kinds } else { unreadable = true }
         }
+        policy.scheduleEndsSessions = row.optionalInteger(first + 6) == 1
         if unreadable { policy.validUntil = .distantPast }
         return policy
     }

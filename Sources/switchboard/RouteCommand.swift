@@ -238,6 +238,9 @@ struct AccessOptions: ParsableArguments {
         "Weekly windows logins are allowed in, e.g. 'Mon-Fri 08:00-19:00 Europe/Berlin'; several separated by ';'; `always` turns it off.",
         valueName: "WINDOWS"))
     var schedule: String?
+    @Option(help: ArgumentHelp(
+        "Whether live sessions end when the schedule's window ends, after a notice (on|off).", valueName: "on|off"))
+    var scheduleEndsSessions: RecordSetting?
     @Option(help: ArgumentHelp("Logins before this time are refused (2026-12-01, 2026-12-01T08:00:00+01:00); `none` turns it off.", valueName: "TIME"))
     var validFrom: String?
     @Option(help: ArgumentHelp("Logins from this time on are refused; `none` turns it off.", valueName: "TIME"))
@@ -253,6 +256,10 @@ struct AccessOptions: ParsableArguments {
         var changes = AccessPolicyChanges()
         if let allowFrom { changes.allowFrom = allowFrom == "any" ? [] : try AccessPolicy.addressRanges(parsing: allowFrom) }
         if let schedule { changes.schedule = .some(schedule == "always" ? nil : try AccessSchedule(parsing: schedule)) }
+        if let scheduleEndsSessions {
+            guard let flag = scheduleEndsSessions.flag else { throw .invalidPolicy("--schedule-ends-sessions takes on or off") }
+            changes.scheduleEndsSessions = flag
+        }
         if let validFrom { changes.validFrom = .some(validFrom == "none" ? nil : try AccessPolicy.moment(parsing: validFrom)) }
         if let validUntil { changes.validUntil = .some(validUntil == "none" ? nil : try AccessPolicy.moment(parsing: validUntil)) }
         if let maxSessions {

@@ -19,6 +19,7 @@ struct RouteRecord: Encodable {
     let forwarding: String
     let allowFrom: [String]?
     let schedule: String?
+    let scheduleEndsSessions: Bool
     let validFrom: Date?
     let validUntil: Date?
     let maxSessions: Int?
@@ -43,6 +44,7 @@ struct RouteRecord: Encodable {
         forwarding = (route.forwarding ?? .all).rawValue
         allowFrom = route.access.allowFrom.isEmpty ? nil : route.access.allowFrom.map(\.description)
         schedule = route.access.schedule?.description
+        scheduleEndsSessions = route.access.scheduleEndsSessions
         validFrom = route.access.validFrom
         validUntil = route.access.validUntil
         maxSessions = route.access.maxSessions
@@ -112,7 +114,7 @@ enum RouteFormatting {
             upstream auth:   \(upstreamAuth(route))
             forwarding:      \((route.forwarding ?? .all).rawValue)
             allow from:      \(route.access.allowFrom.isEmpty ? "anywhere" : route.access.allowFrom.map(\.description).joined(separator: ","))
-            schedule:        \(route.access.schedule?.summary ?? "always")
+            schedule:        \(route.access.schedule.map { "\($0.summary)\(route.access.scheduleEndsSessions ? ", ends live sessions" : "")" } ?? "always")
             valid:           \(route.access.validFrom.map { "from \(dates.string(from: $0)) " } ?? "")\(route.access.validUntil.map { "until \(dates.string(from: $0))" } ?? (route.access.validFrom == nil ? "always" : "on"))
             max sessions:    \(route.access.maxSessions.map(String.init) ?? "no limit")
             allow:           \(route.access.allowedChannels.map(ChannelKind.text(of:)) ?? "all (within forwarding)")

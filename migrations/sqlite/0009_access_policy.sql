@@ -4,6 +4,8 @@
 -- NULL turns a rule off.
 ALTER TABLE routes ADD COLUMN allow_from TEXT;
 ALTER TABLE routes ADD COLUMN schedule TEXT;
+-- 1: live sessions end when the schedule's window does (with a notice before).
+ALTER TABLE routes ADD COLUMN schedule_ends_sessions INTEGER CHECK (schedule_ends_sessions IN (0, 1));
 ALTER TABLE routes ADD COLUMN valid_from TEXT;
 ALTER TABLE routes ADD COLUMN valid_until TEXT;
 ALTER TABLE routes ADD COLUMN max_sessions INTEGER CHECK (max_sessions >= 1);
