@@ -35,6 +35,8 @@ public struct Route: Sendable, Equatable {
     public var certificateLifetime: Int?
     /// Who may use the route, from where, when and for what.
     public var access: AccessPolicy
+    /// Where a pattern route stands among the others: lower first; nil for other routes.
+    public var matchPriority: Int?
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -43,9 +45,10 @@ public struct Route: Sendable, Equatable {
         enabled: Bool = true, hostKeyFingerprint: String? = nil, hostKeyPolicy: HostKeyPolicy? = nil,
         identityFile: String? = nil, identityKey: String? = nil, forwarding: ForwardingPolicy? = nil, record: Bool? = nil,
         upstreamAuth: UpstreamAuthentication? = nil, certificatePrincipal: String? = nil, certificateLifetime: Int? = nil,
-        access: AccessPolicy = .open, createdAt: Date = Date(), updatedAt: Date = Date()
+        access: AccessPolicy = .open, matchPriority: Int? = nil, createdAt: Date = Date(), updatedAt: Date = Date()
     ) {
         self.access = access
+        self.matchPriority = matchPriority
         self.identityKey = identityKey
         self.upstreamAuth = upstreamAuth
         self.certificatePrincipal = certificatePrincipal
@@ -80,6 +83,26 @@ public struct Route: Sendable, Equatable {
     public static let catchAllLogin = "*"
 
     public var isCatchAll: Bool { login == Route.catchAllLogin }
+
+    /// True for a pattern route, whose login column is `~` and its pattern.
+    public var isPattern: Bool { login.first == RoutePattern.marker }
+
+    /// A pattern route's regular expression as written.
+    public var patternSource: String? { isPattern ? String(login.dropFirst()) : nil }
+
+    /// True for routes that serve logins other than their own (catch-all and pattern routes):
+    /// such a route takes no key of its own and makes no certificates, since one key would log
+    /// in as every name it serves.
+    public var servesManyLogins: Bool { isCatchAll || isPattern }
+
+    /// A pattern route as it serves `login`, whose groups were `captures`: the upstream user
+    /// template is filled in (the login itself if none is given). The stored login stays the
+    /// pattern's, so keys and pins are the pattern route's.
+    public func servingPattern(for login: String, captures: [String]) -> Route {
+        var route = self
+        route.upstreamUser = upstreamUser.map { RoutePattern.expand($0, with: captures) } ?? login
+        return route
+    }
 
     /// The catch-all route as it serves `login`: the upstream user defaults to that login.
     /// The stored login stays "*", so pins and keys are the catch-all route's.
@@ -159,6 +182,8 @@ public struct RouteChanges: Sendable, Equatable {
     public var certificatePrincipal: String??
     /// `.some(nil)` goes back to the default lifetime.
     public var certificateLifetime: Int??
+    /// A pattern route's new place in the order.
+    public var matchPriority: Int?
     /// Changes to the access rules.
     public var access: AccessPolicyChanges
 
@@ -167,9 +192,10 @@ public struct RouteChanges: Sendable, Equatable {
         hostKeyFingerprint: String?? = nil, hostKeyPolicy: HostKeyPolicy?? = nil, identityFile: String?? = nil,
         identityKey: String?? = nil, forwarding: ForwardingPolicy? = nil, record: Bool?? = nil,
         upstreamAuth: UpstreamAuthentication?? = nil, certificatePrincipal: String?? = nil, certificateLifetime: Int?? = nil,
-        access: AccessPolicyChanges = AccessPolicyChanges()
+        access: AccessPolicyChanges = AccessPolicyChanges(), matchPriority: Int? = nil
     ) {
         self.access = access
+        self.matchPriority = matchPriority
         self.upstreamAuth = upstreamAuth
         self.certificatePrincipal = certificatePrincipal
         self.certificateLifetime = certificateLifetime
@@ -189,6 +215,7 @@ public struct RouteChanges: Sendable, Equatable {
         upstreamHost == nil && upstreamPort == nil && upstreamUser == nil && enabled == nil
             && hostKeyFingerprint == nil && hostKeyPolicy == nil && identityFile == nil && identityKey == nil && forwarding == nil && record == nil
             && upstreamAuth == nil && certificatePrincipal == nil && certificateLifetime == nil && access.isEmpty
+            && matchPriority == nil
     }
 }
 

@@ -13,6 +13,8 @@ public protocol RouteLookup: Sendable {
     /// Trust on first use: records `fingerprint` as the route's upstream host key unless one is
     /// already pinned. Returns true if it was recorded now.
     func pinHostKeyIfUnpinned(login: String, fingerprint: String) throws(RouteStoreError) -> Bool
+    /// The pattern routes in the order logins try them (priority, then pattern).
+    func patternRoutes() throws(RouteStoreError) -> [Route]
 }
 
 /// Reads and writes the routing table. The proxy only reads; the admin CLI writes.

@@ -59,7 +59,12 @@ public enum RouteValidation {
 
     /// Validates a login name at the gateway; "*" names the catch-all route.
     public static func routeLogin(_ name: String) throws(RouteStoreError) -> String {
-        name == Route.catchAllLogin ? name : try login(name)
+        if name == Route.catchAllLogin { return name }
+        if name.first == RoutePattern.marker {
+            _ = try RoutePattern(String(name.dropFirst()))
+            return name
+        }
+        return try login(name)
     }
 
     /// Validates a login name a client can use.

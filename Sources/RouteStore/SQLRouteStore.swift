@@ -47,13 +47,20 @@ public final class SQLRouteStore: RouteStore {
         try fetch(where: "login = ?", [.text(login)]).first
     }
 
+    public func patternRoutes() throws(RouteStoreError) -> [Route] {
+        try fetch(where: "login LIKE '~%'", []).sorted { ($0.matchPriority ?? 0, $0.login) < ($1.matchPriority ?? 0, $1.login) }
+    }
+
     public func allRoutes() throws(RouteStoreError) -> [Route] {
         try fetch(where: "1 = 1", [])
     }
 
     public func add(_ route: Route) throws(RouteStoreError) -> Route {
-        let route = try validated(route)
+        var route = try validated(route)
         return try database.transaction { () throws(RouteStoreError) in
+            if route.isPattern && route.matchPriority == nil {
+                route.matchPriority = (try patternRoutes().compactMap(\.matchPriority).max() ?? 0) + 10
+            }
             if try self.route(for: route.login) != nil { throw .routeExists(route.login) }
             try database.query(
                 """
@@ -61,8 +68,8 @@ public final class SQLRouteStore: RouteStore {
                                     host_key_fingerprint, host_key_policy, identity_file, identity_key, forwarding, record,
                                     upstream_auth, certificate_principal, certificate_lifetime, created_at, updated_at,
                                     allow_from, schedule, valid_from, valid_until, max_sessions, allowed_channels,
-                                    schedule_ends_sessions)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    schedule_ends_sessions, match_priority)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [.text(route.login), .text(route.upstreamHost), .integer(route.upstreamPort),
                  .optionalText(route.upstreamUser), .integer(route.enabled ? 1 : 0),
@@ -70,7 +77,7 @@ public final class SQLRouteStore: RouteStore {
                  .optionalText(route.identityFile), .optionalText(route.identityKey), .optionalText(route.forwarding?.rawValue),
                  .optionalFlag(route.record), .optionalText(route.upstreamAuth?.rawValue), .optionalText(route.certificatePrincipal),
                  .optionalInteger(route.certificateLifetime), .text(Timestamp.format(route.createdAt)),
-                 .text(Timestamp.format(route.updatedAt))] + Self.accessValues(route.access))
+                 .text(Timestamp.format(route.updatedAt))] + Self.accessValues(route.access) + [.optionalInteger(route.matchPriority)])
             guard let stored = try self.route(for: route.login) else { throw .database("route vanished after insert") }
             return stored
         }
@@ -94,6 +101,7 @@ public final class SQLRouteStore: RouteStore {
             if let principal = changes.certificatePrincipal { route.certificatePrincipal = principal }
             if let lifetime = changes.certificateLifetime { route.certificateLifetime = lifetime }
             route.access = changes.access.applied(to: route.access)
+            if let priority = changes.matchPriority { route.matchPriority = priority }
             if let fingerprint = changes.hostKeyFingerprint {
                 route.hostKeyFingerprint = fingerprint
             } else if route.upstreamHost != original.upstreamHost || route.upstreamPort != original.upstreamPort {
@@ -107,7 +115,8 @@ public final class SQLRouteStore: RouteStore {
                                   host_key_fingerprint = ?, host_key_policy = ?, identity_file = ?, identity_key = ?,
                                   forwarding = ?, record = ?, upstream_auth = ?, certificate_principal = ?,
                                   certificate_lifetime = ?, updated_at = ?, allow_from = ?, schedule = ?, valid_from = ?,
-                                  valid_until = ?, max_sessions = ?, allowed_channels = ?, schedule_ends_sessions = ?
+                                  valid_until = ?, max_sessions = ?, allowed_channels = ?, schedule_ends_sessions = ?,
+                                  match_priority = ?
                 WHERE login = ?
                 """,
                 [.text(route.upstreamHost), .integer(route.upstreamPort), .optionalText(route.upstreamUser),
@@ -115,7 +124,8 @@ public final class SQLRouteStore: RouteStore {
                  .optionalText(route.hostKeyPolicy?.rawValue), .optionalText(route.identityFile), .optionalText(route.identityKey),
                  .optionalText(route.forwarding?.rawValue), .optionalFlag(route.record), .optionalText(route.upstreamAuth?.rawValue),
                  .optionalText(route.certificatePrincipal), .optionalInteger(route.certificateLifetime),
-                 .text(Timestamp.format(route.updatedAt))] + Self.accessValues(route.access) + [.text(login)])
+                 .text(Timestamp.format(route.updatedAt))] + Self.accessValues(route.access)
+                    + [.optionalInteger(route.matchPriority), .text(login)])
             guard let stored = try self.route(for: login) else { throw .database("route vanished after update") }
             return stored
         }
@@ -193,10 +203,10 @@ public final class SQLRouteStore: RouteStore {
         }
     }
 
-    /// Why the catch-all route takes no mapped identity.
+    /// Why the catch-all route and pattern routes take no mapped identity.
     public static let catchAllIdentityRefusal = """
-        the catch-all route cannot have a mapped identity: every login name it serves would log in \
-        upstream with that one key; key logins on it use the client's forwarded agent (ssh -A)
+        the catch-all route and pattern routes cannot have a mapped identity: every login name they serve would log \
+        in upstream with that one key; key logins on them use the client's forwarded agent (ssh -A)
         """
 
     private func validated(_ route: Route) throws(RouteStoreError) -> Route {
@@ -204,14 +214,22 @@ public final class SQLRouteStore: RouteStore {
         route.login = try RouteValidation.routeLogin(route.login)
         route.upstreamHost = try RouteValidation.host(route.upstreamHost)
         route.upstreamPort = try RouteValidation.port(route.upstreamPort)
-        route.upstreamUser = try route.upstreamUser.map { name throws(RouteStoreError) in try RouteValidation.upstreamUser(name) }
+        if let source = route.patternSource {
+            let pattern = try RoutePattern(source)
+            if let template = route.upstreamUser { try pattern.validateTemplate(template) }
+            let priority = route.matchPriority ?? 0
+            guard (0...1_000_000).contains(priority) else { throw .invalidPolicy("--priority is from 0 to 1000000 (got \(priority))") }
+        } else {
+            route.upstreamUser = try route.upstreamUser.map { name throws(RouteStoreError) in try RouteValidation.upstreamUser(name) }
+            guard route.matchPriority == nil else { throw .invalidPolicy("--priority is for pattern routes (--match)") }
+        }
         route.hostKeyFingerprint = try route.hostKeyFingerprint.map { text throws(RouteStoreError) in
             try RouteValidation.fingerprint(text)
         }
         if let identity = route.identityFile, !identity.hasPrefix("/") {
             throw .invalidIdentityFile("\(identity): give an absolute path")
         }
-        if route.isCatchAll && (route.identityFile != nil || route.identityKey != nil) {
+        if route.servesManyLogins && (route.identityFile != nil || route.identityKey != nil) {
             throw .invalidIdentityFile(Self.catchAllIdentityRefusal)
         }
         route.certificatePrincipal = try route.certificatePrincipal.map { name throws(RouteStoreError) in
@@ -222,10 +240,10 @@ public final class SQLRouteStore: RouteStore {
         switch route.upstreamAuth {
         case .key? where route.identityFile == nil && route.identityKey == nil:
             throw .invalidUpstreamAuth("`key` needs the route's own key: give --identity-file or run `switchboard route keygen \(route.login)` first")
-        case .certificate? where route.isCatchAll:
+        case .certificate? where route.servesManyLogins:
             throw .invalidUpstreamAuth("""
-                the catch-all route cannot log in with certificates: every login name it serves would get a certificate \
-                for that name; give each login its own route
+                the catch-all route and pattern routes cannot log in with certificates: every login name they serve would \
+                get a certificate for that name; give each login its own route
                 """)
         default: break
         }
@@ -239,7 +257,8 @@ public final class SQLRouteStore: RouteStore {
             SELECT login, upstream_host, upstream_port, upstream_user, enabled, created_at, updated_at,
                    host_key_fingerprint, host_key_policy, identity_file, forwarding, record, identity_key,
                    upstream_auth, certificate_principal, certificate_lifetime,
-                   allow_from, schedule, valid_from, valid_until, max_sessions, allowed_channels, schedule_ends_sessions
+                   allow_from, schedule, valid_from, valid_until, max_sessions, allowed_channels, schedule_ends_sessions,
+                   match_priority
             FROM routes WHERE \(condition) ORDER BY login
             """, bindings
         ) { row in
@@ -250,7 +269,7 @@ public final class SQLRouteStore: RouteStore {
                 identityFile: row.text(9), identityKey: row.text(12), forwarding: row.text(10).flatMap(ForwardingPolicy.init(rawValue:)),
                 record: row.text(11).map { $0 == "1" }, upstreamAuth: row.text(13).flatMap(UpstreamAuthentication.init(rawValue:)),
                 certificatePrincipal: row.text(14), certificateLifetime: row.optionalInteger(15),
-                access: Self.access(row, from: 16),
+                access: Self.access(row, from: 16), matchPriority: row.optionalInteger(23),
                 createdAt: Timestamp.parse(row.text(5) ?? ""), updatedAt: Timestamp.parse(row.text(6) ?? "")))
         }
         return routes

@@ -14,10 +14,18 @@ struct RouteCommand: ParsableCommand {
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Route a login name to an upstream host.")
 
-        @Argument(help: "The login name clients use at the gateway; '*' is the catch-all route for every login without one.")
+        @Argument(help: ArgumentHelp(
+            "The login name clients use at the gateway; '*' is the catch-all route for every login without one. With --match: the upstream address.",
+            valueName: "LOGIN"))
         var user: String
         @Argument(help: ArgumentHelp("Upstream address; IPv6 in brackets, e.g. [::1]:22. Port defaults to 22.", valueName: "HOST[:PORT]"))
-        var address: String
+        var address: String?
+        @Option(help: ArgumentHelp(
+            "A regular expression: the route serves every login without a route of its own that it matches whole (give only HOST[:PORT] then); --upstream-user may use its groups ($1).",
+            valueName: "REGEX"))
+        var match: String?
+        @Option(help: ArgumentHelp("A pattern route's place among the others: lower is tried first (default: after the last).", valueName: "N"))
+        var priority: Int?
         @Option(help: ArgumentHelp("User name on the upstream host (default: the login name).", valueName: "NAME"))
         var upstreamUser: String?
         @OptionGroup var hostKey: HostKeyOptions
@@ -31,17 +39,24 @@ struct RouteCommand: ParsableCommand {
         @OptionGroup var access: AccessOptions
         @OptionGroup var dataDirectory: DataDirectoryOption
 
+        func validate() throws {
+            if match != nil && address != nil { throw ValidationError("with --match, give only HOST[:PORT]") }
+            if match == nil && address == nil { throw ValidationError("give LOGIN HOST[:PORT], or --match REGEX HOST[:PORT]") }
+            if match == nil && priority != nil { throw ValidationError("--priority is for pattern routes (--match)") }
+        }
+
         func run() throws {
             try runReportingErrors {
-                let upstream = try HostPort(parsing: address)
+                let login = match.map { "\(RoutePattern.marker)\($0)" } ?? user
+                let upstream = try HostPort(parsing: address ?? user)
                 let identity = try identityFile.map(Credentials.validatedIdentityFile)
                 let store = try dataDirectory.openStore()
                 let route = try store.add(Route(
-                    login: user, upstreamHost: upstream.host, upstreamPort: upstream.port, upstreamUser: upstreamUser,
+                    login: login, upstreamHost: upstream.host, upstreamPort: upstream.port, upstreamUser: upstreamUser,
                     hostKeyFingerprint: hostKey.hostKey, hostKeyPolicy: hostKey.hostKeyPolicy, identityFile: identity,
                     forwarding: forwarding, record: record?.flag, upstreamAuth: certificates.upstreamAuth?.value,
                     certificatePrincipal: certificates.principal, certificateLifetime: certificates.certTtl,
-                    access: try access.changes().applied(to: .open)))
+                    access: try access.changes().applied(to: .open), matchPriority: priority))
                 print("added route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)")
             }
         }
@@ -104,6 +119,8 @@ struct RouteCommand: ParsableCommand {
         var record: RecordSetting?
         @OptionGroup var certificates: UpstreamAuthOptions
         @OptionGroup var access: AccessOptions
+        @Option(help: ArgumentHelp("A pattern route's new place: lower is tried first.", valueName: "N"))
+        var priority: Int?
         @OptionGroup var dataDirectory: DataDirectoryOption
 
         func validate() throws {
@@ -129,7 +146,7 @@ struct RouteCommand: ParsableCommand {
                     forwarding: forwarding, record: record.map(\.flag),
                     upstreamAuth: certificates.upstreamAuth.map(\.value),
                     certificatePrincipal: certificates.principal.map { .some($0) }, certificateLifetime: certificates.certTtl.map { .some($0) },
-                    access: try access.changes())
+                    access: try access.changes(), matchPriority: priority)
                 let route = try dataDirectory.openStore().update(login: user, with: changes)
                 print("updated route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)\(route.enabled ? "" : " (disabled)")")
             }

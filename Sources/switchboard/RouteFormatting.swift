@@ -25,6 +25,9 @@ struct RouteRecord: Encodable {
     let maxSessions: Int?
     let allow: String?
     let catchAll: Bool
+    /// A pattern route's regular expression and priority.
+    let pattern: String?
+    let priority: Int?
     let createdAt: Date
     let updatedAt: Date
 
@@ -50,6 +53,8 @@ struct RouteRecord: Encodable {
         maxSessions = route.access.maxSessions
         allow = route.access.allowedChannels.map(ChannelKind.text(of:))
         catchAll = route.isCatchAll
+        pattern = route.patternSource
+        priority = route.matchPriority
         createdAt = route.createdAt
         updatedAt = route.updatedAt
     }
@@ -68,8 +73,8 @@ enum RouteFormatting {
     static func table(_ routes: [Route]) -> String {
         let header = ["LOGIN", "UPSTREAM", "UPSTREAM USER", "ENABLED", "HOST KEY"]
         let rows = routes.map {
-            [$0.isCatchAll ? "* (catch-all)" : $0.login, $0.upstreamAddress,
-             $0.isCatchAll && $0.upstreamUser == nil ? "(the login name)" : $0.effectiveUpstreamUser,
+            [displayName($0), $0.upstreamAddress,
+             $0.servesManyLogins && $0.upstreamUser == nil ? "(the login name)" : $0.effectiveUpstreamUser,
              $0.enabled ? "yes" : "no", $0.hostKeyFingerprint ?? "-"]
         }
         return columns(header: header, rows: rows)
@@ -86,6 +91,13 @@ enum RouteFormatting {
     }
 
     static func date(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+
+    /// A route's login as lists show it: the catch-all and pattern routes say what they are.
+    static func displayName(_ route: Route) -> String {
+        if route.isCatchAll { return "* (catch-all)" }
+        if route.isPattern { return "\(route.login) (pattern, priority \(route.matchPriority ?? 0))" }
+        return route.login
+    }
 
     /// How a route logs in upstream, in words.
     static func upstreamAuth(_ route: Route) -> String {
@@ -104,7 +116,7 @@ enum RouteFormatting {
     static func details(_ route: Route) -> String {
         let dates = ISO8601DateFormatter()
         return """
-            login:           \(route.isCatchAll ? "* (catch-all: every login without a route of its own)" : route.login)
+            login:           \(route.isCatchAll ? "* (catch-all: every login without a route of its own)" : route.patternSource.map { "\(route.login) (pattern: logins without a route of their own that match \($0) whole; priority \(route.matchPriority ?? 0))" } ?? route.login)
             upstream:        \(route.upstreamAddress)
             upstream user:   \(route.effectiveUpstreamUser)\(route.upstreamUser == nil ? " (same as login)" : "")
             enabled:         \(route.enabled ? "yes" : "no")
@@ -134,7 +146,7 @@ enum RouteFormatting {
                 """
         }
         var lines = [
-            "login:          \(explanation.login) (\(explanation.servedBy == "catch-all" ? "served by the catch-all route" : "its own route \(route)"))",
+            "login:          \(explanation.login) (\(explanation.servedBy == "catch-all" ? "served by the catch-all route" : explanation.servedBy == "pattern" ? "served by the pattern route \(route)" : "its own route \(route)"))",
             "upstream:       \(explanation.upstreamUser ?? "?")@\(explanation.upstream ?? "?")",
             "authentication: \(explanation.upstreamAuth ?? "automatic")\(explanation.certificatePrincipal.map { " (certificate for principal \($0))" } ?? "")",
             "at:             \(dates.string(from: explanation.at))\(explanation.from.map { " from \($0)" } ?? "")",

@@ -126,6 +126,11 @@ private final class SwitchableStore: RouteLookup, CertificateLookup, SessionAudi
         return true
     }
 
+    func patternRoutes() throws(RouteStoreError) -> [Route] {
+        try check()
+        return []
+    }
+
     func signingAuthority() throws(RouteStoreError) -> SigningAuthority? {
         try check()
         return nil

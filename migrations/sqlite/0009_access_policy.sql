@@ -10,4 +10,6 @@ ALTER TABLE routes ADD COLUMN valid_from TEXT;
 ALTER TABLE routes ADD COLUMN valid_until TEXT;
 ALTER TABLE routes ADD COLUMN max_sessions INTEGER CHECK (max_sessions >= 1);
 ALTER TABLE routes ADD COLUMN allowed_channels TEXT;
+-- Pattern routes: their login is '~' and a regular expression; lower priorities are tried first.
+ALTER TABLE routes ADD COLUMN match_priority INTEGER;
 CREATE INDEX sessions_active_by_login ON sessions (login) WHERE ended_at IS NULL;

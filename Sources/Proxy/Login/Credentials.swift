@@ -43,7 +43,9 @@ public enum Credentials {
     /// key encrypted with the cluster secret, and the public line to install on the upstream.
     public static func generateStoredRouteKey(for login: String, secret: ClusterSecret) throws -> (encrypted: String, publicLine: String) {
         let login = try RouteValidation.routeLogin(login)
-        guard login != Route.catchAllLogin else { throw RouteStoreError.invalidIdentityFile(SQLRouteStore.catchAllIdentityRefusal) }
+        guard !Route(login: login, upstreamHost: "-").servesManyLogins else {
+            throw RouteStoreError.invalidIdentityFile(SQLRouteStore.catchAllIdentityRefusal)
+        }
         do {
             let (encrypted, publicKey) = try PrivateKeyFile.generateEncryptedEd25519(
                 passphrase: secret.passphrase, comment: "switchboard-route-\(login)")
@@ -57,7 +59,9 @@ public enum Credentials {
     /// private key's path and the public line to install on the upstream.
     public static func generateRouteKey(for login: String, in directory: DataDirectory) throws -> (path: String, publicLine: String) {
         let login = try RouteValidation.routeLogin(login)
-        guard login != Route.catchAllLogin else { throw RouteStoreError.invalidIdentityFile(SQLRouteStore.catchAllIdentityRefusal) }
+        guard !Route(login: login, upstreamHost: "-").servesManyLogins else {
+            throw RouteStoreError.invalidIdentityFile(SQLRouteStore.catchAllIdentityRefusal)
+        }
         let fileName = login
         let folder = directory.path + "/route-keys"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

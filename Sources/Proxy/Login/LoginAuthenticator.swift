@@ -192,7 +192,7 @@ final class LoginAuthenticator<Connector: UpstreamConnecting> {
     /// A login with the route's own key, or nil if the route has none (or is the catch-all,
     /// whose one key would log in as every name a client types).
     private func loginWithRouteKey(_ route: Route) -> Outcome? {
-        guard !route.isCatchAll else { return nil }
+        guard !route.servesManyLogins else { return nil }
         if let stored = route.identityKey {
             guard let storedKeys else {
                 logger.error("the route's key is kept in the database but this node has no cluster secret (--cluster-secret-file)")

@@ -41,6 +41,10 @@ final class OutageTolerantRoutes: RouteLookup, CertificateLookup {
         try remembered("case\u{0}\(login)") { () throws(RouteStoreError) in try store.hasRoute(differingOnlyInCaseFrom: login) }
     }
 
+    func patternRoutes() throws(RouteStoreError) -> [Route] {
+        try remembered("patterns") { () throws(RouteStoreError) in try store.patternRoutes() }
+    }
+
     func pinHostKeyIfUnpinned(login: String, fingerprint: String) throws(RouteStoreError) -> Bool {
         try store.pinHostKeyIfUnpinned(login: login, fingerprint: fingerprint)
     }

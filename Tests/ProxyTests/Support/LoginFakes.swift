@@ -33,6 +33,12 @@ final class FakeRoutes: RouteLookup, Sendable {
         return logins.contains { $0 != login && $0.lowercased() == login.lowercased() }
     }
 
+    func patternRoutes() throws(RouteStoreError) -> [Route] {
+        let (routes, failing) = state.withLock { (Array($0.routes.values), $0.failing) }
+        if failing { throw .database("disk I/O error") }
+        return routes.filter(\.isPattern).sorted { ($0.matchPriority ?? 0, $0.login) < ($1.matchPriority ?? 0, $1.login) }
+    }
+
     func isKeyListed(_ fingerprint: String, for login: String) throws(RouteStoreError) -> Bool {
         let (listed, failing) = state.withLock { ($0.keys[login]?.contains(fingerprint) ?? false, $0.failing) }
         if failing { throw .database("disk I/O error") }
