@@ -87,6 +87,64 @@ final class AccessPolicyTests: XCTestCase {
         proxy.stop()
     }
 
+    func testAScheduleThatEndsSessionsEndsThemWhenItsWindowEnds() throws {
+        let alice = TestUsers.alice, bob = TestUsers.bob
+        // Monday 30 November 2026, ten seconds before 19:00 in Berlin (18:00 UTC): the proxy's
+        // clock starts there at its first login and runs on.
+        let proxy = try proxy(at: "2026-11-30T17:59:50Z", arguments: ["--schedule-notice", "5"])
+        let schedule = "Mon-Fri 08:00-19:00 Europe/Berlin"
+        try proxy.mustAdmin(["route", "add", alice.name, "127.0.0.1:\(lab.upstreamA.port)", "--schedule", schedule, "--schedule-ends-sessions", "on"])
+        try proxy.mustAdmin(["route", "add", bob.name, "127.0.0.1:\(lab.upstreamA.port)", "--schedule", schedule])
+        let clients = Clients(port: proxy.port)
+        let activeSessions = { () throws -> Int in
+            try proxy.mustAdmin(["sessions", "--active", "--json"]).components(separatedBy: "\"id\"").count - 1
+        }
+        let cpuTicks = { () throws -> Int in
+            let stat = try String(contentsOfFile: "/proc/\(proxy.pid)/stat", encoding: .utf8)
+            let fields = stat[stat.index(after: try XCTUnwrap(stat.lastIndex(of: ")")))...].split(separator: " ")
+            return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
+        }
+
+        let started = Date()
+        let ending = try clients.startSSH(alice.name, alice.password, "sleep 60; echo never")
+        defer { ending.terminate() }
+        let staying = try clients.startSSH(bob.name, bob.password, "sleep 60; echo stayed")
+        defer { staying.terminate() }
+        let upBy = Date().addingTimeInterval(8)
+        while try activeSessions() < 2 && Date() < upBy { Thread.sleep(forTimeInterval: 0.1) }
+        XCTAssertEqual(try activeSessions(), 2, "both sessions are up: \(ending.stderrSoFar) \(staying.stderrSoFar)")
+        let ticksBefore = try cpuTicks()
+
+        let noticeText = "switchboard: this session ends at 19:00 Europe/Berlin (the login's schedule), in "
+        let noticeBy = started.addingTimeInterval(15)
+        while !ending.stderrSoFar.contains(noticeText) && ending.isRunning && Date() < noticeBy { Thread.sleep(forTimeInterval: 0.05) }
+        let noticed = Date()
+        XCTAssertTrue(ending.isRunning, "the notice comes before the end: \(ending.stderrSoFar)")
+        let notice = ending.stderrSoFar
+        XCTAssertTrue(notice.contains(noticeText + "5 seconds") || notice.contains(noticeText + "4 seconds"), notice)
+        XCTAssertFalse(staying.stderrSoFar.contains("switchboard:"), "a route without --schedule-ends-sessions gets no notice")
+
+        let session = try ending.wait(timeout: 15)
+        let ended = Date()
+        XCTAssertNotEqual(session.status, 0)
+        XCTAssertTrue(session.err.contains("switchboard: the login's schedule ended this session"), session.err)
+        XCTAssertFalse(session.out.contains("never"))
+        XCTAssertEqual(ended.timeIntervalSince(noticed), 5, accuracy: 1.5, "the session ends at the window's end, 5 s after the notice")
+        XCTAssertLessThan(ended.timeIntervalSince(started), 13)
+        XCTAssertLessThan(try cpuTicks() - ticksBefore, 150, "idle sessions waiting for their deadlines cost no CPU")
+
+        Thread.sleep(forTimeInterval: 2)
+        XCTAssertTrue(staying.isRunning, "the session of a route without --schedule-ends-sessions goes on past the window's end")
+        XCTAssertEqual(try activeSessions(), 1)
+        staying.terminate()
+
+        let out = try proxy.mustAdmin(["sessions", "--json"])
+        let records = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]])
+        let record = try XCTUnwrap(records.first { $0["login"] as? String == alice.name })
+        XCTAssertEqual(record["end_reason"] as? String, "access-schedule")
+        XCTAssertTrue(proxy.log.contains("reason=access-schedule"), proxy.log)
+    }
+
     func testMaxSessionsCountsRunningSessions() throws {
         let alice = TestUsers.alice
         let proxy = try proxy()

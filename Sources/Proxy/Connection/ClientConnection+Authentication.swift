@@ -303,7 +303,6 @@ extension ClientConnection {
         session.auditID = auditIDBeforeLogin ?? recordStart(route: link.route, login: login, method: method)
         auditIDBeforeLogin = nil
         if let id = session.auditID { services.liveSessions.register(auditID: id, request: session.endRequest) }
-        if let id = session.auditID { services.liveSessions.register(auditID: id, request: session.endRequest) }
         session.recording = recordingPlan(for: session)
         ProxyMetrics.sessionStarted()
         if session.auditID == nil && settings[.recordRequired] && recordsSessions(of: session.link.route) {

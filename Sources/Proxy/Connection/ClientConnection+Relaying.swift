@@ -33,6 +33,7 @@ extension ClientConnection {
                 moved = true
             }
         }
+        tellScheduleEnd(session)
         session.channels.releaseFinished()
         if !moved && socketTraffic(upstream) != trafficBefore { moved = true }
         session.movedLastPass = moved
@@ -95,12 +96,16 @@ extension ClientConnection {
         return .relaying(session)
     }
 
-    /// How long the relay may sleep in poll: forever when idle (traffic wakes it at once, so an
-    /// idle session never wakes up), briefly while a relay waits on a deadline of its own.
+    /// How long the relay may sleep in poll: until the next deadline (the idle timeout, the
+    /// schedule's notice or end), forever without one (traffic wakes it at once, so an idle
+    /// session never wakes up), briefly while a relay waits on a deadline of its own.
     private func pollTimeoutMilliseconds(_ session: LoggedInSession) -> Int32 {
-        if session.channels.hasDeadline { return 250 }
-        guard let idleDeadline = idleDeadline(session) else { return -1 }
-        return Int32(clamping: max(0, (idleDeadline - .now).components.seconds * 1000 + 50))
+        let deadlines = [idleDeadline(session), scheduleWakeUp(session)].compactMap { $0 }
+        guard let next = deadlines.min() else { return session.channels.hasDeadline ? 250 : -1 }
+        // Rounded up, so the relay wakes at the deadline, not just before it.
+        let milliseconds = max(0, ((next - .now) / .milliseconds(1)).rounded(.up))
+        let timeout = Int32(clamping: Int(min(milliseconds, Double(Int32.max))))
+        return session.channels.hasDeadline ? min(timeout, 250) : timeout
     }
 
     /// When the session counts as idle, if an idle timeout is set.
@@ -108,8 +113,30 @@ extension ClientConnection {
         idleTimeoutSeconds > 0 ? session.lastTraffic + .seconds(idleTimeoutSeconds) : nil
     }
 
+    /// When the schedule's notice is due (`schedule_notice` before the end).
+    private func scheduleNoticeTime(_ end: ScheduleEnd) -> ContinuousClock.Instant {
+        end.instant - .seconds(settings[.scheduleNotice])
+    }
+
+    /// When the relay must next wake up for the schedule: at its notice, then at its end.
+    private func scheduleWakeUp(_ session: LoggedInSession) -> ContinuousClock.Instant? {
+        guard let end = session.scheduleEnd else { return nil }
+        let notice = scheduleNoticeTime(end)
+        return ContinuousClock.now < notice ? notice : end.instant
+    }
+
+    /// Once the schedule's notice is due, tells every open terminal when the session ends (a
+    /// terminal opened later is told as it opens).
+    private func tellScheduleEnd(_ session: LoggedInSession) {
+        guard let end = session.scheduleEnd else { return }
+        let now = ContinuousClock.now
+        guard now >= scheduleNoticeTime(end), now < end.instant else { return }
+        session.channels.tellOnce { end.notice(at: now) }
+    }
+
     /// Why the whole connection must end now, if it must: the proxy is shutting down, an
-    /// operator ended the session, or it has been idle for longer than allowed.
+    /// operator ended the session, the login's schedule ended it, or it has been idle for
+    /// longer than allowed.
     private func reasonToEndNow(_ session: LoggedInSession) -> ConnectionEnd? {
         if services.shutdown.isRequested {
             logger.info("closing session: the proxy is shutting down", metadata: ["reason": "shutdown"])
@@ -118,6 +145,10 @@ extension ClientConnection {
         if session.endRequest.isRequested {
             logger.notice("closing session: an operator ended it", metadata: ["reason": "killed"])
             return .killed
+        }
+        if let end = session.scheduleEnd, ContinuousClock.now >= end.instant {
+            logger.info("closing session: the login's schedule ended", metadata: ["reason": "access-schedule"])
+            return .ended(.accessSchedule, notice: "the login's schedule ended this session")
         }
         if let idleDeadline = idleDeadline(session), ContinuousClock.now >= idleDeadline {
             logger.info("closing idle session", metadata: ["reason": "idle-timeout"])

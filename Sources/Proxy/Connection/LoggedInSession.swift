@@ -1,3 +1,4 @@
+import Foundation
 import RouteStore
 import SSH
 
@@ -17,6 +18,9 @@ final class LoggedInSession {
     let allowsPTY: Bool
     /// The route's access rules (what a session may use is checked per request).
     let access: AccessPolicy
+    /// When the route's schedule ends this session (`--schedule-ends-sessions`), found once at
+    /// login; nil if it never does.
+    let scheduleEnd: ScheduleEnd?
     let channels = ConnectionChannels()
     /// The session's audit id, if the start could be recorded.
     var auditID: Int64?
@@ -41,6 +45,7 @@ final class LoggedInSession {
         forwarding = link.permissions.portForwarding ? policy : .none
         forwardsAgent = policy.allowsAgent && link.permissions.agentForwarding && access.allows(.agent)
         allowsPTY = link.permissions.pty && access.allows(.pty)
+        scheduleEnd = ScheduleEnd(access, at: AccessClock.now())
     }
 
     var upstream: SSHSession { link.session }
@@ -76,5 +81,56 @@ final class LoggedInSession {
             bytesSeen = total
             lastTraffic = .now
         }
+    }
+}
+
+/// The moment a session ends because its route's schedule closes (`--schedule-ends-sessions`):
+/// the end of the window the login happened in.
+struct ScheduleEnd {
+    /// The end on the access rules' clock, as the notice names it.
+    let date: Date
+    /// The same moment on the relay's clock, which its deadlines use (and which wall-clock
+    /// changes do not move).
+    let instant: ContinuousClock.Instant
+    /// The zone the notice gives the time in (the schedule's last window's), and its name as the
+    /// schedule writes it.
+    private let zone: TimeZone
+    private let zoneName: String
+
+    /// The end for a login at `now` on a route with `policy`; nil if its sessions go on (the
+    /// rule is off, or the schedule never closes). A login that finds the window already over
+    /// (it closed between the login's check and now) ends at once.
+    init?(_ policy: AccessPolicy, at now: Date) {
+        guard policy.scheduleEndsSessions, let schedule = policy.schedule else { return nil }
+        let end = schedule.windowEnd(containing: now) ?? now
+        guard end != .distantFuture else { return nil }
+        date = end
+        instant = .now + .seconds(max(0, end.timeIntervalSince(now)))
+        // The canonical text names the last window's zone last (`UTC` or an IANA name).
+        let lastZone = schedule.description.split(separator: " ").last.map(String.init) ?? "UTC"
+        zone = TimeZone(identifier: lastZone) ?? .gmt
+        zoneName = lastZone
+    }
+
+    /// What open terminals are told before the end, e.g. `this session ends at 19:00
+    /// Europe/Berlin (the login's schedule), in 5 minutes`; the date is added when the end is
+    /// on another day than `now`.
+    func notice(at now: ContinuousClock.Instant) -> String {
+        let seconds = max(0, (instant - now) / .seconds(1))
+        let format = DateFormatter()
+        format.locale = Locale(identifier: "en_US_POSIX")
+        format.timeZone = zone
+        format.dateFormat = "yyyy-MM-dd"
+        let sameDay = format.string(from: date) == format.string(from: date.addingTimeInterval(-seconds))
+        format.dateFormat = sameDay ? "HH:mm" : "yyyy-MM-dd HH:mm"
+        return "this session ends at \(format.string(from: date)) \(zoneName) (the login's schedule), in \(Self.spoken(seconds))"
+    }
+
+    /// A stretch of time in words: seconds below 90, minutes below two hours, else hours.
+    static func spoken(_ seconds: Double) -> String {
+        let plural = { (count: Int, unit: String) in "\(count) \(unit)\(count == 1 ? "" : "s")" }
+        if seconds < 89.5 { return plural(max(1, Int(seconds.rounded())), "second") }
+        if seconds < 7170 { return plural(Int((seconds / 60).rounded()), "minute") }
+        return plural(Int((seconds / 3600).rounded()), "hour")
     }
 }

@@ -74,13 +74,23 @@ enum AccessRule: String, Sendable {
 }
 
 /// The time access rules are judged at: the system's clock. Debug builds (the ones the tests
-/// run) also read `SWITCHBOARD_TEST_NOW` (ISO 8601), so that a test can stand at any hour
-/// without waiting for it; release builds ignore it.
+/// run) also read `SWITCHBOARD_TEST_NOW` (ISO 8601): the clock then reads that instant the first
+/// time the process reads it, and moves on with real time from there, so that a test can stand
+/// at any hour, and see a window end a few seconds later, without waiting for it; release builds
+/// ignore it.
 enum AccessClock {
     static func now(environment: [String: String] = ProcessInfo.processInfo.environment) -> Date {
         #if DEBUG
-        if let text = environment["SWITCHBOARD_TEST_NOW"], let date = ISO8601DateFormatter().date(from: text) { return date }
+        if let text = environment["SWITCHBOARD_TEST_NOW"], let date = ISO8601DateFormatter().date(from: text) {
+            let origin = firstRead
+            return date.addingTimeInterval((ContinuousClock.now - origin) / .seconds(1))
+        }
         #endif
         return Date()
     }
+
+    #if DEBUG
+    /// When the process first read the test clock (a static is initialized once, on first use).
+    private static let firstRead = ContinuousClock.now
+    #endif
 }

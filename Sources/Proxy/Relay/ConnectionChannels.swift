@@ -75,6 +75,16 @@ final class ConnectionChannels {
         }
     }
 
+    /// Tells every session channel `notice` on its stderr while the channels go on, each once:
+    /// channels told before are skipped, and a channel that opens later is told when this is
+    /// called again. `notice` is made only if a channel is to be told.
+    func tellOnce(_ notice: () -> String) {
+        let untold = sessions.filter { !$0.hasBeenTold && $0.downstreamID != nil }
+        guard !untold.isEmpty else { return }
+        let text = notice()
+        untold.forEach { $0.tell(text) }
+    }
+
     /// The connection ends while the client is still there: every session channel gets the
     /// notice on stderr and exit status 255, data channels are closed. Every queued request is
     /// answered before a channel handle is released.

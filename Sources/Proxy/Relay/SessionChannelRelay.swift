@@ -53,6 +53,8 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
     private(set) var exitDescription: String?
     /// The upstream's exit status or signal has been passed on.
     private var exitForwarded = false
+    /// True once `tell` wrote a notice to the client's channel.
+    private(set) var hasBeenTold = false
 
     /// True once either peer sent far more than the window it was given.
     var windowOverrun: Bool { clientToUpstream.sourceOverran || upstreamToClient.sourceOverran }
@@ -218,13 +220,27 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
         state = .finished
     }
 
+    /// Tells the user `notice` while the channel goes on: one line on its stderr, which a
+    /// terminal shows. Nothing happens until the client's channel is open.
+    func tell(_ notice: String) {
+        guard let downstream else { return }
+        write(notice, to: downstream)
+        hasBeenTold = true
+    }
+
+    /// Writes `notice` to the client's stderr on a line of its own, as far as the window allows
+    /// (a notice is not worth queueing for a client that stopped reading).
+    private func write(_ notice: String, to downstream: Channel) {
+        let text = Array("\r\nswitchboard: \(notice)\r\n".utf8)
+        _ = text.withUnsafeBytes { try? downstream.write($0, to: .stderr) }
+    }
+
     /// Ends the client's channel like a program that failed: its waiting requests are answered
     /// (so the client reads on instead of stopping at a refused request), the notice goes to
     /// stderr, and the exit status is 255, as ssh itself uses for connection errors.
     private func failClientChannel(_ downstream: Channel, upstream: Channel?, notice: String) {
         requests.acceptAll()
-        let text = Array("\r\nswitchboard: \(notice)\r\n".utf8)
-        _ = text.withUnsafeBytes { try? downstream.write($0, to: .stderr) }
+        write(notice, to: downstream)
         downstream.sendEOF()
         downstream.sendExitStatus(255)
         downstream.close()

@@ -10,7 +10,7 @@ public enum SettingsCatalog {
         Setting<HostPort>.listen, Setting<String>.serverVersion, Setting<String?>.dataDir, Setting<Bool>.noRSAHostKey,
         Setting<Int>.loginGraceTime, Setting<Int>.maxAuthTries,
         Setting<Int>.upstreamConnectTimeout, Setting<HostKeyPolicy>.hostKeyPolicy, Setting<Bool>.unverifiedUpstreamCredentials,
-        Setting<Int>.idleTimeout,
+        Setting<Int>.idleTimeout, Setting<Int>.scheduleNotice,
         Setting<Int>.drainTimeout, Setting<Int>.maxConnections, Setting<Int>.maxConnectionsPerSource,
         Setting<Int>.maxUnauthenticated, Setting<Int>.maxUnauthenticatedPerSource,
         Setting<Int>.maxUpstreamStartups, Setting<Int>.maxUpstreamStartupsPerSource,
@@ -50,6 +50,10 @@ extension Setting where Value == Int {
     public static var idleTimeout: Self {
         .number("idle_timeout", default: 0, minimum: 0, valueName: "SECONDS", reload: .live,
                 help: "close a session after this many seconds without channel data either way (0: off)")
+    }
+    public static var scheduleNotice: Self {
+        .number("schedule_notice", default: 300, minimum: 0, valueName: "SECONDS", reload: .live,
+                help: "on routes with --schedule-ends-sessions, seconds before the schedule's window ends that open terminals are told when their session ends (0: no notice)")
     }
     public static var drainTimeout: Self {
         .number("drain_timeout", default: 30, minimum: 0, valueName: "SECONDS", reload: .live,
