@@ -173,3 +173,25 @@ final class AccessPolicyStoreTests: StoreTestCase {
         XCTAssertEqual(ChannelKind.text(of: try ChannelKind.set(parsing: "subsystem:sftp,exec")), "exec,sftp")
     }
 }
+
+/// `--max-sessions` counts running sessions in the shared audit, on both backends.
+final class SessionCountingTests: StoreTestCase {
+    func testRunningSessionsAreCountedPerLoginAndBeforeAnID() throws {
+        try forEachBackend { backend in
+            let store = try backend.openStore()
+            func start(_ login: String) throws -> Int64 {
+                try store.recordStart(SessionRecord(
+                    login: login, clientAddress: "192.0.2.1", clientPort: 40000, upstreamHost: "10.0.0.5", upstreamPort: 22,
+                    upstreamUser: login, authMethod: "password", nodeID: "n1"))
+            }
+            let first = try start("alice")
+            let second = try start("alice")
+            _ = try start("bob")
+            XCTAssertEqual(try store.runningSessions(of: "alice", startedBefore: nil), 2, backend.name)
+            XCTAssertEqual(try store.runningSessions(of: "alice", startedBefore: second), 1, backend.name)
+            XCTAssertEqual(try store.runningSessions(of: "alice", startedBefore: first), 0, backend.name)
+            try store.recordEnd(id: first, SessionEnd(bytesToUpstream: 0, bytesToClient: 0, exitStatus: nil, reason: "client-closed"))
+            XCTAssertEqual(try store.runningSessions(of: "alice", startedBefore: nil), 1, backend.name)
+        }
+    }
+}
