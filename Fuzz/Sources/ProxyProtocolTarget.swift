@@ -1,3 +1,4 @@
+import RouteStore
 @testable import Proxy
 
 /// The PROXY protocol header a load balancer sends before SSH (`ProxyProtocol.parseHeader`).

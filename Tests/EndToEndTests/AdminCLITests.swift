@@ -153,7 +153,7 @@ final class AdminCLITests: XCTestCase {
         try refused(["route", "set", "alice", "--principal", "two words"], saying: "invalid certificate principal")
         try refused(["route", "set", "alice", "--upstream-auth", "sometimes"], saying: "sometimes")
         XCTAssertEqual(try cli(["route", "add", "*", "10.0.0.9"]).status, 0)
-        try refused(["route", "set", "*", "--upstream-auth", "certificate"], saying: "catch-all route cannot log in with certificates")
+        try refused(["route", "set", "*", "--upstream-auth", "certificate"], saying: "cannot log in with certificates: every login name they serve")
         XCTAssertEqual(try routesJSON().first { $0["login"] as? String == "alice" }?["upstream_auth"] as? String, nil)
         XCTAssertEqual(try cli(["route", "set", "alice", "--upstream-auth", "certificate", "--principal", "ops@corp"]).status, 0)
         let alice = try XCTUnwrap(try routesJSON().first { $0["login"] as? String == "alice" })
