@@ -230,6 +230,21 @@ final class LoginAuthenticatorTests: XCTestCase {
         XCTAssertTrue(connector.connections.isEmpty)
     }
 
+    func testNobodyLogsInAsTheNameOfACatchAllOrPatternRoute() {
+        routes = FakeRoutes([
+            Route(login: Route.catchAllLogin, upstreamHost: "10.0.0.9"),
+            Route(login: "~dev-([a-z]+)", upstreamHost: "10.0.0.7", upstreamUser: "u-$1", matchPriority: 10),
+        ])
+        authenticator = LoginAuthenticator(routes: routes, connector: connector, logger: .silent)
+        XCTAssertEqual(rejection(authenticator.authenticate(login: "~dev-([a-z]+)", password: "right")), .noRoute)
+        XCTAssertEqual(rejection(authenticator.authenticate(login: Route.catchAllLogin, password: "right")), .noRoute)
+        guard case .accepted(let link) = authenticator.authenticate(login: "dev-ann", password: "right") else {
+            return XCTFail("the pattern serves dev-ann")
+        }
+        XCTAssertEqual(link.route.effectiveUpstreamUser, "u-ann")
+        XCTAssertEqual(link.route.login, "~dev-([a-z]+)", "keys and pins stay the pattern route's")
+    }
+
     func testAnExplicitUpstreamAuthenticationTakesOnlyItsOwnKindOfClient() {
         routes = FakeRoutes(
             [

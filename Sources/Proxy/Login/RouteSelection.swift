@@ -34,8 +34,9 @@ enum RouteSelection {
     }
 
     static func select(_ login: String, in routes: any RouteLookup) throws(RouteStoreError) -> Result {
-        // "*" names the catch-all route in the table; it is nobody's login.
-        guard login != Route.catchAllLogin else { return .refused(.noRoute) }
+        // "*" names the catch-all route in the table and "~…" a pattern route: they are nobody's
+        // login, and every real route's login passed the same name rules when it was written.
+        guard RouteValidation.isValidLogin(login) else { return .refused(.noRoute) }
         let route: Route
         let source: Source
         if let own = try routes.route(for: login) {
@@ -44,8 +45,6 @@ enum RouteSelection {
             // `ALICE` must not reach the catch-all while `alice` is disabled or keyed: many
             // upstreams match user names without regard to case.
             return .refused(.caseMismatch)
-        } else if !RouteValidation.isValidLogin(login) {
-            return .refused(.noRoute)
         } else if let (matched, captures) = try firstPatternRoute(matching: login, in: routes) {
             let serving = matched.servingPattern(for: login, captures: captures)
             // A template can make a name OpenSSH or libssh would refuse (an empty group, a
