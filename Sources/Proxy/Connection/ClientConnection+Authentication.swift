@@ -283,7 +283,8 @@ extension ClientConnection {
     private func recordSourceRefusal(login: String) {
         logger.info("login refused by the route's access rules", metadata: ["reason": "\(AccessRule.source.rawValue)"])
         ProxyMetrics.accessRefused(rule: AccessRule.source.rawValue)
-        guard let route = try? services.routes.route(for: login) else { return }
+        // The route the login would have had (its own, a pattern or the catch-all).
+        guard case .route(let route, _)? = try? RouteSelection.select(login, in: services.routes) else { return }
         if let id = recordStart(route: route, login: login, method: "access-refused") {
             recordEnd(auditID: id, reason: .accessSource)
         }
