@@ -418,15 +418,4 @@ extension AccessSchedule {
 
 /// Quotes schedule text for an error message, showing control characters visibly and cutting
 /// long text short.
-private func shown(_ text: some StringProtocol) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars.prefix(80) {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case _ where scalar.value < 0x20 || scalar.value == 0x7f: out += "\\u{\(String(scalar.value, radix: 16))}"
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + (text.unicodeScalars.count > 80 ? "…\"" : "\"")
-}
+private func shown(_ text: some StringProtocol) -> String { quoted(text, limit: 80) }

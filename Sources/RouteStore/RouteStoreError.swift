@@ -86,10 +86,12 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Shows control characters visibly so an error message cannot be used to forge terminal output.
-private func quoted(_ value: String) -> String {
+/// Shows control characters visibly so an error message cannot be used to forge terminal output;
+/// with `limit`, text longer than that many characters is cut short with an ellipsis.
+func quoted(_ value: some StringProtocol, limit: Int? = nil) -> String {
     var out = "\""
-    for scalar in value.unicodeScalars {
+    let scalars = value.unicodeScalars
+    for scalar in scalars.prefix(limit ?? scalars.count) {
         switch scalar {
         case "\"": out += "\\\""
         case "\\": out += "\\\\"
@@ -98,5 +100,5 @@ private func quoted(_ value: String) -> String {
         default: out.unicodeScalars.append(scalar)
         }
     }
-    return out + "\""
+    return out + (limit.map { scalars.count > $0 } == true ? "…\"" : "\"")
 }
