@@ -23,12 +23,14 @@ struct Migration: Sendable {
             ("0007_cluster.sql", PackageResources._007_cluster_sql),
             ("0008_certificates.sql", PackageResources._008_certificates_sql),
             ("0009_access_policy.sql", PackageResources._009_access_policy_sql),
+            ("0010_admin_api.sql", PackageResources._010_admin_api_sql),
         ]
         case .postgresql: [
             ("0006_baseline.pg.sql", PackageResources._006_baseline_pg_sql),
             ("0007_cluster.pg.sql", PackageResources._007_cluster_pg_sql),
             ("0008_certificates.pg.sql", PackageResources._008_certificates_pg_sql),
             ("0009_access_policy.pg.sql", PackageResources._009_access_policy_pg_sql),
+            ("0010_admin_api.pg.sql", PackageResources._010_admin_api_pg_sql),
         ]
         }
         return files.map { file, bytes in

@@ -24,6 +24,10 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
     case invalidPolicy(String)
     case nothingToChange
     case sessionNotRunning(Int64)
+    /// An admin API token's name that cannot be used.
+    case invalidTokenName(String)
+    case tokenExists(String)
+    case tokenNotFound(String)
     case database(String)
     /// The database could not be reached (PostgreSQL down or unreachable); it may come back.
     case unavailable(String)
@@ -51,6 +55,9 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
         case .invalidPolicy: "invalid-policy"
         case .nothingToChange: "nothing-to-change"
         case .sessionNotRunning: "session-not-running"
+        case .invalidTokenName: "invalid-token-name"
+        case .tokenExists: "token-exists"
+        case .tokenNotFound: "token-not-found"
         case .database: "database"
         case .unavailable: "database-unavailable"
         case .migration: "migration"
@@ -79,6 +86,10 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
         case .invalidIdentityFile(let message): "unusable identity file: \(message)"
         case .nothingToChange: "nothing to change: give at least one of --host, --port, --upstream-user, --enable, --disable, --host-key, --host-key-policy, --identity-file, --forwarding, --record, --upstream-auth, --principal, --cert-ttl"
         case .sessionNotRunning(let id): "no running session with id \(id)"
+        case .invalidTokenName(let name):
+            "invalid token name \(quoted(name, limit: 80)): use 1 to 64 letters, digits, '.', '_', '-' or '@'"
+        case .tokenExists(let name): "a token named \(quoted(name)) already exists (revoke it first, or choose another name)"
+        case .tokenNotFound(let name): "no token named \(quoted(name)) that is not revoked"
         case .database(let message): "database error: \(message)"
         case .unavailable(let message): "database unavailable: \(message)"
         case .migration(let message): "migration failed: \(message)"

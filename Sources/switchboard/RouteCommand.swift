@@ -32,9 +32,9 @@ struct RouteCommand: ParsableCommand {
         @Option(help: ArgumentHelp("Private key to log in upstream with when the client uses a public key.", valueName: "PATH"))
         var identityFile: String?
         @Option(help: ArgumentHelp("Port forwarding allowed: all (default), local (-L/-D/-W), remote (-R) or none.", valueName: "POLICY"))
-        var forwarding: ForwardingPolicy?
+        var forwarding: String?
         @Option(help: ArgumentHelp("Record terminal sessions: on, off, or default (when serve has --record-dir).", valueName: "on|off|default"))
-        var record: RecordSetting?
+        var record: String?
         @OptionGroup var certificates: UpstreamAuthOptions
         @OptionGroup var access: AccessOptions
         @OptionGroup var dataDirectory: DataDirectoryOption
@@ -47,16 +47,12 @@ struct RouteCommand: ParsableCommand {
 
         func run() throws {
             try runReportingErrors {
-                let login = match.map { "\(RoutePattern.marker)\($0)" } ?? user
-                let upstream = try HostPort(parsing: address ?? user)
-                let identity = try identityFile.map(Credentials.validatedIdentityFile)
-                let store = try dataDirectory.openStore()
-                let route = try store.add(Route(
-                    login: login, upstreamHost: upstream.host, upstreamPort: upstream.port, upstreamUser: upstreamUser,
-                    hostKeyFingerprint: hostKey.hostKey, hostKeyPolicy: hostKey.hostKeyPolicy, identityFile: identity,
-                    forwarding: forwarding, record: record?.flag, upstreamAuth: certificates.upstreamAuth?.value,
-                    certificatePrincipal: certificates.principal, certificateLifetime: certificates.certTtl,
-                    access: try access.changes().applied(to: .open), matchPriority: priority))
+                let form = RouteForm(
+                    login: match == nil ? user : nil, upstream: address ?? user, match: match, priority: priority,
+                    upstreamUser: upstreamUser, hostKey: hostKey.hostKey, hostKeyPolicy: hostKey.hostKeyPolicy,
+                    identityFile: identityFile, forwarding: forwarding, record: record, upstreamAuth: certificates.upstreamAuth,
+                    principal: certificates.principal, certTTL: certificates.certTtl, access: access.form)
+                let route = try dataDirectory.openStore().add(try form.route())
                 print("added route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)")
             }
         }
@@ -114,9 +110,9 @@ struct RouteCommand: ParsableCommand {
         @Flag(help: "Stop using a mapped private key for this route.")
         var clearIdentityFile = false
         @Option(help: ArgumentHelp("Port forwarding allowed: all, local (-L/-D/-W), remote (-R) or none.", valueName: "POLICY"))
-        var forwarding: ForwardingPolicy?
+        var forwarding: String?
         @Option(help: ArgumentHelp("Record terminal sessions: on, off, or default (when serve has --record-dir).", valueName: "on|off|default"))
-        var record: RecordSetting?
+        var record: String?
         @OptionGroup var certificates: UpstreamAuthOptions
         @OptionGroup var access: AccessOptions
         @Option(help: ArgumentHelp("A pattern route's new place: lower is tried first.", valueName: "N"))
@@ -135,19 +131,14 @@ struct RouteCommand: ParsableCommand {
 
         func run() throws {
             try runReportingErrors {
-                let changes = RouteChanges(
-                    upstreamHost: try host.map { text throws(RouteStoreError) in try RouteValidation.host(text) },
-                    upstreamPort: try port.map { text throws(RouteStoreError) in try RouteValidation.port(text) },
-                    upstreamUser: upstreamUser.map { .some($0) },
-                    enabled: state.map { $0 == .enable },
-                    hostKeyFingerprint: forgetHostKey ? .some(nil) : hostKey.hostKey.map { .some($0) },
-                    hostKeyPolicy: defaultHostKeyPolicy ? .some(nil) : hostKey.hostKeyPolicy.map { .some($0) },
-                    identityFile: clearIdentityFile ? .some(nil) : try identityFile.map { .some(try Credentials.validatedIdentityFile($0)) },
-                    forwarding: forwarding, record: record.map(\.flag),
-                    upstreamAuth: certificates.upstreamAuth.map(\.value),
-                    certificatePrincipal: certificates.principal.map { .some($0) }, certificateLifetime: certificates.certTtl.map { .some($0) },
-                    access: try access.changes(), matchPriority: priority)
-                let route = try dataDirectory.openStore().update(login: user, with: changes)
+                let form = RouteChangeForm(
+                    host: host, port: port, upstreamUser: upstreamUser, enabled: state.map { $0 == .enable },
+                    hostKey: hostKey.hostKey, forgetHostKey: forgetHostKey,
+                    hostKeyPolicy: defaultHostKeyPolicy ? "default" : hostKey.hostKeyPolicy, identityFile: identityFile,
+                    clearIdentityFile: clearIdentityFile, forwarding: forwarding, record: record,
+                    upstreamAuth: certificates.upstreamAuth, principal: certificates.principal, certTTL: certificates.certTtl,
+                    priority: priority, access: access.form)
+                let route = try dataDirectory.openStore().update(login: user, with: try form.changes())
                 print("updated route \(route.login) -> \(route.effectiveUpstreamUser)@\(route.upstreamAddress)\(route.enabled ? "" : " (disabled)")")
             }
         }
@@ -257,7 +248,7 @@ struct AccessOptions: ParsableArguments {
     var schedule: String?
     @Option(help: ArgumentHelp(
         "Whether live sessions end when the schedule's window ends, after a notice (on|off).", valueName: "on|off"))
-    var scheduleEndsSessions: RecordSetting?
+    var scheduleEndsSessions: String?
     @Option(help: ArgumentHelp("Logins before this time are refused (2026-12-01, 2026-12-01T08:00:00+01:00); `none` turns it off.", valueName: "TIME"))
     var validFrom: String?
     @Option(help: ArgumentHelp("Logins from this time on are refused; `none` turns it off.", valueName: "TIME"))
@@ -269,26 +260,11 @@ struct AccessOptions: ParsableArguments {
         valueName: "KINDS"))
     var allow: String?
 
-    func changes() throws(RouteStoreError) -> AccessPolicyChanges {
-        var changes = AccessPolicyChanges()
-        if let allowFrom { changes.allowFrom = allowFrom == "any" ? [] : try AccessPolicy.addressRanges(parsing: allowFrom) }
-        if let schedule { changes.schedule = .some(schedule == "always" ? nil : try AccessSchedule(parsing: schedule)) }
-        if let scheduleEndsSessions {
-            guard let flag = scheduleEndsSessions.flag else { throw .invalidPolicy("--schedule-ends-sessions takes on or off") }
-            changes.scheduleEndsSessions = flag
-        }
-        if let validFrom { changes.validFrom = .some(validFrom == "none" ? nil : try AccessPolicy.moment(parsing: validFrom)) }
-        if let validUntil { changes.validUntil = .some(validUntil == "none" ? nil : try AccessPolicy.moment(parsing: validUntil)) }
-        if let maxSessions {
-            if maxSessions == "none" {
-                changes.maxSessions = .some(nil)
-            } else {
-                guard let count = Int(maxSessions) else { throw .invalidPolicy("--max-sessions takes a whole number or `none` (got \"\(maxSessions.prefix(20))\")") }
-                changes.maxSessions = .some(count)
-            }
-        }
-        if let allow { changes.allowedChannels = .some(allow == "all" ? nil : try ChannelKind.set(parsing: allow)) }
-        return changes
+    /// The rules as the shared form that `route add`, `route set` and the admin API check.
+    var form: AccessForm {
+        AccessForm(
+            allowFrom: allowFrom, schedule: schedule, scheduleEndsSessions: scheduleEndsSessions, validFrom: validFrom,
+            validUntil: validUntil, maxSessions: maxSessions, allow: allow)
     }
 }
 
@@ -297,18 +273,11 @@ struct UpstreamAuthOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "How the proxy logs in upstream: password, key, agent, certificate, or automatic (password and key clients as before).",
         valueName: "METHOD"))
-    var upstreamAuth: UpstreamAuthChoice?
+    var upstreamAuth: String?
     @Option(help: ArgumentHelp("The principal of upstream certificates (default: the upstream user).", valueName: "NAME"))
     var principal: String?
     @Option(help: ArgumentHelp("Seconds an upstream certificate stays valid (default 300).", valueName: "SECONDS"))
     var certTtl: Int?
-}
-
-/// `--upstream-auth`: a method, or `automatic` for today's choice by credential.
-enum UpstreamAuthChoice: String, ExpressibleByArgument {
-    case password, key, agent, certificate, automatic
-
-    var value: UpstreamAuthentication? { UpstreamAuthentication(rawValue: rawValue) }
 }
 
 /// `--enable` / `--disable` on `route set`.
@@ -322,21 +291,5 @@ struct HostKeyOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Pin the upstream's host key, as `ssh-keygen -l` prints it.", valueName: "SHA256:..."))
     var hostKey: String?
     @Option(help: ArgumentHelp("strict, accept-new or off (default: the proxy's --host-key-policy).", valueName: "POLICY"))
-    var hostKeyPolicy: HostKeyPolicy?
-}
-
-extension HostKeyPolicy: ExpressibleByArgument {}
-extension ForwardingPolicy: ExpressibleByArgument {}
-
-/// `--record on|off|default` on `route add` and `route set`.
-enum RecordSetting: String, ExpressibleByArgument {
-    case on, off, `default`
-
-    var flag: Bool? {
-        switch self {
-        case .on: true
-        case .off: false
-        case .default: nil
-        }
-    }
+    var hostKeyPolicy: String?
 }

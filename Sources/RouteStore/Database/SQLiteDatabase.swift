@@ -6,6 +6,9 @@ import Foundation
 final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     private var handle: OpaquePointer?
     private let lock = NSRecursiveLock()
+    /// How many `transaction` calls are open on the thread holding `lock`: an inner one runs
+    /// inside the outer one (as on PostgreSQL), so a change and its audit commit together.
+    private var transactionDepth = 0
 
     var dialect: SQLDialect { .sqlite }
 
@@ -41,10 +44,13 @@ final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     }
 
     /// `BEGIN IMMEDIATE … COMMIT`: the write lock is taken at the start, so two writers never
-    /// both read before either writes.
+    /// both read before either writes. Inside another transaction, `body` joins it.
     func transaction<T>(_ body: () throws(RouteStoreError) -> T) throws(RouteStoreError) -> T {
         lock.lock()
         defer { lock.unlock() }
+        if transactionDepth > 0 { return try body() }
+        transactionDepth += 1
+        defer { transactionDepth -= 1 }
         try execute("BEGIN IMMEDIATE")
         do {
             let value = try body()
