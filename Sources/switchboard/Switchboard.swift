@@ -15,7 +15,7 @@ struct Switchboard: ParsableCommand {
             """,
         subcommands: [
             Serve.self, RouteCommand.self, KeyCommand.self, HostKeyCommand.self, SessionsCommand.self, NodesCommand.self,
-            CACommand.self,
+            CACommand.self, TokenCommand.self,
         ]
     )
 }
