@@ -16,6 +16,13 @@ public struct HostPort: Sendable, Equatable, CustomStringConvertible {
         self.port = port
     }
 
+    /// True for an address only this machine can reach: 127.0.0.0/8, ::1, `localhost`.
+    public var isLoopback: Bool {
+        if host == "localhost" || host == "::1" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+
     /// Parses `HOST[:PORT]`, validating both parts. IPv6 addresses must be bracketed.
     /// `allowedPorts` is 1...65535 for upstreams; a listen address may also use 0 (any free port).
     public init(parsing text: String, defaultPort: Int = 22, allowedPorts: ClosedRange<Int> = 1...65535) throws(RouteStoreError) {

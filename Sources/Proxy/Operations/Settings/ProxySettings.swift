@@ -32,6 +32,14 @@ public struct ProxySettings: Sendable {
         if self[.proxyProtocol] && self[.trustedProxies].isEmpty {
             throw ProxyError(.configuration, "--proxy-protocol needs --trusted-proxies (the load balancers' addresses)")
         }
+        if (self[.adminTLSCertificate] == nil) != (self[.adminTLSKey] == nil) {
+            throw ProxyError(.configuration, "--admin-tls-certificate and --admin-tls-key go together")
+        }
+        if let admin = self[.adminListen], self[.adminTLSCertificate] == nil, !admin.isLoopback {
+            throw ProxyError(
+                .configuration,
+                "--admin-listen \(admin) is not a loopback address: give --admin-tls-certificate and --admin-tls-key, or listen on 127.0.0.1 or [::1] (e.g. behind a TLS reverse proxy on the same host)")
+        }
     }
 
     /// The settings as `--check-config` prints them: a YAML file that means the same. Settings

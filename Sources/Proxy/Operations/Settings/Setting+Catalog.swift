@@ -16,6 +16,7 @@ public enum SettingsCatalog {
         Setting<Int>.maxUpstreamStartups, Setting<Int>.maxUpstreamStartupsPerSource,
         Setting<Int>.tcpKeepalive, Setting<Int>.banAfter, Setting<Int>.banWindow, Setting<Int>.banTime,
         Setting<Bool>.proxyProtocol, Setting<[AddressRange]>.trustedProxies, Setting<HostPort?>.metricsListen,
+        Setting<HostPort?>.adminListen, Setting<String?>.adminTLSCertificate, Setting<String?>.adminTLSKey,
         Setting<String?>.recordDir, Setting<Bool>.recordInput, Setting<Int>.recordMaxFileSize, Setting<Int>.recordMaxTotalSize,
         Setting<Bool>.recordRequired, Setting<Logger.Level>.logLevel, Setting<LogFormat>.logFormat,
         Setting<String?>.database, Setting<String?>.clusterSecretFile, Setting<String?>.nodeName, Setting<Int>.nodeLostAfter,
@@ -187,6 +188,16 @@ extension Setting where Value == HostPort? {
     }
 }
 
+extension Setting where Value == HostPort? {
+    public static var adminListen: Self {
+        Setting(
+            "admin_listen", default: nil, valueName: "HOST:PORT", reload: .restart,
+            help: "serve the admin API (`/v1`, bearer tokens from `switchboard token create`) and the web console (`/console/`) on this address (port 9443 if none is given); plain HTTP only on a loopback address, anywhere else with admin_tls_certificate and admin_tls_key",
+            defaultDescription: "off",
+            parse: { listenAddress($0, defaultPort: 9443).map(Optional.some) }, render: { $0?.description })
+    }
+}
+
 /// Reads a listen address; port 0 means any free port.
 private func listenAddress(_ text: String, defaultPort: Int) -> Result<HostPort, ProxyError> {
     do {
@@ -246,6 +257,22 @@ extension Setting where Value == String? {
             },
             render: { $0 })
     }
+    public static var adminTLSCertificate: Self {
+        Setting(
+            "admin_tls_certificate", default: nil, valueName: "FILE", reload: .restart,
+            help: "PEM certificate chain the admin listener presents (TLS 1.2 or later); needs admin_tls_key",
+            defaultDescription: "plain HTTP",
+            parse: { text in .success(URL(fileURLWithPath: text).standardizedFileURL.path) }, render: { $0 })
+    }
+
+    public static var adminTLSKey: Self {
+        Setting(
+            "admin_tls_key", default: nil, valueName: "FILE", reload: .restart,
+            help: "PEM private key of admin_tls_certificate",
+            defaultDescription: "plain HTTP",
+            parse: { text in .success(URL(fileURLWithPath: text).standardizedFileURL.path) }, render: { $0 })
+    }
+
     public static var clusterSecretFile: Self {
         Setting(
             "cluster_secret_file", default: nil, valueName: "FILE", reload: .restart,
