@@ -57,6 +57,7 @@ extension SQLRouteStore: SessionAudit {
             FROM sessions s LEFT JOIN nodes n ON n.id = s.node_id
             \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
             ORDER BY s.id DESC
+            \(filter.limit.map { "LIMIT \(max($0, 0))" } ?? "")
             """, bindings
         ) { row in
             records.append(SessionRecord(

@@ -76,12 +76,15 @@ public struct SessionFilter: Sendable {
     public var login: String?
     /// Just the session with this audit id.
     public var id: Int64?
+    /// At most this many, the newest.
+    public var limit: Int?
 
-    public init(activeOnly: Bool = false, since: Date? = nil, login: String? = nil, id: Int64? = nil) {
+    public init(activeOnly: Bool = false, since: Date? = nil, login: String? = nil, id: Int64? = nil, limit: Int? = nil) {
         self.activeOnly = activeOnly
         self.since = since
         self.login = login
         self.id = id
+        self.limit = limit
     }
 }
 

@@ -75,18 +75,3 @@ struct KeyCommand: ParsableCommand {
         }
     }
 }
-
-/// The JSON shape of a key printed by `key list --json`.
-struct KeyRecord: Encodable {
-    let type: String
-    let fingerprint: String
-    let comment: String
-    let createdAt: Date
-
-    init(_ key: ClientKey) {
-        type = key.keyType
-        fingerprint = key.fingerprint
-        comment = key.comment
-        createdAt = key.createdAt
-    }
-}

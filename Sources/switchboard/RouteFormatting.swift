@@ -2,72 +2,10 @@ import Foundation
 import Proxy
 import RouteStore
 
-/// The JSON shape of a route printed by `route list --json` and `route show --json`.
-struct RouteRecord: Encodable {
-    let login: String
-    let upstreamHost: String
-    let upstreamPort: Int
-    let upstreamUser: String?
-    let effectiveUpstreamUser: String
-    let enabled: Bool
-    let hostKeyFingerprint: String?
-    let hostKeyPolicy: String?
-    let identityFile: String?
-    let upstreamAuth: String?
-    let certificatePrincipal: String?
-    let certificateLifetime: Int?
-    let forwarding: String
-    let allowFrom: [String]?
-    let schedule: String?
-    let scheduleEndsSessions: Bool
-    let validFrom: Date?
-    let validUntil: Date?
-    let maxSessions: Int?
-    let allow: String?
-    let catchAll: Bool
-    /// A pattern route's regular expression and priority.
-    let pattern: String?
-    let priority: Int?
-    let createdAt: Date
-    let updatedAt: Date
-
-    init(_ route: Route) {
-        login = route.login
-        upstreamHost = route.upstreamHost
-        upstreamPort = route.upstreamPort
-        upstreamUser = route.upstreamUser
-        effectiveUpstreamUser = route.effectiveUpstreamUser
-        enabled = route.enabled
-        hostKeyFingerprint = route.hostKeyFingerprint
-        hostKeyPolicy = route.hostKeyPolicy?.rawValue
-        identityFile = route.identityFile
-        upstreamAuth = route.upstreamAuth?.rawValue
-        certificatePrincipal = route.upstreamAuth == .certificate ? route.effectiveCertificatePrincipal : route.certificatePrincipal
-        certificateLifetime = route.upstreamAuth == .certificate ? route.effectiveCertificateLifetime : route.certificateLifetime
-        forwarding = (route.forwarding ?? .all).rawValue
-        allowFrom = route.access.allowFrom.isEmpty ? nil : route.access.allowFrom.map(\.description)
-        schedule = route.access.schedule?.description
-        scheduleEndsSessions = route.access.scheduleEndsSessions
-        validFrom = route.access.validFrom
-        validUntil = route.access.validUntil
-        maxSessions = route.access.maxSessions
-        allow = route.access.allowedChannels.map(ChannelKind.text(of:))
-        catchAll = route.isCatchAll
-        pattern = route.patternSource
-        priority = route.matchPriority
-        createdAt = route.createdAt
-        updatedAt = route.updatedAt
-    }
-}
-
 /// How the admin CLI prints routes for people and for scripts.
 enum RouteFormatting {
     static func json<T: Encodable>(_ value: T) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        String(decoding: try AdminJSON.encode(value, pretty: true), as: UTF8.self)
     }
 
     static func table(_ routes: [Route]) -> String {

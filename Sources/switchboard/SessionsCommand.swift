@@ -39,17 +39,7 @@ struct SessionList: ParsableCommand {
         }
     }
 
-    /// "90s", "30m", "2h", "7d" in seconds.
-    static func seconds(in text: String) -> TimeInterval? {
-        guard let unit = text.last, let number = Double(text.dropLast()), number >= 0 else { return nil }
-        switch unit {
-        case "s": return number
-        case "m": return number * 60
-        case "h": return number * 3600
-        case "d": return number * 86400
-        default: return nil
-        }
-    }
+    static func seconds(in text: String) -> TimeInterval? { SessionControl.seconds(in: text) }
 
     static func table(_ records: [SessionRecord]) -> String {
         let dates = ISO8601DateFormatter()
@@ -119,13 +109,10 @@ struct SessionKill: ParsableCommand {
             let started = Date()
             let request = try store.requestKill(sessionID: id)
             let node = request.nodeName ?? "an unknown node"
-            while Date().timeIntervalSince(started) < wait {
-                if let record = try store.sessions(matching: SessionFilter(id: id)).first, record.endedAt != nil {
-                    let milliseconds = Int(Date().timeIntervalSince(started) * 1000)
-                    print("session \(id) on \(node) ended (\(record.endReason ?? "-")) after \(milliseconds) ms")
-                    return
-                }
-                Thread.sleep(forTimeInterval: 0.05)
+            if let record = try SessionControl.waitForEnd(of: id, in: store, seconds: wait) {
+                let milliseconds = Int(Date().timeIntervalSince(started) * 1000)
+                print("session \(id) on \(node) ended (\(record.endReason ?? "-")) after \(milliseconds) ms")
+                return
             }
             throw CommandFailure(description: "asked \(node) to end session \(id), but it was still running after \(wait) s")
         }
