@@ -28,6 +28,8 @@ final class LoggedInSession {
     let endRequest = EndRequest()
     /// Where terminals are recorded, when recording is on for this session.
     var recording: RecordingPlan?
+    /// Where operators watch the session's terminal live.
+    let watch = SessionWatch()
     /// True once the upstream session is in the connection's event (after its login).
     var upstreamAttached = false
     /// False after a relay pass in which nothing moved: the next pass may sleep in poll.
