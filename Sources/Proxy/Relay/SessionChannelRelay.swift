@@ -66,7 +66,6 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
     /// Bytes carried so far from the client to the upstream, and back.
     var bytesToUpstream: Int { clientToUpstream.bytesMoved }
     var bytesToClient: Int { upstreamToClient.bytesMoved }
-    var bytesMoved: Int { bytesToUpstream + bytesToClient }
 
     /// A relay for a client's channel open request, answered once the upstream has opened its twin.
     init(
