@@ -49,8 +49,8 @@ final class LiveSessions: Sendable {
     static let installWakeHandler: Void = switchboard_poll_wake_install(wakeSignal)
 
     /// Called on the session's own thread once it has an audit id.
-    func register(auditID: Int64, _ session: LoggedInSession) {
-        let entry = Entry(thread: pthread_self(), request: session.endRequest, watch: session.watch, traffic: session.traffic)
+    func register(auditID: Int64, request: EndRequest, watch: SessionWatch, traffic: LiveTraffic) {
+        let entry = Entry(thread: pthread_self(), request: request, watch: watch, traffic: traffic)
         entries.withLock { $0[auditID] = entry }
     }
 
