@@ -28,9 +28,10 @@ final class LiveTraffic: Sendable {
 }
 
 /// The sessions this node holds, by audit id, so an operator's `sessions kill` reaches the
-/// thread relaying one, and the admin API finds a session's live watch and byte counts. That thread may sleep in poll with no timeout (an idle session never
-/// wakes), so besides the flag it gets a signal (`wakeSignal`): the signal makes its poll
-/// return (`switchboard_poll_wake_install` in CSocketReadAhead, since libssh itself repeats an
+/// thread relaying one, and the admin API finds a session's live watch and byte counts. That
+/// thread may sleep in poll with no timeout (an idle session never wakes), so besides the flag
+/// it gets a signal (`wakeSignal`): the signal makes its poll return
+/// (`switchboard_poll_wake_install` in CSocketReadAhead, since libssh itself repeats an
 /// interrupted poll), and the relay loop, finding the flag, ends the session. No descriptor per
 /// session is needed for this.
 final class LiveSessions: Sendable {
