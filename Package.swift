@@ -29,6 +29,10 @@ let package = Package(
             name: "CLibPQ",
             providers: [.apt(["libpq-dev"])]
         ),
+        // Only <sys/eventfd.h>: a live session watcher's wake-up descriptor.
+        .systemLibrary(
+            name: "CEventFD"
+        ),
         .target(
             name: "CThreadMemory"
         ),
@@ -53,6 +57,7 @@ let package = Package(
             name: "Proxy",
             dependencies: [
                 "SSH",
+                "CEventFD",
                 "CThreadMemory",
                 "CSocketReadAhead",
                 "RouteStore",

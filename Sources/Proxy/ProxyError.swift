@@ -14,6 +14,8 @@ public struct ProxyError: Error, CustomStringConvertible, Sendable {
         case hostKeys = "host-keys"
         /// A CA key could not be made, opened or used, or a certificate not made.
         case certificates
+        /// The process is out of a resource it needs, such as descriptors.
+        case resources
     }
 
     public let code: Code

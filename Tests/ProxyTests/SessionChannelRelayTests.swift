@@ -1,3 +1,4 @@
+import Foundation
 import SSH
 import XCTest
 
@@ -188,6 +189,47 @@ final class SessionChannelRelayTests: XCTestCase {
         let withoutAgent = Relay(acceptedDownstream: FakeChannel(), recording: nil, logger: .silent)
         withoutAgent.enqueue(.exec(command: "git pull"), message: FakeRequest())
         XCTAssertTrue(withoutAgent.startsWithoutAgent, "a program starts but no agent was forwarded")
+    }
+
+    /// A relay feeding `watch`, its two channels open.
+    private func openRelay(watchedBy watch: SessionWatch) -> Relay {
+        let relay = Relay(openRequest: FakeRequest(opens: client), upstream: upstream, recording: nil, watch: watch, logger: .silent)
+        XCTAssertTrue(relay.step())
+        return relay
+    }
+
+    func testATerminalTheUpstreamGrantedIsWatchedWithItsOutputAndResizes() throws {
+        let watch = SessionWatch()
+        let watcher = try watch.attach()
+        let relay = openRelay(watchedBy: watch)
+        relay.enqueue(.pty(terminal: "xterm-256color", columns: 100, rows: 30), message: FakeRequest())
+        relay.enqueue(.shell, message: FakeRequest())
+        stepUntilQuiet(relay)
+        upstream.incoming[.stdout] = Array("$ ".utf8)
+        client.incoming[.stdout] = Array("secret".utf8)
+        stepUntilQuiet(relay)
+        relay.enqueue(.windowChange(columns: 90, rows: 20), message: FakeRequest())
+        stepUntilQuiet(relay)
+        let events = try watcher.take().events.map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [Any]) }
+        XCTAssertEqual(events.map { "\($0[1]) \($0[2])" }, ["r 100x30", "o $ ", "r 90x20"], "output, never input")
+        XCTAssertEqual(client.text(.stdout), "$ ", "the client's output is as before")
+    }
+
+    func testAChannelWithoutATerminalIsNotWatched() throws {
+        let watch = SessionWatch()
+        let watcher = try watch.attach()
+        let relay = openRelay(watchedBy: watch)
+        upstream.answers = [.accepted, .refused("no pty for you"), .accepted]
+        relay.enqueue(.environment(name: "LANG", value: "C"), message: FakeRequest())
+        relay.enqueue(.pty(terminal: "xterm", columns: 80, rows: 24), message: FakeRequest())
+        relay.enqueue(.exec(command: "cat file"), message: FakeRequest())
+        stepUntilQuiet(relay)
+        upstream.incoming[.stdout] = Array("contents".utf8)
+        stepUntilQuiet(relay)
+        relay.enqueue(.windowChange(columns: 90, rows: 20), message: FakeRequest())
+        stepUntilQuiet(relay)
+        XCTAssertEqual(client.text(.stdout), "contents")
+        XCTAssertEqual(watcher.take().events, [], "a refused terminal is no terminal")
     }
 }
 

@@ -303,7 +303,9 @@ extension ClientConnection {
         let session = LoggedInSession(link: link, login: login, method: method)
         session.auditID = auditIDBeforeLogin ?? recordStart(route: link.route, login: login, method: method)
         auditIDBeforeLogin = nil
-        if let id = session.auditID { services.liveSessions.register(auditID: id, request: session.endRequest) }
+        if let id = session.auditID {
+            services.liveSessions.register(auditID: id, request: session.endRequest, watch: session.watch, traffic: session.traffic)
+        }
         session.recording = recordingPlan(for: session)
         ProxyMetrics.sessionStarted()
         if session.auditID == nil && settings[.recordRequired] && recordsSessions(of: session.link.route) {

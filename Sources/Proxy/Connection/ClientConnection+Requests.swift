@@ -17,12 +17,12 @@ extension ClientConnection {
                 if upstreamReady {
                     session.channels.add(SessionChannelRelay(
                         openRequest: message, upstream: try SSHChannel.make(on: session.upstream), recording: session.recording,
-                        forwardsAgentUpstream: session.forwardsAgent, logger: logger))
+                        watch: session.watch, forwardsAgentUpstream: session.forwardsAgent, logger: logger))
                 } else {
                     // The client's channel must be open for it to ask for agent forwarding,
                     // which the upstream login needs: accept now, open upstream later.
                     session.channels.add(SessionChannelRelay(
-                        acceptedDownstream: try message.acceptChannelOpen(), recording: session.recording,
+                        acceptedDownstream: try message.acceptChannelOpen(), recording: session.recording, watch: session.watch,
                         forwardsAgentUpstream: session.forwardsAgent, logger: logger))
                 }
             } catch {

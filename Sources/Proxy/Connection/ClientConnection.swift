@@ -139,6 +139,7 @@ final class ClientConnection {
             // Channel handles go before the sessions' disconnects, which free libssh's channels.
             session.channels.releaseFinished()
             recordEnd(of: session, reason: end.reason)
+            session.watch.ended()
             ProxyMetrics.sessionEnded()
             if session.upstreamAttached { event.remove(session.upstream) }
             session.upstream.disconnect()

@@ -28,6 +28,10 @@ final class LoggedInSession {
     let endRequest = EndRequest()
     /// Where terminals are recorded, when recording is on for this session.
     var recording: RecordingPlan?
+    /// Where operators watch the session's terminal live.
+    let watch = SessionWatch()
+    /// The bytes carried so far, as other threads (the admin API) read them.
+    let traffic = LiveTraffic()
     /// True once the upstream session is in the connection's event (after its login).
     var upstreamAttached = false
     /// False after a relay pass in which nothing moved: the next pass may sleep in poll.
@@ -74,9 +78,12 @@ final class LoggedInSession {
         return "this login may not use \(what); it may use: \(ChannelKind.text(of: allowed))"
     }
 
-    /// Notes whether data moved since the last look (for the idle timeout).
+    /// Notes whether data moved since the last look (for the idle timeout), and publishes the
+    /// totals for the admin API. Called once per relay pass.
     func noteTraffic() {
-        let total = channels.bytesMoved
+        let carried = channels.bytesCarried
+        traffic.publish(toUpstream: carried.toUpstream, toClient: carried.toClient)
+        let total = carried.toUpstream + carried.toClient
         if total != bytesSeen {
             bytesSeen = total
             lastTraffic = .now

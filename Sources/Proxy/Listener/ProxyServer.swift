@@ -117,6 +117,27 @@ public final class ProxyServer: Sendable {
     /// Number of client connections being served right now.
     public var connectionCount: Int { activeConnections.load(ordering: .relaxed) }
 
+    // MARK: Live sessions (for the admin API)
+
+    /// The audit ids of the sessions this node holds now, in ascending order.
+    public var liveSessionIDs: [Int64] { liveSessions.auditIDs }
+
+    /// True if this node holds the session with audit id `sessionID` now.
+    public func holdsSession(_ sessionID: Int64) -> Bool { liveSessions.holds(auditID: sessionID) }
+
+    /// The bytes the session with audit id `sessionID` has carried each way so far (session
+    /// channels, as its audit record counts them); nil if this node does not hold it.
+    public func liveBytes(sessionID: Int64) -> (toUpstream: Int, toClient: Int)? {
+        liveSessions.liveBytes(auditID: sessionID)
+    }
+
+    /// Starts watching the terminal of the session with audit id `sessionID`, read-only; nil if
+    /// this node does not hold it. The watcher is dropped (`WatchEnd.tooSlow`) once more than
+    /// `bufferLimit` bytes wait for it. Throws only when the process is out of descriptors.
+    public func watch(sessionID: Int64, bufferLimit: Int = SessionWatcher.defaultBufferLimit) throws(ProxyError) -> SessionWatcher? {
+        try liveSessions.watch(auditID: sessionID)?.attach(bufferLimit: bufferLimit)
+    }
+
     /// Listens and serves until `stopAccepting()` is called. Throws if the address cannot be bound.
     public func run() throws(ProxyError) {
         let address = settings[.listen]

@@ -16,9 +16,9 @@ final class SessionRecorder {
     private var bytesWritten = 0
     /// Why recording stopped early ("size-limit", "write-error"), if it did.
     private(set) var stopReason: String?
-    /// Bytes of a UTF-8 sequence split across two reads, kept for the next event.
-    private var pendingOutput: [UInt8] = []
-    private var pendingInput: [UInt8] = []
+    /// Output and input as text, each holding back a UTF-8 sequence split across two reads.
+    private var outputText = TerminalTextDecoder()
+    private var inputText = TerminalTextDecoder()
 
     /// Creates `<directory>/<name>.cast` (failing if it exists) and writes the header.
     init(
@@ -36,11 +36,7 @@ final class SessionRecorder {
         self.recordsInput = recordsInput
         self.maximumBytes = maximumBytes
         self.stopped = stopped
-        let header: [String: Any] = [
-            "version": 2, "width": columns, "height": rows, "timestamp": Int(Date().timeIntervalSince1970),
-            "env": ["TERM": terminal],
-        ]
-        try writeLine(JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes]))
+        try writeLine(AsciicastLine.header(columns: columns, rows: rows, terminal: terminal, timestamp: Date()))
     }
 
     struct RecordingError: Error, CustomStringConvertible {
@@ -49,33 +45,19 @@ final class SessionRecorder {
     }
 
     func output<Bytes: Collection<UInt8>>(_ bytes: Bytes) {
-        event("o", text: Self.compact(Self.completeText(&pendingOutput, bytes)))
-    }
-
-    /// Drops the control characters no terminal draws (NUL and most of C0), which binary output
-    /// is full of and which JSON would write as six-character escapes each. Kept: BEL,
-    /// backspace, tab, line feed, form feed, carriage return, shift out/in and ESC.
-    static func compact(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: isDropped) else { return text }
-        var kept = String.UnicodeScalarView()
-        kept.append(contentsOf: text.unicodeScalars.lazy.filter { !isDropped($0) })
-        return String(kept)
-    }
-
-    private static func isDropped(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 && ![0x07, 0x08, 0x09, 0x0A, 0x0C, 0x0D, 0x0E, 0x0F, 0x1B].contains(scalar.value)
+        event(.output, text: TerminalTextDecoder.compact(outputText.text(bytes)))
     }
 
     func input<Bytes: Collection<UInt8>>(_ bytes: Bytes) {
         guard recordsInput else { return }
-        event("i", text: Self.completeText(&pendingInput, bytes))
+        event(.input, text: inputText.text(bytes))
     }
 
     func resize(columns: Int, rows: Int) {
-        event("r", text: "\(columns)x\(rows)")
+        event(.resize, text: "\(columns)x\(rows)")
     }
 
-    private func event(_ kind: String, text: String) {
+    private func event(_ kind: AsciicastLine.Kind, text: String) {
         guard stopReason == nil, !text.isEmpty else { return }
         guard let data = line(kind, text) else { return }
         guard bytesWritten + data.count + Self.markerAllowance <= maximumBytes else {
@@ -92,38 +74,18 @@ final class SessionRecorder {
     /// Room kept for the marker that says why a recording stopped.
     private static let markerAllowance = 128
 
-    private func line(_ kind: String, _ text: String) -> Data? {
-        let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let rounded = (seconds * 1_000_000).rounded() / 1_000_000
-        return try? JSONSerialization.data(withJSONObject: [rounded, kind, text] as [Any], options: .withoutEscapingSlashes)
+    private func line(_ kind: AsciicastLine.Kind, _ text: String) -> Data? {
+        AsciicastLine.event(kind, text, after: ContinuousClock.now - started)
     }
 
     private func stop(_ reason: String, marker: String?) {
         stopReason = reason
-        if let marker, let data = line("m", marker) { try? writeLine(data) }
+        if let marker, let data = line(.marker, marker) { try? writeLine(data) }
         stopped(reason)
     }
 
     private func writeLine(_ data: Data) throws {
         try handle.write(contentsOf: data + Data([0x0A]))
         bytesWritten += data.count + 1
-    }
-
-    /// Turns bytes into text, holding back an incomplete UTF-8 sequence at the end.
-    private static func completeText<Bytes: Collection<UInt8>>(_ pending: inout [UInt8], _ bytes: Bytes) -> String {
-        var all = pending + Array(bytes)
-        var cut = all.count
-        // Look back at most 3 bytes for the start of a multi-byte sequence that is not complete.
-        for back in 1...min(3, all.count) {
-            let byte = all[all.count - back]
-            if byte & 0xC0 == 0x80 { continue }
-            let length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 1
-            if length > back { cut = all.count - back }
-            break
-        }
-        pending = Array(all[cut...])
-        all.removeSubrange(cut...)
-        return String(decoding: all, as: UTF8.self)
     }
 }

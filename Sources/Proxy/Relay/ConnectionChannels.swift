@@ -48,8 +48,11 @@ final class ConnectionChannels {
     /// True while a relay waits on a deadline of its own (so the connection must wake up).
     var hasDeadline: Bool { sessions.contains(where: \.hasDeadline) }
 
-    /// Bytes session channels have carried both ways, finished ones included.
-    var bytesMoved: Int { sessions.reduce(retiredBytes.toUpstream + retiredBytes.toClient) { $0 + $1.bytesMoved } }
+    /// Bytes session channels have carried each way, finished ones included (what the audit
+    /// record will say if the session ends now).
+    var bytesCarried: (toUpstream: Int, toClient: Int) {
+        sessions.reduce(retiredBytes) { ($0.toUpstream + $1.bytesToUpstream, $0.toClient + $1.bytesToClient) }
+    }
 
     /// Advances every channel without waiting, then drops the finished ones (keeping their
     /// totals). Returns true if anything moved.

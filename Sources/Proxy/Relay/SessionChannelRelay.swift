@@ -37,6 +37,10 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
     /// Where this relay's terminal is recorded, if recording is on for the session.
     private let recording: RecordingPlan?
     private var recorder: SessionRecorder?
+    /// Where operators watch the session's terminals live; fed only once this channel has one.
+    private let watch: SessionWatch?
+    /// True once the upstream granted this channel a terminal.
+    private var hasTerminal = false
     /// Set when this terminal must be recorded (`--record-required`) and its recording could
     /// not start or stopped: the channel is then ended.
     private var recordingFailed = false
@@ -62,20 +66,27 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
     /// Bytes carried so far from the client to the upstream, and back.
     var bytesToUpstream: Int { clientToUpstream.bytesMoved }
     var bytesToClient: Int { upstreamToClient.bytesMoved }
-    var bytesMoved: Int { bytesToUpstream + bytesToClient }
 
     /// A relay for a client's channel open request, answered once the upstream has opened its twin.
-    init(openRequest: Request, upstream: Channel, recording: RecordingPlan?, forwardsAgentUpstream: Bool = true, logger: Logger) {
+    init(
+        openRequest: Request, upstream: Channel, recording: RecordingPlan?, watch: SessionWatch? = nil, forwardsAgentUpstream: Bool = true,
+        logger: Logger
+    ) {
         self.state = .opening(openRequest, upstream: upstream)
         self.recording = recording
+        self.watch = watch
         self.forwardsAgentUpstream = forwardsAgentUpstream
         self.logger = logger
     }
 
     /// A relay whose client channel is already open while the upstream is not logged in yet.
-    init(acceptedDownstream downstream: Channel, recording: RecordingPlan?, forwardsAgentUpstream: Bool = true, logger: Logger) {
+    init(
+        acceptedDownstream downstream: Channel, recording: RecordingPlan?, watch: SessionWatch? = nil, forwardsAgentUpstream: Bool = true,
+        logger: Logger
+    ) {
         self.state = .awaitingUpstreamLogin(downstream: downstream)
         self.recording = recording
+        self.watch = watch
         self.forwardsAgentUpstream = forwardsAgentUpstream
         self.logger = logger
     }
@@ -276,7 +287,7 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
         let upstream = twins.upstream
         collectAgentForwardingRequest()
         for signal in downstream.takeSignals() { requests.appendSignal(signal) }
-        var moved = requests.forward(to: upstream, logger: logger) { record($0) }
+        var moved = requests.forward(to: upstream, logger: logger) { observe($0) }
         if recordingFailed || (recording?.required == true && recorder?.stopReason != nil) {
             failClientChannel(downstream, upstream: upstream, notice: "this session must be recorded and cannot be; it was ended")
             return true
@@ -343,25 +354,46 @@ final class SessionChannelRelay<Channel: RelayedSessionChannel, Request: Pending
         state = .finished
     }
 
-    /// Starts recording when the upstream grants a terminal, and notes resizes.
-    private func record(_ request: SSHRequest.ChannelRequest) {
+    /// Once the upstream grants a terminal, starts recording it (if recording is on) and feeds
+    /// it to the session's watch; notes resizes for both.
+    private func observe(_ request: SSHRequest.ChannelRequest) {
         switch request {
         case .pty(let terminal, let columns, let rows):
-            guard let recording, recorder == nil else { return }
-            do {
-                let recorder = try recording.makeRecorder(columns: columns, rows: rows, terminal: terminal.text)
-                self.recorder = recorder
-                upstreamToClient.observer = { recorder.output($0) }
-                clientToUpstream.observer = { recorder.input($0) }
-                logger.info("recording session", metadata: ["recording.path": "\(recorder.path)"])
-            } catch {
-                logger.error("cannot record session", metadata: ["error": "\(error)"])
-                recordingFailed = recording.required
-            }
+            guard !hasTerminal else { return }
+            hasTerminal = true
+            watch?.terminalStarted(columns: columns, rows: rows, terminal: terminal.text)
+            startRecording(columns: columns, rows: rows, terminal: terminal.text)
+            observeOutput()
         case .windowChange(let columns, let rows):
+            guard hasTerminal else { return }
             recorder?.resize(columns: columns, rows: rows)
+            watch?.resized(columns: columns, rows: rows)
         default:
             break
+        }
+    }
+
+    private func startRecording(columns: Int, rows: Int, terminal: String) {
+        guard let recording else { return }
+        do {
+            let recorder = try recording.makeRecorder(columns: columns, rows: rows, terminal: terminal)
+            self.recorder = recorder
+            clientToUpstream.observer = { recorder.input($0) }
+            logger.info("recording session", metadata: ["recording.path": "\(recorder.path)"])
+        } catch {
+            logger.error("cannot record session", metadata: ["error": "\(error)"])
+            recordingFailed = recording.required
+        }
+    }
+
+    /// The terminal's output goes to the recorder and the watch, whichever exist (one closure:
+    /// the pump has one observer).
+    private func observeOutput() {
+        upstreamToClient.observer = switch (recorder, watch) {
+        case (let recorder?, let watch?): { recorder.output($0); watch.output($0) }
+        case (let recorder?, nil): { recorder.output($0) }
+        case (nil, let watch?): { watch.output($0) }
+        case (nil, nil): nil
         }
     }
 }
