@@ -1646,16 +1646,19 @@
       if (field.hint) grid.appendChild(el('span', { class: 'hint', text: field.hint }));
     }
     const save = el('button', { type: 'submit', id: 'route-save', text: editing ? 'Save changes' : 'Add route' });
+    // The error goes just above the button, where the operator is looking.
+    form.appendChild(error);
     form.appendChild(el('div', { class: 'toolbar' }, [
       save, el('a', { href: '#/routes', class: 'button secondary', id: 'route-cancel', text: 'Cancel' }),
     ]));
-    p.main.append(error, form);
+    p.main.append(form);
 
     form.addEventListener('submit', async function (event) {
       event.preventDefault();
       const body = editing ? changedFields(controls) : filledFields(controls);
       if (Object.keys(body).length === 0) {
         showMessage(error, editing ? 'Nothing was changed.' : 'Fill in the login (or a pattern) and the upstream.', 'error');
+        error.scrollIntoView({ block: 'nearest' });
         return;
       }
       save.disabled = true;
@@ -1669,6 +1672,7 @@
         if (isCurrent(p)) {
           showMessage(error, failure.message, 'error');
           error.dataset.code = failure.code || '';
+          error.scrollIntoView({ block: 'nearest' });
         }
       } finally {
         save.disabled = false;
