@@ -40,6 +40,15 @@ let package = Package(
             name: "CCertCrypto",
             linkerSettings: [.linkedLibrary("crypto")]
         ),
+        // OpenSSL 3's libssl for the admin API's TLS server (HTTPServer).
+        .target(
+            name: "CTLS",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
+        .target(
+            name: "TLS",
+            dependencies: ["CTLS"]
+        ),
         .target(
             name: "SSH",
             dependencies: ["CLibSSH", "CSocketReadAhead", "CCertCrypto"]
@@ -53,6 +62,7 @@ let package = Package(
             name: "Proxy",
             dependencies: [
                 "SSH",
+                "TLS",
                 "CThreadMemory",
                 "CSocketReadAhead",
                 "RouteStore",
