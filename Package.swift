@@ -88,7 +88,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProxyTests",
-            dependencies: ["Proxy", "CSocketReadAhead"]
+            dependencies: ["Proxy", "TLS", "CSocketReadAhead"]
         ),
         .testTarget(
             name: "EndToEndTests",
