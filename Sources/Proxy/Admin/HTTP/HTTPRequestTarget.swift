@@ -5,7 +5,8 @@ struct HTTPRequestTarget: Equatable, Sendable {
 
     /// Parses a target's bytes; refuses (400) anything but an absolute path with an optional
     /// query, a broken escape, a path or query that decodes to invalid UTF-8 or contains NUL,
-    /// and a `.` or `..` path segment.
+    /// and a `.` or `..` path segment. A query parameter without a name is dropped; one without
+    /// `=` has the empty value.
     init(parsing target: ArraySlice<UInt8>) throws(HTTPRequestError) {
         guard target.first == UInt8(ascii: "/") else {
             throw HTTPRequestError(400, "the request target must be an absolute path")
@@ -33,7 +34,7 @@ struct HTTPRequestTarget: Equatable, Sendable {
             else {
                 throw HTTPRequestError(400, "the query is not validly percent-encoded UTF-8 without NUL")
             }
-            query[name] = value
+            if !name.isEmpty { query[name] = value }
         }
     }
 
