@@ -53,6 +53,12 @@ struct HTTPRequestParser {
         }
     }
 
+    /// The head, once it is complete and its body is still arriving.
+    var headAwaitingBody: HTTPRequestHead? {
+        if case .readingBody(let head, _) = state { return head }
+        return nil
+    }
+
     private var headTooLarge: HTTPRequestError {
         HTTPRequestError(431, "the request line and headers may have at most \(maximumHeadBytes) bytes")
     }

@@ -137,16 +137,25 @@ public final class HTTPServer: Sendable {
         connection.finish(lingering: limits.lingering)
     }
 
-    /// Reads until the request is complete, refused, or the client stops short of it.
+    private static let continueResponse = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
+    /// Reads until the request is complete, refused, or the client stops short of it. A client
+    /// that waits for `100 Continue` before its body (curl does for large ones) gets it once
+    /// the head has passed.
     private func readRequest(_ connection: HTTPConnection, until deadline: ContinuousClock.Instant) -> HTTPRequestParser.Progress {
         var parser = HTTPRequestParser(maximumHeadBytes: limits.maximumHeadBytes, maximumBodyBytes: limits.maximumBodyBytes)
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
+        var continueSent = false
         while true {
             guard case .bytes(let count) = buffer.withUnsafeMutableBytes({ connection.read(into: $0, until: deadline) }) else {
                 return .needsMoreBytes
             }
             let progress = parser.append(buffer[..<count])
             guard progress == .needsMoreBytes else { return progress }
+            if !continueSent, parser.headAwaitingBody?.headers["expect"]?.lowercased() == "100-continue" {
+                continueSent = true
+                guard connection.write(Self.continueResponse, until: deadline) else { return .needsMoreBytes }
+            }
         }
     }
 
