@@ -44,7 +44,7 @@ struct HTTPRequestHead: Equatable, Sendable {
             throw HTTPRequestError(400, "the request line is not 'METHOD /path HTTP/1.1'")
         }
         method = String(decoding: parts[0], as: UTF8.self)
-        let target = try HTTPRequestTarget(parsing: parts[1])
+        let target = try HTTPRequestURI(parsing: parts[1])
         path = target.path
         query = target.query
 

@@ -1,5 +1,6 @@
-/// The request line's target (origin form: `/path?query`), split and percent-decoded.
-struct HTTPRequestTarget: Equatable, Sendable {
+/// The request line's target, the request URI (origin form: `/path?query`), split and
+/// percent-decoded.
+struct HTTPRequestURI: Equatable, Sendable {
     var path: String
     var query: [String: String]
 
