@@ -59,7 +59,9 @@ final class HTTPResponseTests: XCTestCase {
         XCTAssertEqual(json.status, 201)
         XCTAssertEqual(json.header("content-type"), "application/json")
         XCTAssertEqual(String(decoding: json.body, as: UTF8.self), #"{"name":"alice/1","port":22}"#)
-        XCTAssertEqual(HTTPResponse.json(data: Data("[]".utf8)).body, Array("[]".utf8))
+        XCTAssertEqual(HTTPResponse.json(Data("[]".utf8)).body, Array("[]".utf8))
+        func generic(_ value: some Encodable) -> HTTPResponse { .json(value) }
+        XCTAssertEqual(generic(Data("{}".utf8)).body, Array("{}".utf8), "Data is JSON already, also through a generic caller")
         XCTAssertEqual(HTTPResponse.json(Double.nan).status, 500, "a value JSON cannot hold")
         XCTAssertEqual(HTTPResponse.reasonPhrase(422), "Unprocessable Content")
         XCTAssertEqual(HTTPResponse.reasonPhrase(429), "Too Many Requests")

@@ -15,18 +15,20 @@ public struct HTTPResponse: Sendable {
     }
 
     /// `value` as JSON (keys sorted, so answers are stable); a value that cannot be encoded
-    /// gives a 500.
+    /// gives a 500. `Data` is taken as bytes that already are JSON, as `json(status:_:)` with
+    /// `Data` does, not encoded again as a base64 string.
     public static func json(status: Int = 200, _ value: some Encodable) -> HTTPResponse {
+        if let data = value as? Data { return json(status: status, data) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(value) else {
             return .text(status: 500, "the answer could not be encoded\n")
         }
-        return json(status: status, data: data)
+        return json(status: status, data)
     }
 
     /// Bytes that already are JSON.
-    public static func json(status: Int = 200, data: Data) -> HTTPResponse {
+    public static func json(status: Int = 200, _ data: Data) -> HTTPResponse {
         HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: Array(data))
     }
 

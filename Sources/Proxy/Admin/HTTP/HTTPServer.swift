@@ -35,6 +35,7 @@ public final class HTTPServer: Sendable {
     private let handler: @Sendable (HTTPRequest) -> HTTPReply
     private let logger: Logger
     private let limits: Limits
+    private let started = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)
     private let connectionsInFlight = Atomic<Int>(0)
 
@@ -56,8 +57,9 @@ public final class HTTPServer: Sendable {
     /// How many connections are being served right now.
     public var activeConnections: Int { connectionsInFlight.load(ordering: .relaxed) }
 
-    /// Accepts on a background thread until `stop()`.
+    /// Accepts on a background thread until `stop()`; once (a second call does nothing).
     public func start() {
+        guard !started.exchange(true, ordering: .relaxed) else { return }
         logger.info("http listening", metadata: ["http.addr": "\(address)", "http.tls": "\(tls != nil)"])
         let thread = Thread { [self] in
             while !stopped.load(ordering: .relaxed) {
