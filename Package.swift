@@ -44,6 +44,15 @@ let package = Package(
             name: "CCertCrypto",
             linkerSettings: [.linkedLibrary("crypto")]
         ),
+        // OpenSSL 3's libssl for the admin API's TLS server (HTTPServer).
+        .target(
+            name: "CTLS",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
+        .target(
+            name: "TLS",
+            dependencies: ["CTLS"]
+        ),
         .target(
             name: "SSH",
             dependencies: ["CLibSSH", "CSocketReadAhead", "CCertCrypto"]
@@ -58,6 +67,7 @@ let package = Package(
             dependencies: [
                 "SSH",
                 "CEventFD",
+                "TLS",
                 "CThreadMemory",
                 "CSocketReadAhead",
                 "RouteStore",
@@ -83,7 +93,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProxyTests",
-            dependencies: ["Proxy", "CSocketReadAhead"]
+            dependencies: ["Proxy", "TLS", "CSocketReadAhead"]
         ),
         .testTarget(
             name: "EndToEndTests",
