@@ -74,7 +74,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Yams", package: "Yams"),
-            ]
+            ],
+            // The web console's page, script and style, and the admin API's OpenAPI description.
+            resources: [.embedInCode("Admin/Console"), .embedInCode("Admin/openapi.json")]
         ),
         .executableTarget(
             name: "switchboard",

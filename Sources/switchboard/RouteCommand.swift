@@ -156,13 +156,12 @@ struct RouteCommand: ParsableCommand {
         func run() throws {
             try runReportingErrors {
                 let store = try dataDirectory.openStore()
-                guard let route = try store.route(for: user) else { throw RouteStoreError.routeNotFound(user) }
-                let fingerprint = try UpstreamProbe.hostKeyFingerprint(of: route, timeoutSeconds: timeout)
-                _ = try store.update(login: user, with: RouteChanges(hostKeyFingerprint: .some(fingerprint)))
-                if let previous = route.hostKeyFingerprint, previous != fingerprint {
-                    print("replaced pinned host key \(previous)")
+                let pinned = try RouteUpkeep.pinHostKey(of: user, in: store, timeoutSeconds: timeout) { changes in
+                    try store.update(login: user, with: changes)
                 }
-                print("pinned \(route.upstreamAddress) host key \(fingerprint) for route \(user)")
+                if let previous = pinned.previous { print("replaced pinned host key \(previous)") }
+                guard let route = try store.route(for: user) else { throw RouteStoreError.routeNotFound(user) }
+                print("pinned \(route.upstreamAddress) host key \(pinned.fingerprint) for route \(user)")
             }
         }
     }
@@ -183,18 +182,13 @@ struct RouteCommand: ParsableCommand {
         func run() throws {
             try runReportingErrors {
                 let store = try dataDirectory.openStore()
-                guard try store.route(for: user) != nil else { throw RouteStoreError.routeNotFound(user) }
-                if let secret = try secret.load(for: store, purpose: "a route key") {
-                    let (encrypted, publicLine) = try Credentials.generateStoredRouteKey(for: user, secret: secret)
-                    _ = try store.update(login: user, with: RouteChanges(identityFile: .some(nil), identityKey: .some(encrypted)))
-                    FileHandle.standardError.write(Data("stored an encrypted key for \(user) in the database; add this line to the upstream user's authorized_keys:\n".utf8))
-                    print(publicLine)
-                    return
-                }
-                let (path, publicLine) = try Credentials.generateRouteKey(for: user, in: dataDirectory.directory)
-                _ = try store.update(login: user, with: RouteChanges(identityFile: .some(path), identityKey: .some(nil)))
-                FileHandle.standardError.write(Data("created \(path); add this line to the upstream user's authorized_keys:\n".utf8))
-                print(publicLine)
+                let key = try RouteUpkeep.createKey(
+                    for: user, in: store, secret: try secret.load(for: store, purpose: "a route key"),
+                    dataDirectory: dataDirectory.directory
+                ) { changes in try store.update(login: user, with: changes) }
+                let place = key.file.map { "created \($0)" } ?? "stored an encrypted key for \(user) in the database"
+                FileHandle.standardError.write(Data("\(place); add this line to the upstream user's authorized_keys:\n".utf8))
+                print(key.publicKey)
             }
         }
     }
@@ -212,9 +206,7 @@ struct RouteCommand: ParsableCommand {
 
         func run() throws {
             try runReportingErrors {
-                if let from, AddressRange(from) == nil || from.contains("/") {
-                    throw CommandFailure(description: "--from takes one IPv4 or IPv6 address (got \"\(from.prefix(60))\")")
-                }
+                try RouteExplanation.checkSource(from)
                 let explanation = try RouteExplanation.explain(
                     login: user, from: from, at: try RouteExplanation.moment(at), store: dataDirectory.openStore())
                 print(json ? try RouteFormatting.json(explanation) : RouteFormatting.explanation(explanation))

@@ -82,6 +82,10 @@ struct Serve: ParsableCommand {
             }
             metricsServer?.start()
             defer { metricsServer?.stop() }
+            let adminService = try AdminService(
+                settings: settings, store: store, proxy: server, sharedStore: location.isShared, logger: logger)
+            adminService.start()
+            defer { adminService.stop() }
             let signalCount = Atomic<Int>(0)
             let stopSignals = SignalWatcher(signals: [SIGINT, SIGTERM]) { signal in
                 if signalCount.add(1, ordering: .relaxed).newValue > 1 {

@@ -7,8 +7,8 @@ import RouteStore
 struct SessionsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sessions",
-        abstract: "List audited sessions, show one, end a running one, or replay its recording.",
-        subcommands: [SessionList.self, SessionShow.self, SessionKill.self, SessionReplay.self],
+        abstract: "List audited sessions, show one, watch or end a running one, or replay its recording.",
+        subcommands: [SessionList.self, SessionShow.self, SessionKill.self, SessionReplay.self, SessionWatchCommand.self],
         defaultSubcommand: SessionList.self
     )
 }
@@ -150,6 +150,36 @@ struct SessionReplay: ParsableCommand {
                 previous = time
                 FileHandle.standardOutput.write(Data(safe.filter(data).utf8))
             }
+        }
+    }
+}
+
+/// `switchboard sessions watch ID`: shows a live terminal session as it happens, read-only,
+/// from the proxy process on this machine that relays it (through its control socket).
+struct SessionWatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "Watch a live terminal session as it happens (read-only); Ctrl-C stops watching.",
+        discussion: "Run it on the machine whose proxy holds the session; in a cluster, `sessions show ID` names the node.")
+
+    @Argument(help: "The session's audit id.") var id: Int64
+    @OptionGroup var dataDirectory: DataDirectoryOption
+
+    func run() throws {
+        try runReportingErrors {
+            var safe = ReplayFilter()
+            let reason = try LocalWatchClient.watch(sessionID: id, dataDirectory: dataDirectory.directory) { event in
+                switch event {
+                case .started(let columns, let rows):
+                    FileHandle.standardError.write(Data("watching session \(id) (\(columns)x\(rows)); Ctrl-C stops\r\n".utf8))
+                case .output(let text):
+                    FileHandle.standardOutput.write(Data(safe.filter(text).utf8))
+                case .resized(let columns, let rows):
+                    FileHandle.standardError.write(Data("\r\n[terminal resized to \(columns)x\(rows)]\r\n".utf8))
+                }
+            }
+            let why = reason == "too-slow" ? "this terminal fell too far behind and was dropped" : "the session ended"
+            FileHandle.standardError.write(Data("\r\n[stopped watching session \(id): \(why)]\n".utf8))
         }
     }
 }

@@ -78,6 +78,13 @@ public struct RouteExplanation: Encodable, Sendable {
             verdict: refusedBy ?? "allowed")
     }
 
+    /// Refuses a `--from` that is not one IPv4 or IPv6 address (a range, a name, garbage).
+    public static func checkSource(_ from: String?) throws(RouteStoreError) {
+        if let from, AddressRange(from) == nil || from.contains("/") {
+            throw .invalidPolicy("--from takes one IPv4 or IPv6 address (got \"\(from.prefix(60))\")")
+        }
+    }
+
     /// The moment `--at` names, or now (the same clock logins use).
     public static func moment(_ text: String?) throws(RouteStoreError) -> Date {
         guard let text else { return AccessClock.now() }

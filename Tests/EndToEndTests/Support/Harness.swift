@@ -135,6 +135,10 @@ enum Programs {
     /// sshd directly and through the proxy, so the two can be compared.
     static func parityClient(_ name: String) -> String { testScript("ParityClients/\(name)") }
 
+    /// A script in Tests/AdminAPI or Tests/Console: the admin API and the web console driven
+    /// over real HTTP and in a real browser.
+    static func adminScript(_ path: String) -> String { testScript(path) }
+
     private static func testScript(_ path: String) -> String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent(path).path

@@ -12,6 +12,7 @@
 struct HTTPRequestHead: Equatable, Sendable {
     var method: String
     var path: String
+    var pathSegments: [String]
     var query: [String: String]
     /// By lowercased name.
     var headers: [String: String]
@@ -46,6 +47,7 @@ struct HTTPRequestHead: Equatable, Sendable {
         method = String(decoding: parts[0], as: UTF8.self)
         let target = try HTTPRequestURI(parsing: parts[1])
         path = target.path
+        pathSegments = target.pathSegments
         query = target.query
 
         headers = [:]

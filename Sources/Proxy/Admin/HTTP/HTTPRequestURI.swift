@@ -2,6 +2,8 @@
 /// percent-decoded.
 struct HTTPRequestURI: Equatable, Sendable {
     var path: String
+    /// The path's segments, each percent-decoded on its own, so `%2F` stays inside a segment.
+    var pathSegments: [String]
     var query: [String: String]
 
     /// Parses a target's bytes; refuses (400) anything but an absolute path with an optional
@@ -26,6 +28,16 @@ struct HTTPRequestURI: Equatable, Sendable {
             throw HTTPRequestError(400, "the path may not contain . or .. segments")
         }
         self.path = path
+        var segments: [String] = []
+        for segment in target[target.index(after: target.startIndex)..<questionMark].split(
+            separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        {
+            guard let text = Self.decodedText(segment, plusIsSpace: false) else {
+                throw HTTPRequestError(400, "the path is not validly percent-encoded UTF-8 without NUL")
+            }
+            segments.append(text)
+        }
+        pathSegments = segments
         query = [:]
         guard questionMark < target.endIndex else { return }
         for pair in target[(questionMark + 1)...].split(separator: UInt8(ascii: "&")) {
