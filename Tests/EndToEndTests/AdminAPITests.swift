@@ -48,7 +48,7 @@ final class AdminAPITests: XCTestCase {
     private func runScript(_ arguments: [String], timeout: TimeInterval) throws -> CommandResult {
         let result = try Command.run(arguments[0], Array(arguments.dropFirst()), timeout: timeout)
         print(result.out)
-        XCTAssertEqual(result.status, 0, "\(arguments[1]) failed:\n\(result.out)\n\(result.err)")
+        XCTAssertEqual(result.status, 0, "\(arguments.dropFirst().prefix(2).joined(separator: " ")) failed:\n\(result.out)\n\(result.err)")
         return result
     }
 
@@ -61,7 +61,7 @@ final class AdminAPITests: XCTestCase {
         let keygen = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "api-test", "-f", keyPath], timeout: 30)
         XCTAssertEqual(keygen.status, 0, keygen.err)
         _ = try runScript([
-            "/usr/bin/python3", Programs.adminScript("AdminAPI/api_test.py"), "--url", fixture.url, "--token", fixture.token,
+            "/usr/bin/env", "python3", Programs.adminScript("AdminAPI/api_test.py"), "--url", fixture.url, "--token", fixture.token,
             "--token-name", "ops", "--read-only-token", fixture.readOnlyToken, "--revoked-token", fixture.revokedToken,
             "--upstream", "127.0.0.1:\(lab.upstreamA.port)", "--ssh", fixture.sshCommand, "--login", TestUsers.alice.name,
             "--authorized-key", keyPath + ".pub",
@@ -80,7 +80,7 @@ final class AdminAPITests: XCTestCase {
         let file = try String(contentsOfFile: Programs.adminScript("Sources/Proxy/Admin/openapi.json"), encoding: .utf8)
         XCTAssertEqual(served.out, file, "the server must serve the repository's description")
         let validation = try Command.run(
-            "/usr/bin/python3", ["-m", "openapi_spec_validator", Programs.adminScript("Sources/Proxy/Admin/openapi.json")], timeout: 60)
+            "/usr/bin/env", ["python3", "-m", "openapi_spec_validator", Programs.adminScript("Sources/Proxy/Admin/openapi.json")], timeout: 60)
         XCTAssertEqual(validation.status, 0, validation.out + validation.err)
         _ = try runScript(
             ["/bin/bash", Programs.adminScript("AdminAPI/schemathesis.sh"), fixture.url, fixture.token, fixture.readOnlyToken], timeout: 600)
@@ -131,10 +131,10 @@ final class AdminAPITests: XCTestCase {
         let fixture = try adminFixture()
         defer { fixture.proxy.stop() }
         let screenshots = ProcessInfo.processInfo.environment["SWITCHBOARD_SCREENSHOTS"]
-            ?? Programs.adminScript(".build/console-screenshots")
+            ?? Programs.adminScript("../.build/console-screenshots")
         try FileManager.default.createDirectory(atPath: screenshots, withIntermediateDirectories: true)
         _ = try runScript([
-            "/usr/bin/python3", Programs.adminScript("Console/console_test.py"), "--url", fixture.url, "--token", fixture.token,
+            "/usr/bin/env", "python3", Programs.adminScript("Console/console_test.py"), "--url", fixture.url, "--token", fixture.token,
             "--read-only-token", fixture.readOnlyToken, "--ssh", fixture.sshCommand, "--login", TestUsers.alice.name,
             "--screenshots", screenshots,
         ], timeout: 400)

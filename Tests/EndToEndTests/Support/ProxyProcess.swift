@@ -89,6 +89,9 @@ final class ProxyProcess {
 
     var pid: Int32 { daemon?.pid ?? 0 }
 
+    /// True while the proxy process runs.
+    var isRunning: Bool { daemon?.isRunning ?? false }
+
     /// Everything the proxy has logged so far.
     var log: String { daemon?.stderrSoFar ?? "" }
 

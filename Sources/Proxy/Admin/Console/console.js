@@ -550,7 +550,7 @@
 
     describeSession(p, id, summary);
     const term = await createTerminal(p, box, kind, 80, 24);
-    if (!isCurrent(p)) return;
+    if (!isCurrent(p) || !term) return;
     watchStream(p, id, term, setStatus);
   }
 
@@ -682,9 +682,8 @@
   // --------------------------------------------------------------- terminal
 
   // xterm.js is loaded once, by the first page that shows a terminal. The
-  // promise gives its Terminal class, or null when the file did not provide
-  // one: Debian bookworm's libjs-xterm 3.8.1 ships a browser file that only
-  // wraps the CommonJS entry point and fails with "exports is not defined".
+  // proxy serves it from Debian's own copy (node-xterm's modules, joined at
+  // start); the promise gives its Terminal class, or null when it is missing.
   let xtermLoading = null;
 
   function loadXterm() {
@@ -702,363 +701,24 @@
     return xtermLoading;
   }
 
-  // A terminal in `container`: xterm.js when it works, else PlainTerminal.
-  // Both have the methods the console uses: write, resize, reset, dispose.
+  // An xterm.js terminal in `container`, or null (with the reason shown in
+  // `kindNote`) when xterm.js could not be loaded.
   async function createTerminal(p, container, kindNote, cols, rows) {
     const Xterm = await loadXterm();
-    let term = null;
-    if (Xterm) {
-      try {
-        // The DOM renderer keeps the screen's text in the page (the canvas
-        // renderer would paint it), which the browser test reads.
-        term = new Xterm({
-          cols: cols, rows: rows, rendererType: 'dom', disableStdin: true, scrollback: 5000,
-          cursorBlink: false, fontSize: 13,
-        });
-        term.open(container);
-        container.dataset.terminal = 'xterm';
-      } catch (error) {
-        console.warn('xterm.js failed, using the plain terminal', error);
-        container.replaceChildren();
-        term = null;
-      }
+    if (!Xterm) {
+      kindNote.textContent = 'xterm.js is missing on the proxy: install Debian\'s node-xterm and libjs-xterm packages.';
+      return null;
     }
-    if (!term) {
-      term = new PlainTerminal(cols, rows);
-      term.open(container);
-      container.dataset.terminal = 'plain';
-      kindNote.textContent = 'Plain terminal: xterm.js could not be loaded, so colours are not shown.';
-    }
+    // The DOM renderer keeps the screen's text in the page (the canvas
+    // renderer would paint it), which the browser test reads.
+    const term = new Xterm({
+      cols: cols, rows: rows, rendererType: 'dom', disableStdin: true, scrollback: 5000,
+      cursorBlink: false, fontSize: 13,
+    });
+    term.open(container);
+    container.dataset.terminal = 'xterm';
     onLeave(p, function () { term.dispose(); });
     return term;
-  }
-
-  // A small terminal for when xterm.js is missing or broken. It knows the part
-  // of the VT100/xterm language that shells and line-oriented programs use:
-  // text, carriage return, line feed, backspace, tab, cursor movement,
-  // erasing, inserting and deleting, scroll regions, the alternate screen.
-  // It skips colours, modes and window titles. The screen is shown as the
-  // text of a <pre> (so nothing in the output can become HTML).
-  class PlainTerminal {
-    constructor(cols, rows) {
-      this.cols = cols;
-      this.rows = rows;
-      this.element = null;
-      this.renderTimer = null;
-      this.reset();
-    }
-
-    open(parent) {
-      this.element = el('pre', { class: 'plain-terminal', 'aria-label': 'terminal output' });
-      parent.appendChild(this.element);
-      this.render();
-    }
-
-    dispose() {
-      clearTimeout(this.renderTimer);
-      if (this.element) this.element.remove();
-      this.element = null;
-    }
-
-    reset() {
-      this.screen = this.blankRows(this.rows);
-      this.scrollback = [];
-      this.x = 0;
-      this.y = 0;
-      this.top = 0;
-      this.bottom = this.rows - 1;
-      this.saved = { x: 0, y: 0 };
-      this.mainScreen = null; // the normal screen while the alternate one is shown
-      this.state = 'ground';
-      this.sequence = '';
-      this.queueRender();
-    }
-
-    resize(cols, rows) {
-      cols = Math.max(2, Math.min(1000, cols));
-      rows = Math.max(1, Math.min(500, rows));
-      // Rows that no longer fit leave at the top (into the scrollback) while
-      // the cursor is below them, then at the bottom.
-      while (this.screen.length > rows && this.y > 0) {
-        this.scrollback.push(this.rowText(this.screen.shift()));
-        this.y -= 1;
-      }
-      this.screen.length = Math.min(this.screen.length, rows);
-      while (this.screen.length < rows) this.screen.push(this.blankRow(cols));
-      this.screen = this.screen.map(function (row) {
-        const fitted = row.slice(0, cols);
-        while (fitted.length < cols) fitted.push(' ');
-        return fitted;
-      });
-      this.cols = cols;
-      this.rows = rows;
-      this.top = 0;
-      this.bottom = rows - 1;
-      this.x = Math.min(this.x, cols - 1);
-      this.y = Math.min(this.y, rows - 1);
-      this.queueRender();
-    }
-
-    write(text) {
-      for (const ch of String(text)) this.feed(ch);
-      this.queueRender();
-    }
-
-    // --- parsing
-
-    feed(ch) {
-      const code = ch.codePointAt(0);
-      switch (this.state) {
-        case 'escape': this.escape(ch); return;
-        case 'csi': this.csiChar(ch); return;
-        case 'osc': // an operating system command ends with BEL or ESC \
-          if (code === 0x07) this.state = 'ground';
-          else if (code === 0x1b) this.state = 'osc-escape';
-          return;
-        case 'osc-escape': this.state = 'ground'; return;
-        case 'charset': this.state = 'ground'; return; // ESC ( B: one designator
-      }
-      if (code === 0x1b) this.state = 'escape';
-      else if (code < 0x20 || code === 0x7f) this.control(code);
-      else if (code >= 0x80 && code < 0xa0) return; // C1 controls: ignored
-      else this.print(ch);
-    }
-
-    control(code) {
-      if (code === 0x08) this.x = Math.max(0, Math.min(this.x, this.cols - 1) - 1);
-      else if (code === 0x09) this.x = Math.min(this.cols - 1, (Math.floor(this.x / 8) + 1) * 8);
-      else if (code === 0x0a || code === 0x0b || code === 0x0c) this.lineFeed();
-      else if (code === 0x0d) this.x = 0;
-      // BEL and the rest: nothing to show
-    }
-
-    escape(ch) {
-      this.state = 'ground';
-      switch (ch) {
-        case '[': this.state = 'csi'; this.sequence = ''; break;
-        case ']': this.state = 'osc'; break;
-        case '(': case ')': case '*': case '+': this.state = 'charset'; break;
-        case '7': this.saved = { x: this.x, y: this.y }; break;
-        case '8': this.x = this.saved.x; this.y = this.saved.y; break;
-        case 'D': this.lineFeed(); break;
-        case 'E': this.x = 0; this.lineFeed(); break;
-        case 'M': this.reverseIndex(); break;
-        case 'c': this.reset(); break;
-        default: break; // ESC = , ESC > and others change modes only
-      }
-    }
-
-    csiChar(ch) {
-      const code = ch.codePointAt(0);
-      if (code >= 0x40 && code <= 0x7e) {
-        this.state = 'ground';
-        this.csi(this.sequence, ch);
-      } else if (this.sequence.length > 64) {
-        this.state = 'ground'; // not a real sequence: drop it
-      } else {
-        this.sequence += ch;
-      }
-    }
-
-    csi(sequence, final) {
-      const isPrivate = sequence.startsWith('?');
-      if (!isPrivate && /[^0-9;]/.test(sequence)) return; // e.g. CSI > c: nothing to show
-      const params = (isPrivate ? sequence.slice(1) : sequence).split(';').map(function (part) {
-        return parseInt(part, 10);
-      });
-      // The n-th parameter, `fallback` when missing or 0.
-      const param = function (n, fallback) {
-        return params[n] > 0 ? params[n] : fallback;
-      };
-      if (isPrivate) {
-        if (final === 'h' || final === 'l') this.privateModes(params, final === 'h');
-        return;
-      }
-      const lastCol = this.cols - 1;
-      const lastRow = this.rows - 1;
-      switch (final) {
-        case 'A': this.y = Math.max(0, this.y - param(0, 1)); break;
-        case 'B': this.y = Math.min(lastRow, this.y + param(0, 1)); break;
-        case 'C': this.x = Math.min(lastCol, this.x + param(0, 1)); break;
-        case 'D': this.x = Math.max(0, Math.min(this.x, lastCol) - param(0, 1)); break;
-        case 'E': this.y = Math.min(lastRow, this.y + param(0, 1)); this.x = 0; break;
-        case 'F': this.y = Math.max(0, this.y - param(0, 1)); this.x = 0; break;
-        case 'G': case '`': this.x = Math.min(lastCol, param(0, 1) - 1); break;
-        case 'd': this.y = Math.min(lastRow, param(0, 1) - 1); break;
-        case 'H': case 'f':
-          this.y = Math.min(lastRow, param(0, 1) - 1);
-          this.x = Math.min(lastCol, param(1, 1) - 1);
-          break;
-        case 'J': this.eraseDisplay(params[0] || 0); break;
-        case 'K': this.eraseLine(params[0] || 0); break;
-        case 'L': this.insertLines(param(0, 1)); break;
-        case 'M': this.deleteLines(param(0, 1)); break;
-        case 'P': this.deleteChars(param(0, 1)); break;
-        case '@': this.insertChars(param(0, 1)); break;
-        case 'X': this.eraseChars(param(0, 1)); break;
-        case 'S': this.scrollUp(param(0, 1)); break;
-        case 'T': this.scrollDown(param(0, 1)); break;
-        case 'r': this.setScrollRegion(param(0, 1) - 1, param(1, this.rows) - 1); break;
-        case 's': this.saved = { x: this.x, y: this.y }; break;
-        case 'u': this.x = this.saved.x; this.y = this.saved.y; break;
-        default: break; // colours (m), modes (h, l), reports (n, c) ...
-      }
-    }
-
-    // The alternate screen (full-screen programs): 47, 1047, 1049.
-    privateModes(params, on) {
-      if (!params.some(function (mode) { return mode === 47 || mode === 1047 || mode === 1049; })) return;
-      if (on && !this.mainScreen) {
-        this.mainScreen = { screen: this.screen, x: this.x, y: this.y };
-        this.screen = this.blankRows(this.rows);
-      } else if (!on && this.mainScreen) {
-        this.screen = this.mainScreen.screen;
-        this.x = this.mainScreen.x;
-        this.y = this.mainScreen.y;
-        this.mainScreen = null;
-        this.resize(this.cols, this.rows); // the saved screen may have another size
-      }
-    }
-
-    // --- screen changes
-
-    blankRow(cols) {
-      return new Array(cols === undefined ? this.cols : cols).fill(' ');
-    }
-
-    blankRows(count) {
-      const rows = [];
-      for (let i = 0; i < count; i += 1) rows.push(this.blankRow());
-      return rows;
-    }
-
-    rowText(row) {
-      return row.join('').replace(/\s+$/, '');
-    }
-
-    print(ch) {
-      if (this.x >= this.cols) { // the last column was written: wrap now
-        this.x = 0;
-        this.lineFeed();
-      }
-      this.screen[this.y][this.x] = ch;
-      this.x += 1;
-    }
-
-    lineFeed() {
-      if (this.y === this.bottom) this.scrollUp(1);
-      else if (this.y < this.rows - 1) this.y += 1;
-    }
-
-    reverseIndex() {
-      if (this.y === this.top) this.scrollDown(1);
-      else if (this.y > 0) this.y -= 1;
-    }
-
-    scrollUp(count) {
-      for (let i = 0; i < count; i += 1) {
-        const gone = this.screen.splice(this.top, 1)[0];
-        // Only lines leaving the whole normal screen go to the scrollback.
-        if (this.top === 0 && !this.mainScreen) this.scrollback.push(this.rowText(gone));
-        this.screen.splice(this.bottom, 0, this.blankRow());
-      }
-      if (this.scrollback.length > 5000) this.scrollback.splice(0, this.scrollback.length - 5000);
-    }
-
-    scrollDown(count) {
-      for (let i = 0; i < count; i += 1) {
-        this.screen.splice(this.bottom, 1);
-        this.screen.splice(this.top, 0, this.blankRow());
-      }
-    }
-
-    setScrollRegion(top, bottom) {
-      if (top < bottom && bottom < this.rows) {
-        this.top = top;
-        this.bottom = bottom;
-      } else {
-        this.top = 0;
-        this.bottom = this.rows - 1;
-      }
-      this.x = 0;
-      this.y = 0;
-    }
-
-    insertLines(count) {
-      if (this.y < this.top || this.y > this.bottom) return;
-      for (let i = 0; i < count; i += 1) {
-        this.screen.splice(this.bottom, 1);
-        this.screen.splice(this.y, 0, this.blankRow());
-      }
-    }
-
-    deleteLines(count) {
-      if (this.y < this.top || this.y > this.bottom) return;
-      for (let i = 0; i < count; i += 1) {
-        this.screen.splice(this.y, 1);
-        this.screen.splice(this.bottom, 0, this.blankRow());
-      }
-    }
-
-    // 0: from the cursor to the end, 1: from the start to the cursor, 2: all.
-    eraseLine(mode) {
-      const row = this.screen[this.y];
-      const x = Math.min(this.x, this.cols - 1);
-      const from = mode === 0 ? x : 0;
-      const to = mode === 1 ? x + 1 : this.cols;
-      row.fill(' ', from, to);
-    }
-
-    eraseDisplay(mode) {
-      if (mode === 0) {
-        this.eraseLine(0);
-        for (let y = this.y + 1; y < this.rows; y += 1) this.screen[y] = this.blankRow();
-      } else if (mode === 1) {
-        this.eraseLine(1);
-        for (let y = 0; y < this.y; y += 1) this.screen[y] = this.blankRow();
-      } else {
-        this.screen = this.blankRows(this.rows);
-        if (mode === 3) this.scrollback = [];
-      }
-    }
-
-    deleteChars(count) {
-      const row = this.screen[this.y];
-      row.splice(Math.min(this.x, this.cols - 1), count);
-      while (row.length < this.cols) row.push(' ');
-    }
-
-    insertChars(count) {
-      const row = this.screen[this.y];
-      row.splice(Math.min(this.x, this.cols - 1), 0, ...new Array(count).fill(' '));
-      row.length = this.cols;
-    }
-
-    eraseChars(count) {
-      const x = Math.min(this.x, this.cols - 1);
-      this.screen[this.y].fill(' ', x, Math.min(this.cols, x + count));
-    }
-
-    // --- drawing: at most every 30 ms, however much output arrives
-
-    queueRender() {
-      if (this.renderTimer || !this.element) return;
-      const self = this;
-      this.renderTimer = setTimeout(function () {
-        self.renderTimer = null;
-        self.render();
-      }, 30);
-    }
-
-    render() {
-      if (!this.element) return;
-      const box = this.element;
-      const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
-      const lines = this.scrollback.concat(this.screen.map(this.rowText));
-      box.textContent = lines.join('\n');
-      box.style.setProperty('--cols', String(this.cols));
-      if (atBottom) box.scrollTop = box.scrollHeight;
-    }
   }
 
   // ----------------------------------------------------------- past sessions
@@ -1181,7 +841,7 @@
       if (!isAbort(error) && isCurrent(p)) setStatus('error: ' + error.message, 'error');
       return;
     }
-    if (!isCurrent(p)) return;
+    if (!isCurrent(p) || !term) return;
 
     const player = new CastPlayer(term, cast, function (state) {
       setStatus(state.text, state.playing ? 'live' : 'ended');
