@@ -70,6 +70,11 @@ final class RunningCommand {
         self.description = description
     }
 
+    /// Output written so far to stdout.
+    var stdoutSoFar: String {
+        (try? String(contentsOf: scratch.appendingPathComponent("out"), encoding: .utf8)) ?? ""
+    }
+
     /// Output written so far to stderr.
     var stderrSoFar: String {
         (try? String(contentsOf: scratch.appendingPathComponent("err"), encoding: .utf8)) ?? ""
