@@ -599,7 +599,7 @@ class APITest:
         self.no_nulls(session, "a running session", reply)
         reply = api.expect(self.get(f"/v1/sessions/{sid}"), 200, f"GET /v1/sessions/{sid} → 200")
         shown = reply.json()
-        api.check(shown.get("id") == sid and shown.get("live") is True and shown.get("has_recording") is True
+        api.check(shown.get("id") == sid and shown.get("live") is True and isinstance(shown.get("has_recording"), bool)
                   and isinstance(shown.get("bytes_to_client"), int) and isinstance(shown.get("client_port"), int),
                   "the session: live, has_recording, byte counts", reply)
 
@@ -664,8 +664,9 @@ class APITest:
                    "session-not-running")
         api.expect(self.get(stream_path), 409, "stream of an ended session → 409 session-not-running", "session-not-running")
         reply = api.expect(self.get(f"/v1/sessions/{sid}"), 200, f"GET /v1/sessions/{sid} after the end → 200")
-        api.check(reply.json().get("live") is False and "ended_at" in reply.json() and isinstance(reply.json().get("end_reason"), str),
-                  "the ended session: not live, ended_at and end_reason", reply)
+        api.check(reply.json().get("live") is False and "ended_at" in reply.json() and isinstance(reply.json().get("end_reason"), str)
+                  and reply.json().get("has_recording") is True and isinstance(reply.json().get("recording_path"), str),
+                  "the ended session: not live, ended_at, end_reason, has_recording and recording_path", reply)
 
         reply = self.get(f"/v1/sessions/{sid}/recording")
         api.expect(reply, 200, f"GET /v1/sessions/{sid}/recording → 200")
