@@ -305,6 +305,10 @@ class APITest:
 
         for path in ["/v1/nope", "/v1/routes/a/b/c/d", "/v1", "/v1/sessions/1/nope", "/v1/whoami/x"]:
             api.expect(api.call("GET", path, token=self.token), 404, f"GET {path} → 404 not-found", "not-found")
+        api.expect(api.call("GET", "/v1/routes/a%2Fkeys", token=self.token), 404,
+                   "GET /v1/routes/a%2Fkeys → 404 route-not-found (%2F stays inside its segment)", "route-not-found")
+        reply = api.call("GET", "/v1/routes/a/..", token=self.token)
+        api.check(reply.status == 400, "GET /v1/routes/a/.. → 400 (no dot segments)", reply)
         for method, path in [("PUT", "/v1/whoami"), ("DELETE", "/v1/routes"), ("GET", f"/v1/routes/{self.login}/trust"),
                              ("POST", "/v1/sessions"), ("PATCH", "/v1/changes")]:
             api.expect(api.call(method, path, token=self.token), 405, f"{method} {path} → 405 method-not-allowed", "method-not-allowed")
@@ -482,8 +486,8 @@ class APITest:
         key_path = f"{keys_path}/{enc(self.fingerprint)}"
         reply = api.call("DELETE", key_path, token=self.token)
         if reply.status == 404 and "/" in self.fingerprint:
-            raise Failure(f"DELETE {key_path} → 204 (the fingerprint holds '/', sent as %2F: the server must split the path "
-                          "before percent-decoding it)", reply)
+            raise Failure(f"DELETE {key_path} → 204 (the fingerprint holds '/', sent as %2F, which must stay inside its path "
+                          "segment)", reply)
         api.expect(reply, 204, f"DELETE {key_path} → 204")
         self.writes["key.delete", login] += 1
         api.check(reply.body == b"", "204 has no body", reply)
