@@ -30,7 +30,7 @@ final class AdminAPITests: XCTestCase {
 
     private func adminFixture(extraArguments: [String] = []) throws -> AdminFixture {
         let adminPort = try FreePort.pick()
-        let recordDirectory = try TemporaryPath(prefix: "sb-admin-rec")
+        let recordDirectory = try TemporaryPath(prefix: "sb-admin-rec", create: true)
         let proxy = try ProxyProcess(
             arguments: ["--admin-listen", "127.0.0.1:\(adminPort)", "--record-dir", recordDirectory.path, "--ban-after", "0"] + extraArguments,
             routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
@@ -56,7 +56,7 @@ final class AdminAPITests: XCTestCase {
     func testEveryEndpointAnswersAndRefusesAsDescribed() throws {
         let fixture = try adminFixture()
         defer { fixture.proxy.stop() }
-        let keyDirectory = try TemporaryPath(prefix: "sb-admin-key")
+        let keyDirectory = try TemporaryPath(prefix: "sb-admin-key", create: true)
         let keyPath = keyDirectory.path + "/client_ed25519"
         let keygen = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "api-test", "-f", keyPath], timeout: 30)
         XCTAssertEqual(keygen.status, 0, keygen.err)
@@ -77,10 +77,10 @@ final class AdminAPITests: XCTestCase {
         defer { fixture.proxy.stop() }
         let served = try Command.run("/usr/bin/curl", ["-sS", "-f", "\(fixture.url)/v1/openapi.json"], timeout: 15)
         XCTAssertEqual(served.status, 0, served.err)
-        let file = try String(contentsOfFile: Programs.adminScript("Sources/Proxy/Admin/openapi.json"), encoding: .utf8)
+        let file = try String(contentsOfFile: Programs.adminScript("../Sources/Proxy/Admin/openapi.json"), encoding: .utf8)
         XCTAssertEqual(served.out, file, "the server must serve the repository's description")
         let validation = try Command.run(
-            "/usr/bin/env", ["python3", "-m", "openapi_spec_validator", Programs.adminScript("Sources/Proxy/Admin/openapi.json")], timeout: 60)
+            "/usr/bin/env", ["python3", "-m", "openapi_spec_validator", Programs.adminScript("../Sources/Proxy/Admin/openapi.json")], timeout: 60)
         XCTAssertEqual(validation.status, 0, validation.out + validation.err)
         _ = try runScript(
             ["/bin/bash", Programs.adminScript("AdminAPI/schemathesis.sh"), fixture.url, fixture.token, fixture.readOnlyToken], timeout: 600)
@@ -90,7 +90,7 @@ final class AdminAPITests: XCTestCase {
     /// With a certificate and key the listener speaks TLS only; without them it refuses to
     /// listen anywhere but loopback.
     func testTLSListenerAndThePlainHTTPRule() throws {
-        let directory = try TemporaryPath(prefix: "sb-admin-tls")
+        let directory = try TemporaryPath(prefix: "sb-admin-tls", create: true)
         let certificate = directory.path + "/admin.crt"
         let key = directory.path + "/admin.key"
         let openssl = try Command.run("/usr/bin/openssl", [
