@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift $(( $# > 0 ? 1 : 0 ))
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(proxy-protocol http-request authorized-keys config-file openssh-certificate)
+[[ ${#targets[@]} -gt 0 ]] || targets=(proxy-protocol http-request authorized-keys config-file openssh-certificate admin-request)
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

@@ -9,6 +9,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     case authorizedKeys = "authorized-keys"
     case configFile = "config-file"
     case openSSHCertificate = "openssh-certificate"
+    case adminRequest = "admin-request"
 
     /// Feeds `bytes` to the parser and checks what it made of them.
     func run(_ bytes: [UInt8]) {
@@ -18,6 +19,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         case .authorizedKeys: AuthorizedKeysTarget.run(bytes)
         case .configFile: ConfigFileTarget.run(bytes)
         case .openSSHCertificate: OpenSSHCertificateTarget.run(bytes)
+        case .adminRequest: AdminRequestTarget.run(bytes)
         }
     }
 }
