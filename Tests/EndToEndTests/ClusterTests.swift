@@ -112,6 +112,44 @@ final class ClusterTests: XCTestCase {
 }
 
 extension ClusterTests {
+    /// The admin API of one node lists and ends a session held by another; watching it is
+    /// refused there with the node's name, as only the holding node relays it.
+    func testTheAdminAPIOfOneNodeEndsASessionOnAnother() throws {
+        guard let database = try TestPostgreSQL.freshSchemaURL() else { throw XCTSkip("needs \(TestPostgreSQL.variable)") }
+        let keys = try TemporaryPath(prefix: "sb-cluster-keys", create: true)
+        let copyKeys = try Self.clusterHostKeys(in: keys.path)
+        let adminPort = try FreePort.pick()
+        let first = try ProxyProcess(
+            arguments: ["--node-name", "gw-1", "--admin-listen", "127.0.0.1:\(adminPort)"], database: database, prepare: copyKeys)
+        let second = try ProxyProcess(arguments: ["--node-name", "gw-2"], database: database, prepare: copyKeys)
+        try first.mustAdmin(RouteSpec(TestUsers.alice.name, to: lab.upstreamA).addArguments)
+        let token = try second.mustAdmin(["token", "create", "--name", "ops"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        func api(_ method: String, _ path: String) throws -> (status: String, body: String) {
+            let result = try Command.run("/usr/bin/curl", [
+                "-sS", "-X", method, "-H", "Authorization: Bearer \(token)", "-w", "\n%{http_code}", "http://127.0.0.1:\(adminPort)\(path)",
+            ], timeout: 30)
+            let lines = result.out.split(separator: "\n", omittingEmptySubsequences: false)
+            return (String(lines.last ?? ""), lines.dropLast().joined(separator: "\n"))
+        }
+
+        let running = try Clients(port: second.port).startSSH(
+            TestUsers.alice.name, TestUsers.alice.password, "sleep 60", options: ["-o", "LogLevel=INFO"])
+        defer { running.terminate() }
+        let id = try waitForActiveSession(first)
+        let listed = try api("GET", "/v1/sessions?active=true")
+        XCTAssertEqual(listed.status, "200", listed.body)
+        XCTAssertTrue(listed.body.contains("\"node_name\":\"gw-2\"") && listed.body.contains("\"live\":false"), listed.body)
+        let watch = try api("GET", "/v1/sessions/\(id)/stream")
+        XCTAssertEqual(watch.status, "409", watch.body)
+        XCTAssertTrue(watch.body.contains("session-on-other-node") && watch.body.contains("gw-2"), watch.body)
+        let ended = try api("DELETE", "/v1/sessions/\(id)")
+        XCTAssertEqual(ended.status, "200", ended.body)
+        XCTAssertTrue(ended.body.contains("\"end_reason\":\"killed\""), ended.body)
+        let session = try running.wait(timeout: 10)
+        XCTAssertTrue(session.err.contains("an administrator ended this session"), session.err)
+        XCTAssertTrue(try second.mustAdmin(["token", "changes"]).contains("session.end"), "the change is in the shared record")
+    }
+
     func testRouteKeysInTheSharedStoreLogInFromEveryNodeAndAreEncrypted() throws {
         guard let database = try TestPostgreSQL.freshSchemaURL() else { throw XCTSkip("needs \(TestPostgreSQL.variable)") }
         let scratch = try TemporaryPath(prefix: "sb-cluster-secret", create: true)
