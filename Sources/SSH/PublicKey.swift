@@ -93,9 +93,13 @@ public enum PrivateKeyFile {
             throw SSHError(.setup, "cannot generate an ed25519 key")
         }
         defer { ssh_key_free(key) }
-        let previousMask = umask(0o077)
-        defer { umask(previousMask) }
+        // The file is made 0600 here, before libssh opens it for writing (which keeps the mode),
+        // rather than by changing the process-wide umask, which other threads create files under.
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SSHError(.setup, "cannot create \(path): \(String(cString: strerror(errno)))") }
+        close(fd)
         guard ssh_pki_export_privkey_file(key, nil, nil, nil, path) == SSH_OK else {
+            unlink(path)
             throw SSHError(.setup, "cannot write \(path)")
         }
         let result = try publicHalf(of: key, comment: comment)

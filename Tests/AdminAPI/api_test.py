@@ -450,6 +450,14 @@ class APITest:
         shown = self.get(path).json()
         if "file" in made:
             api.check(shown.get("identity_file") == made["file"], "the route uses the new key file", reply)
+        # Over the API a route may use only a key in the data directory's route-keys folder: a
+        # token must not point it at any private key the proxy can read (nor probe for files).
+        for outside in ("/etc/ssh/ssh_host_ed25519_key", "/root/.ssh/id_ed25519", "/nonexistent/key",
+                        (made.get("file") or "/x/route-keys/k") + "/../../../../etc/shadow"):
+            before = self.routes_bytes()
+            api.expect(api.call("PATCH", path, token=self.token, body={"identity_file": outside}), 400,
+                       f"PATCH identity_file {outside} → 400 invalid-identity-file", "invalid-identity-file")
+            self.unchanged(before, f"identity_file {outside}")
         api.expect(api.call("POST", f"/v1/routes/{self.refused_login}/trust", token=self.token), 404,
                    "trust of a route that does not exist → 404 route-not-found", "route-not-found")
         api.expect(api.call("POST", f"/v1/routes/{self.refused_login}/keygen", token=self.token), 404,

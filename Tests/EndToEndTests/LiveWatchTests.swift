@@ -108,4 +108,35 @@ final class LiveWatchTests: XCTestCase {
         XCTAssertTrue(text.contains("event: end\ndata: {\"reason\":\"too-slow\"}"), "the stalled watcher must be dropped as too slow")
         XCTAssertTrue(proxy.log.contains("admin watch"), "watching is logged")
     }
+
+    /// Stream places are taken only by streams that run: HEAD requests and readers that go at
+    /// once leave none behind. A stream ends when its token is revoked.
+    func testStreamPlacesAreNotLeakedAndARevokedTokenStopsWatching() throws {
+        let adminPort = try FreePort.pick()
+        let proxy = try ProxyProcess(
+            arguments: ["--admin-listen", "127.0.0.1:\(adminPort)"], routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
+        defer { proxy.stop() }
+        let token = try proxy.mustAdmin(["token", "create", "--name", "watcher"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let user = try Clients(port: proxy.port).startSSH(TestUsers.alice.name, TestUsers.alice.password, "sleep 90", options: ["-tt"])
+        defer { user.terminate() }
+        let id = try runningSessionID(of: proxy)
+        let url = "http://127.0.0.1:\(adminPort)/v1/sessions/\(id)/stream"
+        for _ in 0..<40 {
+            _ = try Command.run("/usr/bin/curl", ["-s", "-I", "-m", "5", "-H", "Authorization: Bearer \(token)", url], timeout: 10)
+            if let fd = FreePort.connectRaw(port: adminPort) {
+                let request = "GET /v1/sessions/\(id)/stream HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer \(token)\r\n\r\n"
+                _ = send(fd, request, request.utf8.count, 0)
+                close(fd)
+            }
+        }
+        let stream = try Command.start("/usr/bin/curl", ["-sN", "-m", "60", "-H", "Authorization: Bearer \(token)", url])
+        defer { stream.terminate() }
+        let deadline = Date().addingTimeInterval(15)
+        while !stream.stdoutSoFar.contains("\"version\":2") && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        XCTAssertTrue(stream.stdoutSoFar.contains("\"version\":2"), "after 80 aborted requests a stream still gets a place")
+
+        try proxy.mustAdmin(["token", "revoke", "watcher"])
+        let result = try stream.wait(timeout: 40)
+        XCTAssertTrue(result.out.contains("event: end\ndata: {\"reason\":\"token-revoked\"}"), "a revoked token's stream ends: \(result.out.suffix(300))")
+    }
 }

@@ -43,7 +43,15 @@ public enum RouteUpkeep {
             return CreatedKey(publicKey: publicLine, file: nil)
         }
         let (path, publicLine) = try Credentials.generateRouteKey(for: login, in: dataDirectory)
-        _ = try update(RouteChanges(identityFile: .some(path), identityKey: .some(nil)))
+        do {
+            _ = try update(RouteChanges(identityFile: .some(path), identityKey: .some(nil)))
+        } catch {
+            // The route did not take the key (removed meanwhile, database away): leave no file
+            // behind that would make the next keygen fail.
+            unlink(path)
+            unlink(path + ".pub")
+            throw error
+        }
         return CreatedKey(publicKey: publicLine, file: path)
     }
 }

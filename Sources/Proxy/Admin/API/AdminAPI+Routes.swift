@@ -32,6 +32,7 @@ extension AdminAPI {
     func createRoute(_ request: HTTPRequest, caller: Caller) throws -> HTTPResponse {
         let body = try JSONBody(request.body, allowed: Self.newRouteFields)
         guard let upstream = try body.text("upstream") else { throw AdminAPIError.badRequest("field upstream (HOST[:PORT]) is required") }
+        try checkRemoteIdentityFile(try body.text("identity_file"))
         let form = RouteForm(
             login: try body.text("login"), upstream: upstream, match: try body.text("match"), priority: try body.integer("priority"),
             upstreamUser: try body.text("upstream_user"), hostKey: try body.text("host_key"),
@@ -47,6 +48,7 @@ extension AdminAPI {
 
     func changeRoute(_ login: String, _ request: HTTPRequest, caller: Caller) throws -> HTTPResponse {
         let body = try JSONBody(request.body, allowed: Self.routeChangeFields)
+        try checkRemoteIdentityFile(try body.text("identity_file"))
         let form = RouteChangeForm(
             host: try body.text("host"), port: try body.textOrNumber("port"), upstreamUser: try body.text("upstream_user"),
             enabled: try body.flag("enabled"), hostKey: try body.text("host_key"), forgetHostKey: try body.flag("forget_host_key") ?? false,
@@ -118,6 +120,20 @@ extension AdminAPI {
         try RouteExplanation.checkSource(from)
         let at = request.query["at"].flatMap { $0.isEmpty ? nil : $0 }
         return .apiJSON(status: 200, try RouteExplanation.explain(login: login, from: from, at: try RouteExplanation.moment(at), store: store))
+    }
+
+    /// Over the API, a route may log in upstream only with a key in the data directory's
+    /// `route-keys` folder (what `keygen` makes): a token must not point a route at any private
+    /// key the proxy can read, nor learn which files exist. Checked before the file is opened.
+    private func checkRemoteIdentityFile(_ path: String?) throws {
+        guard let path else { return }
+        let folder = URL(fileURLWithPath: context.dataDirectory.path + "/route-keys").standardizedFileURL.resolvingSymlinksInPath().path
+        let resolved = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+        guard resolved.hasPrefix(folder + "/") else {
+            throw AdminAPIError(
+                400, "invalid-identity-file",
+                "over the admin API, identity_file must name a key in the data directory's route-keys folder (POST /v1/routes/{login}/keygen makes one)")
+        }
     }
 
     private static func accessForm(_ body: JSONBody) throws -> AccessForm {

@@ -83,20 +83,52 @@ extension AdminAPI {
         return .apiJSON(status: 200, view(ended))
     }
 
-    /// The session's asciicast file, if this node has it.
-    func recording(of id: Int64) throws -> HTTPResponse {
+    /// The session's asciicast file, if this node has it, sent in pieces as the reader takes
+    /// them. Only a regular file named like a recording (`<audit id>[-n].cast`) is sent, never
+    /// through a symbolic link.
+    func recording(of id: Int64) throws -> HTTPReply {
         let record = try session(id)
         guard let path = record.recordingPath else { throw AdminAPIError(404, "no-recording", "session \(id) has no recording") }
-        guard let data = FileManager.default.contents(atPath: path) else {
+        let name = (path as NSString).lastPathComponent
+        guard name.hasSuffix(".cast"), name.dropLast(5).allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-") }) else {
+            throw AdminAPIError(404, "no-recording", "session \(id)'s recording path is not a recording's")
+        }
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        var status = stat()
+        guard fd >= 0, fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            if fd >= 0 { close(fd) }
             let elsewhere = record.nodeID != nil && record.nodeID != context.nodeID
             throw AdminAPIError(
                 404, "no-recording",
                 elsewhere ? "session \(id)'s recording is on node \(record.nodeName ?? "?"), not on this one" : "cannot read session \(id)'s recording")
         }
-        return HTTPResponse(
+        let file = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        let head = HTTPResponse(
             status: 200,
             headers: [("Content-Type", "application/x-asciicast"), ("Content-Disposition", "attachment; filename=\"session-\(id).cast\"")],
-            body: Array(data))
+            body: [])
+        return .stream(head: head) { [self] stream in
+            guard let slot = StreamSlot(self) else { return }
+            defer { slot.release() }
+            while let chunk = try? file.read(upToCount: 64 << 10), !chunk.isEmpty {
+                guard stream.write(Array(chunk)) else { return }
+            }
+        }
+    }
+
+    /// One of the `maximumStreams` places for a long answer, taken when its body starts.
+    struct StreamSlot {
+        private let api: AdminAPI
+
+        init?(_ api: AdminAPI) {
+            guard api.streamsOpen.add(1, ordering: .relaxed).newValue <= AdminAPI.maximumStreams else {
+                api.streamsOpen.subtract(1, ordering: .relaxed)
+                return nil
+            }
+            self.api = api
+        }
+
+        func release() { api.streamsOpen.subtract(1, ordering: .relaxed) }
     }
 
     /// Server-sent events of the session's terminal: the asciicast v2 header, then one event
@@ -113,40 +145,47 @@ extension AdminAPI {
             }
             throw RouteStoreError.sessionNotRunning(id)
         }
-        guard streamsOpen.add(1, ordering: .relaxed).newValue <= Self.maximumStreams else {
-            streamsOpen.subtract(1, ordering: .relaxed)
-            throw AdminAPIError(429, "too-many-watchers", "\(Self.maximumStreams) live streams are open already; close one first")
+        guard streamsOpen.load(ordering: .relaxed) < Self.maximumStreams else {
+            throw AdminAPIError(429, "too-many-watchers", "\(Self.maximumStreams) long answers (streams, downloads) are running already; close one first")
         }
         logger.notice("admin watch", metadata: ["admin.token": "\(caller.name)", "session.id": "\(id)"])
         let head = HTTPResponse(
             status: 200, headers: [("Content-Type", "text/event-stream; charset=utf-8"), ("X-Accel-Buffering", "no")], body: [])
         return .stream(head: head) { [self] stream in
-            defer { streamsOpen.subtract(1, ordering: .relaxed) }
+            guard let slot = StreamSlot(self) else {
+                _ = stream.write(Self.serverSentEvent(data: "{\"reason\":\"too-many-watchers\"}", event: "end"))
+                return
+            }
+            defer { slot.release() }
             // The watcher is made and used on this request's own thread.
             guard let watcher = try? context.live.watch(sessionID: id, bufferLimit: SessionWatcher.defaultBufferLimit) else {
                 _ = stream.write(Self.serverSentEvent(data: "{\"reason\":\"session-ended\"}", event: "end"))
                 return
             }
-            Self.relay(watcher, to: stream)
+            relay(watcher, to: stream, for: caller)
         }
     }
 
     /// Writes the watcher's events to `stream` until the session ends, the watcher is dropped,
-    /// or the reader goes away.
-    static func relay(_ watcher: SessionWatcher, to stream: HTTPStream) {
+    /// the reader goes away, or the caller's token is revoked (checked at each keepalive).
+    func relay(_ watcher: SessionWatcher, to stream: HTTPStream, for caller: Caller) {
         defer { watcher.detach() }
-        guard stream.write(serverSentEvent(data: watcher.header())) else { return }
+        guard stream.write(Self.serverSentEvent(data: watcher.header())) else { return }
         while true {
-            switch stream.wait(forReadable: watcher.wakeDescriptor, timeout: keepaliveInterval) {
+            switch stream.wait(forReadable: watcher.wakeDescriptor, timeout: Self.keepaliveInterval) {
             case .peerClosed:
                 return
             case .timeout:
+                if let hash = caller.tokenHash, (try? store.activeAdminToken(tokenHash: hash)) == nil {
+                    _ = stream.write(Self.serverSentEvent(data: "{\"reason\":\"token-revoked\"}", event: "end"))
+                    return
+                }
                 guard stream.write(Array(": keepalive\n\n".utf8)) else { return }
             case .otherReady:
                 let (events, end) = watcher.take()
                 var bytes: [UInt8] = []
-                for event in events { bytes += serverSentEvent(data: event) }
-                if let end { bytes += serverSentEvent(data: "{\"reason\":\"\(end.rawValue)\"}", event: "end") }
+                for event in events { bytes += Self.serverSentEvent(data: event) }
+                if let end { bytes += Self.serverSentEvent(data: "{\"reason\":\"\(end.rawValue)\"}", event: "end") }
                 guard bytes.isEmpty || stream.write(bytes) else { return }
                 if end != nil { return }
             }

@@ -56,13 +56,16 @@ public final class AdminAPI: Sendable {
     struct Caller: Sendable {
         let name: String
         let readOnly: Bool
+        /// The token's hash, to check again during a long stream; nil on the control socket.
+        var tokenHash: String? = nil
     }
 
     let context: Context
     let console: AdminConsole
     let logger: Logger
-    /// Live streams open now; at most `maximumStreams`, so watchers cannot take every one of
-    /// the listener's connections.
+    /// Long answers (live streams, recording downloads) running now; at most `maximumStreams`,
+    /// so they cannot take every one of the listener's connections. Counted inside the stream's
+    /// body, which is the only code sure to run to its end.
     let streamsOpen = Atomic<Int>(0)
     static let maximumStreams = 32
 
@@ -120,10 +123,10 @@ public final class AdminAPI: Sendable {
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw AdminAPIError.unauthorized }
         let secret = parts[1].trimmingCharacters(in: .whitespaces)
-        guard secret.hasPrefix(AdminTokenSecret.prefix), secret.count < 200,
-              let token = try store.activeAdminToken(tokenHash: AdminTokenSecret.hash(secret))
+        let hash = AdminTokenSecret.hash(secret)
+        guard secret.hasPrefix(AdminTokenSecret.prefix), secret.count < 200, let token = try store.activeAdminToken(tokenHash: hash)
         else { throw AdminAPIError.unknownToken }
-        return Caller(name: token.name, readOnly: token.readOnly)
+        return Caller(name: token.name, readOnly: token.readOnly, tokenHash: hash)
     }
 
     /// Dispatches on the path below `/v1` and the method.
@@ -171,10 +174,12 @@ public final class AdminAPI: Sendable {
             return .response(method == "GET" ? try showSession(id) : try endSession(id, caller: caller))
         case 3 where path[0] == "sessions" && path[2] == "stream":
             try only(["GET"])
+            guard request.method == "GET" else { throw AdminAPIError.methodNotAllowed(["GET"]) }
             return try streamSession(try sessionID(path[1]), caller: caller)
         case 3 where path[0] == "sessions" && path[2] == "recording":
             try only(["GET"])
-            return .response(try recording(of: try sessionID(path[1])))
+            guard request.method == "GET" else { throw AdminAPIError.methodNotAllowed(["GET"]) }
+            return try recording(of: try sessionID(path[1]))
         case 1 where path[0] == "changes":
             try only(["GET"])
             let limit = try integerParameter(request, "limit", default: 100, range: 1...1000)
@@ -212,16 +217,17 @@ public final class AdminAPI: Sendable {
     }
 
     private func logged(_ request: HTTPRequest, _ error: AdminAPIError, caller: Caller?) -> HTTPResponse {
-        log(request, status: error.status, caller: caller, code: error.code)
+        log(request, status: error.status, caller: caller, code: error.code, detail: error.logDetail)
         return error.response
     }
 
-    private func log(_ request: HTTPRequest, status: Int, caller: Caller?, code: String? = nil) {
+    private func log(_ request: HTTPRequest, status: Int, caller: Caller?, code: String? = nil, detail: String? = nil) {
         var metadata: Logger.Metadata = [
             "http.method": "\(request.method.prefix(10))", "http.path": "\(String(String.UnicodeScalarView(request.path.unicodeScalars.prefix(200).filter { $0.value >= 0x20 && $0.value != 0x7F })))", "http.status": "\(status)",
             "client.addr": "\(request.peer)", "admin.token": "\(caller?.name ?? "-")",
         ]
         if let code { metadata["error.code"] = "\(code)" }
+        if let detail { metadata["error"] = "\(detail)" }
         logger.info("admin request", metadata: metadata)
     }
 }

@@ -7,11 +7,14 @@ struct AdminAPIError: Error, Equatable {
     let status: Int
     let code: String
     let message: String
+    /// What only the log gets: the database's or the library's own words behind a 5xx answer.
+    let logDetail: String?
 
-    init(_ status: Int, _ code: String, _ message: String) {
+    init(_ status: Int, _ code: String, _ message: String, logDetail: String? = nil) {
         self.status = status
         self.code = code
         self.message = message
+        self.logDetail = logDetail
     }
 
     static let unauthorized = AdminAPIError(401, "unauthorized", "sign in with a token: send `Authorization: Bearer <token>` (see `switchboard token create`)")
@@ -32,13 +35,20 @@ struct AdminAPIError: Error, Equatable {
         case let error as AdminAPIError:
             return error
         case let error as RouteStoreError:
-            return AdminAPIError(status(of: error), error.code, error.description)
+            switch error {
+            case .unavailable, .database, .migration:
+                // Connection strings, hosts and SQL stay in the log, never in an answer.
+                return AdminAPIError(
+                    status(of: error), error.code, "the store could not answer; the proxy's log has the details", logDetail: error.description)
+            default:
+                return AdminAPIError(status(of: error), error.code, error.description)
+            }
         case let error as RouteFormError:
             return AdminAPIError(400, error.code, error.description)
         case let error as ProxyError:
             return AdminAPIError(502, "upstream-unreachable", error.description)
         default:
-            return AdminAPIError(500, "internal", "\(error)")
+            return AdminAPIError(500, "internal", "the request failed; the proxy's log has the details", logDetail: "\(error)")
         }
     }
 

@@ -91,11 +91,14 @@ struct JSONBody {
         }
     }
 
-    /// The body again as compact JSON, for the record of changes.
+    /// The body again as compact JSON, for the record of changes; a body over 4 KiB is recorded
+    /// by its field names only, so the record stays valid JSON.
     var recordText: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(fields) else { return "{}" }
-        return String(decoding: data.prefix(4096), as: UTF8.self)
+        if data.count <= 4096 { return String(decoding: data, as: UTF8.self) }
+        let summary = ["truncated": JSONBody.Value.flag(true), "fields": .text(fields.keys.sorted().joined(separator: ","))]
+        return (try? encoder.encode(summary)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }

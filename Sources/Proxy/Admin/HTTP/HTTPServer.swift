@@ -28,7 +28,9 @@ public final class HTTPServer: Sendable {
     }
 
     private static let acceptPollMilliseconds: Int32 = 500
-    private static let threadStackSize = 256 << 10
+    /// As much as a connection thread gets: a handler may run a libssh key exchange (`route
+    /// trust`) or open a libpq connection.
+    private static let threadStackSize = 1 << 20
 
     private let listener: HTTPListener
     private let tls: TLSServerContext?
