@@ -41,6 +41,8 @@ public struct AdminChange: Sendable, Equatable, Codable {
     public var at: Date
     /// The name of the token that made the change.
     public var token: String
+    /// That token's id (names can be given again after a revocation).
+    public var tokenID: Int64
     /// What was done, e.g. `route.create`, `session.end`.
     public var action: String
     /// What it was done to: a login, a session id, a key fingerprint.
@@ -48,10 +50,11 @@ public struct AdminChange: Sendable, Equatable, Codable {
     /// The request's content as JSON (never a secret: tokens are not changed through the API).
     public var detail: String
 
-    public init(id: Int64 = 0, at: Date = Date(), token: String, action: String, target: String, detail: String) {
+    public init(id: Int64 = 0, at: Date = Date(), token: String, tokenID: Int64, action: String, target: String, detail: String) {
         self.id = id
         self.at = at
         self.token = token
+        self.tokenID = tokenID
         self.action = action
         self.target = target
         self.detail = detail
@@ -70,7 +73,7 @@ public protocol AdminStore: Sendable {
     func activeAdminToken(tokenHash: String) throws(RouteStoreError) -> AdminToken?
     /// Runs `change` and records it in one transaction: if either fails, neither happened.
     func recordingAdminChange<T>(
-        by token: String, action: String, target: String, detail: String,
+        by token: AdminToken, action: String, target: String, detail: String,
         _ change: () throws(RouteStoreError) -> T
     ) throws(RouteStoreError) -> T
     /// The newest `limit` recorded changes, newest first.

@@ -43,14 +43,14 @@ extension SQLRouteStore: AdminStore {
     }
 
     public func recordingAdminChange<T>(
-        by token: String, action: String, target: String, detail: String,
+        by token: AdminToken, action: String, target: String, detail: String,
         _ change: () throws(RouteStoreError) -> T
     ) throws(RouteStoreError) -> T {
         try database.transaction { () throws(RouteStoreError) in
             let result = try change()
             try database.query(
-                "INSERT INTO admin_changes (at, token_name, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-                [.text(Timestamp.format(Date())), .text(token), .text(action), .text(target), .text(detail)])
+                "INSERT INTO admin_changes (at, token_name, token_id, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                [.text(Timestamp.format(Date())), .text(token.name), .integer(Int(token.id)), .text(action), .text(target), .text(detail)])
             return result
         }
     }
@@ -58,11 +58,11 @@ extension SQLRouteStore: AdminStore {
     public func adminChanges(limit: Int) throws(RouteStoreError) -> [AdminChange] {
         var changes: [AdminChange] = []
         try database.query(
-            "SELECT id, at, token_name, action, target, detail FROM admin_changes ORDER BY id DESC LIMIT ?", [.integer(max(limit, 0))]
+            "SELECT id, at, token_name, token_id, action, target, detail FROM admin_changes ORDER BY id DESC LIMIT ?", [.integer(max(limit, 0))]
         ) { row in
             changes.append(AdminChange(
-                id: Int64(row.integer(0)), at: Timestamp.parse(row.text(1) ?? ""), token: row.text(2) ?? "",
-                action: row.text(3) ?? "", target: row.text(4) ?? "", detail: row.text(5) ?? ""))
+                id: Int64(row.integer(0)), at: Timestamp.parse(row.text(1) ?? ""), token: row.text(2) ?? "", tokenID: Int64(row.integer(3)),
+                action: row.text(4) ?? "", target: row.text(5) ?? "", detail: row.text(6) ?? ""))
         }
         return changes
     }

@@ -43,15 +43,16 @@ final class AdminStoreTests: StoreTestCase {
     func testAChangeAndItsRecordCommitOrRollBackTogether() throws {
         try forEachBackend { backend in
             let store = try backend.openStore()
-            let route = try store.recordingAdminChange(by: "ops", action: "route.create", target: "alice", detail: "{\"login\":\"alice\"}") {
+            let ops = try store.addAdminToken(name: "ops", tokenHash: Self.hashes[0], readOnly: false)
+            let route = try store.recordingAdminChange(by: ops, action: "route.create", target: "alice", detail: "{\"login\":\"alice\"}") {
                 () throws(RouteStoreError) in try store.add(Route(login: "alice", upstreamHost: "10.0.0.1"))
             }
             XCTAssertEqual(route.login, "alice", backend.name)
-            XCTAssertThrowsError(try store.recordingAdminChange(by: "ops", action: "route.create", target: "alice", detail: "{}") {
+            XCTAssertThrowsError(try store.recordingAdminChange(by: ops, action: "route.create", target: "alice", detail: "{}") {
                 () throws(RouteStoreError) in try store.add(Route(login: "alice", upstreamHost: "10.0.0.2"))
             }, "a refused change records nothing (\(backend.name))")
             // A change that succeeded inside a transaction whose record then fails is undone.
-            XCTAssertThrowsError(try store.recordingAdminChange(by: "ops", action: "route.update", target: "alice", detail: "{}") {
+            XCTAssertThrowsError(try store.recordingAdminChange(by: ops, action: "route.update", target: "alice", detail: "{}") {
                 () throws(RouteStoreError) in
                 _ = try store.update(login: "alice", with: RouteChanges(upstreamHost: "10.9.9.9"))
                 throw RouteStoreError.database("the record failed")
@@ -60,6 +61,7 @@ final class AdminStoreTests: StoreTestCase {
             let changes = try store.adminChanges(limit: 10)
             XCTAssertEqual(changes.map(\.action), ["route.create"], backend.name)
             XCTAssertEqual(changes.first?.token, "ops", backend.name)
+            XCTAssertEqual(changes.first?.tokenID, ops.id, backend.name)
             XCTAssertEqual(changes.first?.target, "alice", backend.name)
             XCTAssertEqual(changes.first?.detail, "{\"login\":\"alice\"}", backend.name)
             XCTAssertEqual(try store.adminChanges(limit: 0), [], backend.name)

@@ -17,6 +17,8 @@ CREATE TABLE admin_changes (
     id          INTEGER PRIMARY KEY,
     at          TEXT NOT NULL,
     token_name  TEXT NOT NULL,
+    -- The token itself: a name may be given again once its token is revoked.
+    token_id    INTEGER REFERENCES admin_tokens (id),
     action      TEXT NOT NULL,
     target      TEXT NOT NULL,
     detail      TEXT NOT NULL

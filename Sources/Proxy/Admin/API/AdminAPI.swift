@@ -56,6 +56,8 @@ public final class AdminAPI: Sendable {
     struct Caller: Sendable {
         let name: String
         let readOnly: Bool
+        /// The token as the store keeps it; nil on the control socket, which changes nothing.
+        var token: AdminToken? = nil
         /// The token's hash, to check again during a long stream; nil on the control socket.
         var tokenHash: String? = nil
     }
@@ -126,7 +128,7 @@ public final class AdminAPI: Sendable {
         let hash = AdminTokenSecret.hash(secret)
         guard secret.hasPrefix(AdminTokenSecret.prefix), secret.count < 200, let token = try store.activeAdminToken(tokenHash: hash)
         else { throw AdminAPIError.unknownToken }
-        return Caller(name: token.name, readOnly: token.readOnly, tokenHash: hash)
+        return Caller(name: token.name, readOnly: token.readOnly, token: token, tokenHash: hash)
     }
 
     /// Dispatches on the path below `/v1` and the method.
@@ -196,7 +198,8 @@ public final class AdminAPI: Sendable {
 
     /// Runs `change` and records it under the caller's name in the same transaction.
     func recorded<T>(_ caller: Caller, _ action: String, _ target: String, detail: String = "{}", _ change: () throws(RouteStoreError) -> T) throws -> T {
-        let result = try store.recordingAdminChange(by: caller.name, action: action, target: target, detail: detail, change)
+        guard let token = caller.token else { throw AdminAPIError.readOnly }
+        let result = try store.recordingAdminChange(by: token, action: action, target: target, detail: detail, change)
         logger.notice("admin change", metadata: [
             "admin.token": "\(caller.name)", "admin.action": "\(action)", "admin.target": "\(target)",
         ])
