@@ -27,8 +27,14 @@ final class LiveWatchTests: XCTestCase {
     }
 
     func testSessionsWatchShowsWhatIsTypedAndStopsWhenTheSessionEnds() throws {
-        let proxy = try ProxyProcess(routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
+        // The socket a killed process left behind is cleared at start; `watch` skips such sockets.
+        let proxy = try ProxyProcess(routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)], prepare: { directory in
+            try FileManager.default.createDirectory(atPath: directory + "/control", withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: directory + "/control/serve-4000000.sock", contents: Data())
+        })
         defer { proxy.stop() }
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: proxy.dataDirectory + "/control"), ["serve-\(proxy.pid).sock"])
         let socket = "sbwatch-\(UUID().uuidString.prefix(6))"
         let tmux = { (arguments: [String]) throws -> CommandResult in
             try Command.run(Programs.tmux, ["-L", socket] + arguments, timeout: 15)

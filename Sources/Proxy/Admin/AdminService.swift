@@ -42,6 +42,7 @@ public final class AdminService: Sendable {
         let folder = ControlSocket.directory(of: settings.dataDirectory)
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            Self.removeSocketsOfEndedProcesses(in: folder)
             let control = try HTTPListener(unixSocketPath: ControlSocket.path(of: settings.dataDirectory))
             servers.append(HTTPServer(listener: control, tls: nil, handler: { api.handleControl($0) }, logger: logger))
         } catch {
@@ -50,6 +51,15 @@ public final class AdminService: Sendable {
         }
         self.servers = servers
         self.logger = logger
+    }
+
+    /// A process killed without its cleanup leaves its socket behind; those of processes that
+    /// no longer run are removed, so the folder lists only live ones.
+    private static func removeSocketsOfEndedProcesses(in folder: String) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
+            guard name.hasPrefix("serve-"), name.hasSuffix(".sock"), let pid = Int32(name.dropFirst(6).dropLast(5)) else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink("\(folder)/\(name)") }
+        }
     }
 
     public func start() {
