@@ -70,8 +70,10 @@ final class LiveWatchTests: XCTestCase {
     /// up by it.
     func testAWatcherThatStopsReadingIsDroppedAndDoesNotSlowTheSession() throws {
         let adminPort = try FreePort.pick()
+        let metricsPort = try FreePort.pick()
         let proxy = try ProxyProcess(
-            arguments: ["--admin-listen", "127.0.0.1:\(adminPort)"], routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
+            arguments: ["--admin-listen", "127.0.0.1:\(adminPort)", "--metrics-listen", "127.0.0.1:\(metricsPort)"],
+            routes: [RouteSpec(TestUsers.alice.name, to: lab.upstreamA)])
         defer { proxy.stop() }
         let token = try proxy.mustAdmin(["token", "create", "--name", "ops"]).trimmingCharacters(in: .whitespacesAndNewlines)
         let output = "head -c 22000000 /dev/urandom | base64 -w 0; echo; echo finished-marker"
@@ -113,6 +115,10 @@ final class LiveWatchTests: XCTestCase {
         let text = String(decoding: rest.suffix(4096), as: UTF8.self)
         XCTAssertTrue(text.contains("event: end\ndata: {\"reason\":\"too-slow\"}"), "the stalled watcher must be dropped as too slow")
         XCTAssertTrue(proxy.log.contains("admin watch"), "watching is logged")
+        let metrics = try Command.run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(metricsPort)/metrics"], timeout: 10).out
+        XCTAssertTrue(metrics.contains("switchboard_watches_ended_total{reason=\"too-slow\"} 1"), metrics)
+        XCTAssertTrue(metrics.contains("switchboard_admin_requests_total{status=\"200\"}"), metrics)
+        XCTAssertTrue(metrics.contains("switchboard_admin_streams 0"), metrics)
     }
 
     /// Stream places are taken only by streams that run: HEAD requests and readers that go at

@@ -12,9 +12,28 @@ public enum ProxyMetrics {
         Gauge(label: "switchboard_sessions_active").record(0)
         Gauge(label: "switchboard_database_up").record(1)
         Gauge(label: "switchboard_audit_spooled").record(0)
+        Gauge(label: "switchboard_admin_streams").record(0)
         for direction in ["to_upstream", "to_client"] {
             Counter(label: "switchboard_bytes_relayed_total", dimensions: [("direction", direction)]).increment(by: 0)
         }
+    }
+
+    /// An admin API request answered with `status` (200, 401, 403, …).
+    static func adminRequest(status: Int) {
+        Counter(label: "switchboard_admin_requests_total", dimensions: [("status", String(status))]).increment()
+    }
+
+    /// A change made through the admin API; `action`: route.create, route.update, …
+    static func adminChange(action: String) {
+        Counter(label: "switchboard_admin_changes_total", dimensions: [("action", action)]).increment()
+    }
+
+    /// Long admin answers (live streams, recording downloads) open now.
+    static func adminStreams(_ count: Int) { Gauge(label: "switchboard_admin_streams").record(count) }
+
+    /// A live watch ended; `reason`: session-ended, too-slow, reader-gone, token-revoked.
+    static func watchEnded(reason: String) {
+        Counter(label: "switchboard_watches_ended_total", dimensions: [("reason", reason)]).increment()
     }
 
     static func connectionAccepted() {

@@ -121,14 +121,16 @@ extension AdminAPI {
         private let api: AdminAPI
 
         init?(_ api: AdminAPI) {
-            guard api.streamsOpen.add(1, ordering: .relaxed).newValue <= AdminAPI.maximumStreams else {
+            let open = api.streamsOpen.add(1, ordering: .relaxed).newValue
+            guard open <= AdminAPI.maximumStreams else {
                 api.streamsOpen.subtract(1, ordering: .relaxed)
                 return nil
             }
+            ProxyMetrics.adminStreams(open)
             self.api = api
         }
 
-        func release() { api.streamsOpen.subtract(1, ordering: .relaxed) }
+        func release() { ProxyMetrics.adminStreams(api.streamsOpen.subtract(1, ordering: .relaxed).newValue) }
     }
 
     /// Server-sent events of the session's terminal: the asciicast v2 header, then one event
@@ -170,24 +172,30 @@ extension AdminAPI {
     /// the reader goes away, or the caller's token is revoked (checked at each keepalive).
     func relay(_ watcher: SessionWatcher, to stream: HTTPStream, for caller: Caller) {
         defer { watcher.detach() }
-        guard stream.write(Self.serverSentEvent(data: watcher.header())) else { return }
+        let reason = follow(watcher, to: stream, for: caller)
+        ProxyMetrics.watchEnded(reason: reason)
+    }
+
+    /// The loop of `relay`; returns why it ended.
+    private func follow(_ watcher: SessionWatcher, to stream: HTTPStream, for caller: Caller) -> String {
+        guard stream.write(Self.serverSentEvent(data: watcher.header())) else { return "reader-gone" }
         while true {
             switch stream.wait(forReadable: watcher.wakeDescriptor, timeout: Self.keepaliveInterval) {
             case .peerClosed:
-                return
+                return "reader-gone"
             case .timeout:
                 if let hash = caller.tokenHash, (try? store.activeAdminToken(tokenHash: hash)) == nil {
                     _ = stream.write(Self.serverSentEvent(data: "{\"reason\":\"token-revoked\"}", event: "end"))
-                    return
+                    return "token-revoked"
                 }
-                guard stream.write(Array(": keepalive\n\n".utf8)) else { return }
+                guard stream.write(Array(": keepalive\n\n".utf8)) else { return "reader-gone" }
             case .otherReady:
                 let (events, end) = watcher.take()
                 var bytes: [UInt8] = []
                 for event in events { bytes += Self.serverSentEvent(data: event) }
                 if let end { bytes += Self.serverSentEvent(data: "{\"reason\":\"\(end.rawValue)\"}", event: "end") }
-                guard bytes.isEmpty || stream.write(bytes) else { return }
-                if end != nil { return }
+                guard bytes.isEmpty || stream.write(bytes) else { return end?.rawValue ?? "reader-gone" }
+                if let end { return end.rawValue }
             }
         }
     }

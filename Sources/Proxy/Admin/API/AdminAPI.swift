@@ -95,7 +95,10 @@ public final class AdminAPI: Sendable {
         }
         do {
             let reply = try route(request, Array(segments.dropFirst()), caller: caller)
-            if case .response(let response) = reply { log(request, status: response.status, caller: caller) }
+            switch reply {
+            case .response(let response): log(request, status: response.status, caller: caller)
+            case .stream(let head, _): log(request, status: head.status, caller: caller)
+            }
             return reply
         } catch {
             return .response(logged(request, AdminAPIError.from(error), caller: caller))
@@ -200,6 +203,7 @@ public final class AdminAPI: Sendable {
     func recorded<T>(_ caller: Caller, _ action: String, _ target: String, detail: String = "{}", _ change: () throws(RouteStoreError) -> T) throws -> T {
         guard let token = caller.token else { throw AdminAPIError.readOnly }
         let result = try store.recordingAdminChange(by: token, action: action, target: target, detail: detail, change)
+        ProxyMetrics.adminChange(action: action)
         logger.notice("admin change", metadata: [
             "admin.token": "\(caller.name)", "admin.action": "\(action)", "admin.target": "\(target)",
         ])
@@ -225,6 +229,7 @@ public final class AdminAPI: Sendable {
     }
 
     private func log(_ request: HTTPRequest, status: Int, caller: Caller?, code: String? = nil, detail: String? = nil) {
+        ProxyMetrics.adminRequest(status: status)
         var metadata: Logger.Metadata = [
             "http.method": "\(request.method.prefix(10))", "http.path": "\(String(String.UnicodeScalarView(request.path.unicodeScalars.prefix(200).filter { $0.value >= 0x20 && $0.value != 0x7F })))", "http.status": "\(status)",
             "client.addr": "\(request.peer)", "admin.token": "\(caller?.name ?? "-")",
