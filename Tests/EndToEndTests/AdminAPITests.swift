@@ -87,6 +87,41 @@ final class AdminAPITests: XCTestCase {
         XCTAssertTrue(fixture.proxy.isRunning, "the proxy must survive the fuzzing")
     }
 
+    /// A flood on the admin listener (silent connections, half requests, garbage, more than it
+    /// serves at once) costs SSH users nothing, and the listener serves again once it passes.
+    func testAFloodOnTheAdminListenerLeavesSSHAlone() throws {
+        let fixture = try adminFixture()
+        defer { fixture.proxy.stop() }
+        let port = Int(fixture.url.split(separator: ":").last ?? "") ?? 0
+        var sockets: [Int32] = []
+        defer { for fd in sockets { close(fd) } }
+        let junk = ["", "GET /v1/routes HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ", "\u{16}\u{03}\u{01}\u{02}\u{00}garbage",
+                    "POST /v1/routes HTTP/1.1\r\nHost: a\r\nContent-Length: 999999\r\n\r\n{"]
+        for index in 0..<150 {
+            guard let fd = FreePort.connectRaw(port: port) else { continue }
+            let text = junk[index % junk.count]
+            if !text.isEmpty { _ = send(fd, text, text.utf8.count, Int32(MSG_NOSIGNAL)) }
+            sockets.append(fd)
+        }
+        let started = Date()
+        let login = try Clients(port: fixture.proxy.port).ssh(TestUsers.alice.name, TestUsers.alice.password, "echo still-here")
+        XCTAssertEqual(login.out, "still-here\n", login.err)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, "an SSH login must not wait on the admin listener")
+        for fd in sockets { close(fd) }
+        sockets = []
+        let deadline = Date().addingTimeInterval(20)
+        var status = ""
+        while Date() < deadline {
+            status = try Command.run("/usr/bin/curl", [
+                "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(fixture.token)", "\(fixture.url)/v1/whoami",
+            ], timeout: 10).out
+            if status == "200" { break }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        XCTAssertEqual(status, "200", "the listener serves again once the flood is gone")
+        XCTAssertTrue(fixture.proxy.isRunning)
+    }
+
     /// With a certificate and key the listener speaks TLS only; without them it refuses to
     /// listen anywhere but loopback.
     func testTLSListenerAndThePlainHTTPRule() throws {
