@@ -12,8 +12,9 @@ login rate of a cluster node), and prints a table of medians and ratios. The fir
 also has a route that logs in upstream with a certificate its own CA signs for each login (the
 upstream sshd trusts the CA with TrustedUserCAKeys), timed and rated next to the route-key login
 and direct OpenSSH. A third Switchboard with its admin listener on measures what watching a
-terminal costs the relay: terminal output over `ssh -tt` direct, through the proxy unwatched,
-with a watcher reading the live stream, and with a watcher that never reads. With --out DIR it
+terminal costs the relay: a terminal flood over `ssh -tt` direct, through the proxy unwatched,
+with a watcher reading the live stream, and with a watcher that never reads; and a paced terminal
+(a watcher can keep up with it) unwatched and watched. With --out DIR it
 writes results.json and a chart (PNG, needs matplotlib) there. Every path uses the same client
 key, so setup times compare like with like. Loops are bounded; everything it starts is stopped
 at exit.
@@ -38,8 +39,6 @@ import report
 from lab import PATHS, USER, Lab, free_port, proxy_environment, switchboard_binary, wait_port
 from procfs import process_cpu_seconds
 
-# The remote command sleeps this long before its output, so that the watcher can attach first.
-WATCH_SLEEP_SECONDS = 1
 # The ways the terminal output is relayed, in the order each round runs them.
 WATCH_PATHS = ["direct", "unwatched", "watched", "stalled"]
 
@@ -142,27 +141,29 @@ class StreamWatcher:
         return self.received, json.loads(self.tail.rsplit(marker, 1)[1].split(b"\n", 1)[0])["reason"]
 
 
-def watch_run(lab, proxy, path, size, marks):
-    """One `ssh -tt` whose remote command sleeps, notes the time, then writes `size` bytes as
-    base64 on one line to its terminal; the client's output goes to /dev/null. Returns (seconds
-    from the note to the client's exit, proxy CPU seconds from before the output to the end of
-    the watch, what the watcher received and how its stream ended)."""
-    start_file = os.path.join(marks, "start")
-    if os.path.exists(start_file):
-        os.remove(start_file)
-    command = f"sleep {WATCH_SLEEP_SECONDS}; date +%s.%N > {start_file}; head -c {size} /dev/zero | base64 -w 0"
+def watch_run(lab, proxy, path, output, marks):
+    """One `ssh -tt` whose remote command waits for the go-ahead (a file the benchmark makes
+    once the session is found and the watcher, if any, attached), notes the time, then runs
+    `output`, a shell command writing to the terminal; the client's output goes to /dev/null.
+    Returns (seconds from the note to the client's exit, proxy CPU seconds from the go-ahead to
+    the end of the watch, what the watcher received and how its stream ended)."""
+    go, start = os.path.join(marks, "go"), os.path.join(marks, "start")
+    for name in (go, start):
+        if os.path.exists(name):
+            os.remove(name)
+    command = f"for i in $(seq 3000); do [ -e {go} ] && break; sleep 0.01; done; date +%s.%N > {start}; {output}"
     argv = lab.ssh("direct", command, extra=("-tt", "-o", "ServerAliveInterval=0"))
     if path != "direct":
         argv[argv.index("-p") + 1] = str(proxy.port)
     client = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    watcher, cpu_before, attached = None, None, None
+    watcher, cpu_before = None, None
     try:
         if path != "direct":
             session = proxy.new_session()
             if path in ("watched", "stalled"):
                 watcher = StreamWatcher(proxy, session, reading=path == "watched")
-            attached = time.time()
             cpu_before = process_cpu_seconds(proxy.process.pid)
+        open(go, "w").close()
         # A plain wait (waitpid) returns at the exit; Popen.wait with a timeout polls in steps
         # of up to 50 ms. The timer bounds it.
         guard = threading.Timer(300, client.kill)
@@ -175,11 +176,8 @@ def watch_run(lab, proxy, path, size, marks):
         finished = time.time()
         if client.returncode != 0:
             raise RuntimeError(f"ssh -tt ({path}) exited {client.returncode}: {client.stderr.read().decode(errors='replace')}")
-        with open(start_file) as f:
+        with open(start) as f:
             started = float(f.read())
-        if attached is not None and attached > started:
-            raise RuntimeError(f"{path}: the output began {attached - started:.2f} s before the watcher was ready; "
-                               "raise WATCH_SLEEP_SECONDS")
         received, end = watcher.finish() if watcher else (None, None)
         cpu = process_cpu_seconds(proxy.process.pid) - cpu_before if cpu_before is not None else None
         return finished - started, cpu, received, end
@@ -193,55 +191,80 @@ def watch_run(lab, proxy, path, size, marks):
             watcher.close()
 
 
-def terminal_watch(lab, size, repeats):
-    """What watching a terminal costs the relay: terminal output (base64 of `size` bytes,
-    over `ssh -tt`) direct, through a Switchboard nobody watches, with one watcher reading the
-    live stream, and with one that attached and never reads; `repeats` rounds, the paths
-    interleaved. Medians of MB/s (10^6 bytes) and of the proxy's CPU per MB."""
+def terminal_watch(lab, flood_bytes, paced_ticks, repeats):
+    """What watching a terminal costs the relay. Terminal output over `ssh -tt`:
+    - flood: base64 of `flood_bytes` zeros on one line, as fast as it goes: direct, through a
+      Switchboard nobody watches, with one watcher reading the live stream, and with one that
+      attached and never reads;
+    - paced: 100 kB of the same, then a 10 ms pause, `paced_ticks` times (a busy terminal a
+      watcher can follow), through the proxy unwatched and watched.
+    `repeats` rounds, every variant once per round. Medians of MB/s (10^6 bytes) and of the
+    proxy's CPU per MB; how each watcher's stream ended and what it received."""
     proxy = WatchedProxy(lab)
-    output = 4 * -(-size // 3)  # what base64 -w 0 writes
-    # Where the remote command notes when its output begins: somewhere the user may write.
+    encoded = lambda n: 4 * -(-n // 3)  # what base64 -w 0 writes for n bytes
+    kinds = {
+        "flood": (f"head -c {flood_bytes} /dev/zero | base64 -w 0", encoded(flood_bytes), WATCH_PATHS),
+        "paced": (f"for i in $(seq {paced_ticks}); do head -c 75000 /dev/zero | base64 -w 0; sleep 0.01; done",
+                  paced_ticks * encoded(75000), ["unwatched", "watched"]),
+    }
+    # Where the remote command finds its go-ahead and notes when its output begins: somewhere
+    # both the user and the benchmark may write.
     marks = tempfile.mkdtemp(prefix="switchboard-bench-watch-")
     user = pwd.getpwnam(USER)
     os.chown(marks, user.pw_uid, user.pw_gid)
-    samples = {path: [] for path in WATCH_PATHS}
+    samples = {(kind, path): [] for kind, (_, _, paths) in kinds.items() for path in paths}
     try:
         for _ in range(repeats):
-            for path in WATCH_PATHS:
-                samples[path].append(watch_run(lab, proxy, path, size, marks))
+            for kind, path in samples:
+                samples[(kind, path)].append(watch_run(lab, proxy, path, kinds[kind][0], marks))
     finally:
         shutil.rmtree(marks, ignore_errors=True)
-    results = {"output_bytes": output, "repeats": repeats, "paths": {}}
-    for path, runs in samples.items():
-        entry = {"mb_per_s": statistics.median(output / 1e6 / seconds for seconds, _, _, _ in runs),
-                 "mb_per_s_each": [round(output / 1e6 / seconds, 1) for seconds, _, _, _ in runs]}
+    results = {"repeats": repeats}
+    for (kind, path), runs in samples.items():
+        mb = kinds[kind][1] / 1e6
+        entry = {"mb_per_s": statistics.median(mb / seconds for seconds, _, _, _ in runs),
+                 "mb_per_s_each": [round(mb / seconds, 1) for seconds, _, _, _ in runs]}
         if path != "direct":
-            entry["proxy_cpu_ms_per_mb"] = statistics.median(cpu * 1000 / (output / 1e6) for _, cpu, _, _ in runs)
+            entry["proxy_cpu_ms_per_mb"] = statistics.median(cpu * 1000 / mb for _, cpu, _, _ in runs)
         if path in ("watched", "stalled"):
             entry["watcher_mb"] = statistics.median(received / 1e6 for _, _, received, _ in runs)
             entry["watcher_ends"] = [end for _, _, _, end in runs]
-        results["paths"][path] = entry
+        results.setdefault(kind, {"output_bytes": kinds[kind][1], "command": kinds[kind][0], "paths": {}})["paths"][path] = entry
     return results
 
 
 def watch_rows(w):
     """The table rows of terminal_watch's results."""
-    p = w["paths"]
-    speed = {path: p[path]["mb_per_s"] for path in WATCH_PATHS}
-    cpu = {path: p[path]["proxy_cpu_ms_per_mb"] for path in WATCH_PATHS[1:]}
-    ends = lambda path: ", ".join(f"{end} x{p[path]['watcher_ends'].count(end)}" for end in sorted(set(p[path]["watcher_ends"])))
+    f, p = w["flood"]["paths"], w["paced"]["paths"]
+    speed = {path: f[path]["mb_per_s"] for path in WATCH_PATHS}
+    cpu = {path: f[path]["proxy_cpu_ms_per_mb"] for path in WATCH_PATHS[1:]}
+
+    def ratio(a, b):
+        # CPU is read in clock ticks (10 ms): a smoke run's small outputs can read 0.
+        return f"{a / b:.2f}x" if b else "n/a"
+
+    def ends(entry):
+        return ", ".join(f"{end} x{entry['watcher_ends'].count(end)}" for end in sorted(set(entry["watcher_ends"])))
+
     return [
-        (f"terminal output MB/s, ssh -tt, {w['output_bytes'] / 1e6:.0f} MB "
+        (f"terminal flood MB/s, ssh -tt, {w['flood']['output_bytes'] / 1e6:.0f} MB "
          "(direct / switchboard: unwatched / watched / stalled watcher)",
          " / ".join(f"{speed[path]:.0f}" for path in WATCH_PATHS),
-         f"{speed['unwatched'] / speed['direct']:.2f}x direct; watched {speed['watched'] / speed['unwatched']:.2f}x, "
-         f"stalled {speed['stalled'] / speed['unwatched']:.2f}x unwatched"),
-        ("terminal output proxy CPU ms/MB (unwatched / watched / stalled watcher)",
-         " / ".join(f"{cpu[path]:.2f}" for path in WATCH_PATHS[1:]),
-         f"watched {cpu['watched'] / cpu['unwatched']:.2f}x, stalled {cpu['stalled'] / cpu['unwatched']:.2f}x unwatched"),
-        ("terminal watchers: stream received, how it ended (watched / stalled)",
-         f"{p['watched']['watcher_mb']:.1f} MB / {p['stalled']['watcher_mb']:.1f} MB",
-         f"{ends('watched')} / {ends('stalled')}"),
+         f"{ratio(speed['unwatched'], speed['direct'])} direct; watched {ratio(speed['watched'], speed['unwatched'])}, "
+         f"stalled {ratio(speed['stalled'], speed['unwatched'])} unwatched"),
+        ("terminal flood proxy CPU ms/MB (unwatched / watched / stalled watcher)",
+         " / ".join(f"{cpu[path]:.1f}" for path in WATCH_PATHS[1:]),
+         f"watched {ratio(cpu['watched'], cpu['unwatched'])}, stalled {ratio(cpu['stalled'], cpu['unwatched'])} unwatched"),
+        ("terminal flood watchers: MB received, how the stream ended (watched / stalled)",
+         f"{f['watched']['watcher_mb']:.1f} / {f['stalled']['watcher_mb']:.1f}",
+         f"{ends(f['watched'])} / {ends(f['stalled'])}"),
+        (f"paced terminal MB/s, {w['paced']['output_bytes'] / 1e6:.0f} MB, 100 kB bursts, 10 ms pauses (unwatched / watched)",
+         f"{p['unwatched']['mb_per_s']:.1f} / {p['watched']['mb_per_s']:.1f}",
+         ratio(p['watched']['mb_per_s'], p['unwatched']['mb_per_s'])),
+        ("paced terminal proxy CPU ms/MB (unwatched / watched)",
+         f"{p['unwatched']['proxy_cpu_ms_per_mb']:.1f} / {p['watched']['proxy_cpu_ms_per_mb']:.1f}",
+         f"{ratio(p['watched']['proxy_cpu_ms_per_mb'], p['unwatched']['proxy_cpu_ms_per_mb'])}; watcher got "
+         f"{p['watched']['watcher_mb']:.1f} MB, {ends(p['watched'])}"),
     ]
 
 
@@ -261,8 +284,9 @@ def main():
         sys.exit("bench: run as root (it starts sshd and creates the user sbbench)")
     size, repeats, setups, idle, rate_seconds, workers = (
         (8, 1, 3, 20, 3, 4) if args.smoke else (512, 3, 15, 1000, 30, 64))
-    # Terminal output: bytes base64 writes from /dev/zero (4/3 of them), and rounds.
-    watch_size, watch_repeats = (3_000_000, 1) if args.smoke else (75_000_000, 5)
+    # Terminal output: bytes of the flood (base64 writes 4/3 of them), how many 100 kB bursts
+    # the paced output writes, rounds.
+    flood, ticks, watch_repeats = (3_000_000, 10, 1) if args.smoke else (75_000_000, 150, 5)
 
     # SIGTERM unwinds like Ctrl-C, so the lab cleans up either way.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -284,7 +308,7 @@ def main():
                                             # CI's smoke run has a tight budget: 1 s shows this path works.
                                             ("switchboard-certificate", 1 if args.smoke else rate_seconds),
                                             ("switchboard-postgresql", rate_seconds)]}}
-        results["terminal_watch"] = terminal_watch(lab, watch_size, watch_repeats)
+        results["terminal_watch"] = terminal_watch(lab, flood, ticks, watch_repeats)
 
     print_rows(([] if args.only else report.table_rows(results)) + watch_rows(results["terminal_watch"]))
     if args.out and args.only:
