@@ -23,9 +23,44 @@ enum AsciicastLine {
     }
 
     /// The event line for `text` at `elapsed` since the stream's start (to the microsecond).
+    /// Written byte by byte rather than through JSONSerialization, which cost a watched
+    /// terminal seven times the relay's own CPU per byte (bench.py's terminal-watch rows).
     static func event(_ kind: Kind, _ text: String, after elapsed: Duration) -> Data? {
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let rounded = (seconds * 1_000_000).rounded() / 1_000_000
-        return try? JSONSerialization.data(withJSONObject: [rounded, kind.rawValue, text] as [Any], options: .withoutEscapingSlashes)
+        let microseconds = elapsed.components.seconds * 1_000_000 + (elapsed.components.attoseconds + 500_000_000_000) / 1_000_000_000_000
+        var line: [UInt8] = []
+        line.reserveCapacity(text.utf8.count + 32)
+        line.append(UInt8(ascii: "["))
+        line += Array(String(microseconds / 1_000_000).utf8)
+        let fraction = microseconds % 1_000_000
+        if fraction != 0 {
+            let digits = String(fraction)
+            line.append(UInt8(ascii: "."))
+            line += Array(repeating: UInt8(ascii: "0"), count: 6 - digits.utf8.count)
+            line += Array(digits.utf8.reversed().drop { $0 == UInt8(ascii: "0") }.reversed())
+        }
+        line += Array(",\"\(kind.rawValue)\",".utf8)
+        appendJSONString(text, to: &line)
+        line.append(UInt8(ascii: "]"))
+        return Data(line)
+    }
+
+    /// `text` as a JSON string: quotes, backslashes and control characters escaped, everything
+    /// else (valid UTF-8, as a String always is) as it is.
+    static func appendJSONString(_ text: String, to line: inout [UInt8]) {
+        line.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): line += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): line += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case 0x0A: line += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case 0x0D: line += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case 0x09: line += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                line += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            default: line.append(byte)
+            }
+        }
+        line.append(UInt8(ascii: "\""))
     }
 }
