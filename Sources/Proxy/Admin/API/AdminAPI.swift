@@ -230,8 +230,10 @@ public final class AdminAPI: Sendable {
 
     private func log(_ request: HTTPRequest, status: Int, caller: Caller?, code: String? = nil, detail: String? = nil) {
         ProxyMetrics.adminRequest(status: status)
+        // The path is the client's text: at most 200 characters, no control characters.
+        let path = String(String.UnicodeScalarView(request.path.unicodeScalars.prefix(200).filter { $0.value >= 0x20 && $0.value != 0x7F }))
         var metadata: Logger.Metadata = [
-            "http.method": "\(request.method.prefix(10))", "http.path": "\(String(String.UnicodeScalarView(request.path.unicodeScalars.prefix(200).filter { $0.value >= 0x20 && $0.value != 0x7F })))", "http.status": "\(status)",
+            "http.method": "\(request.method.prefix(10))", "http.path": "\(path)", "http.status": "\(status)",
             "client.addr": "\(request.peer)", "admin.token": "\(caller?.name ?? "-")",
         ]
         if let code { metadata["error.code"] = "\(code)" }

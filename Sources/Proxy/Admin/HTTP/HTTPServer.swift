@@ -111,8 +111,8 @@ public final class HTTPServer: Sendable {
         switch readRequest(connection, until: requestDeadline) {
         case .complete(let head, let body):
             request = HTTPRequest(
-                method: head.method, path: head.path, pathSegments: head.pathSegments, query: head.query, headers: head.headers, body: body, peer: peer, peerUID: peerUID
-            )
+                method: head.method, path: head.path, pathSegments: head.pathSegments, query: head.query, headers: head.headers,
+                body: body, peer: peer, peerUID: peerUID)
         case .refused(let error):
             logger.debug("http request refused", metadata: ["http.status": "\(error.status)", "error": "\(error.message)"])
             send(error.response, on: connection, headOnly: false, logger: logger)
