@@ -99,7 +99,7 @@ public enum RouteStoreError: Error, Equatable, CustomStringConvertible {
 
 /// Shows control characters visibly so an error message cannot be used to forge terminal output;
 /// with `limit`, text longer than that many characters is cut short with an ellipsis.
-func quoted(_ value: some StringProtocol, limit: Int? = nil) -> String {
+public func quoted(_ value: some StringProtocol, limit: Int? = nil) -> String {
     var out = "\""
     let scalars = value.unicodeScalars
     for scalar in scalars.prefix(limit ?? scalars.count) {

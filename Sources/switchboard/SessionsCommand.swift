@@ -25,7 +25,7 @@ struct SessionList: ParsableCommand {
     @OptionGroup var dataDirectory: DataDirectoryOption
 
     func validate() throws {
-        if let since, SessionList.seconds(in: since) == nil {
+        if let since, SessionControl.seconds(in: since) == nil {
             throw ValidationError("--since takes a number and a unit (s, m, h, d), e.g. 30m")
         }
     }
@@ -33,13 +33,12 @@ struct SessionList: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let filter = SessionFilter(
-                activeOnly: active, since: since.flatMap(Self.seconds(in:)).map { Date().addingTimeInterval(-$0) }, login: user)
+                activeOnly: active, since: since.flatMap(SessionControl.seconds(in:)).map { Date().addingTimeInterval(-$0) }, login: user)
             let records = try dataDirectory.openStore().sessions(matching: filter)
             print(json ? try RouteFormatting.json(records) : Self.table(records))
         }
     }
 
-    static func seconds(in text: String) -> TimeInterval? { SessionControl.seconds(in: text) }
 
     static func table(_ records: [SessionRecord]) -> String {
         let dates = ISO8601DateFormatter()

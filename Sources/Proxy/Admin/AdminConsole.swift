@@ -17,7 +17,10 @@ struct AdminConsole: Sendable {
 
     private let files: [String: File]
 
-    init() {
+    /// Made on first use: a proxy whose admin listener is off never reads xterm.js.
+    static let shared = AdminConsole()
+
+    private init() {
         var files: [String: File] = [
             "/console/": File(contentType: "text/html; charset=utf-8", bytes: PackageResources.index_html),
             "/console/console.js": File(contentType: "text/javascript; charset=utf-8", bytes: PackageResources.console_js),

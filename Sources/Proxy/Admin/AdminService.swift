@@ -32,7 +32,7 @@ public final class AdminService: Sendable {
             }
             let listener = try HTTPListener(host: address.host, port: address.port)
             servers.append(HTTPServer(listener: listener, tls: tls, handler: { api.handle($0) }, logger: logger))
-            if !api.console.hasTerminal {
+            if !AdminConsole.shared.hasTerminal {
                 logger.warning("the web console cannot show terminals: install Debian's node-xterm and libjs-xterm")
             }
             logger.info("admin API listening", metadata: [

@@ -83,7 +83,7 @@ public struct RouteForm: Sendable, Equatable {
         case "on": true
         case "off": false
         case "default": nil
-        default: throw RouteFormError("invalid record setting \(Self.shown(text)): use on, off or default")
+        default: throw RouteFormError("invalid record setting \(quoted(text, limit: 60)): use on, off or default")
         }
     }
 
@@ -91,7 +91,7 @@ public struct RouteForm: Sendable, Equatable {
     static func upstreamAuth(parsing text: String) throws(RouteFormError) -> UpstreamAuthentication? {
         if text == "automatic" { return nil }
         guard let method = UpstreamAuthentication(rawValue: text) else {
-            throw RouteFormError("invalid upstream authentication \(Self.shown(text)): use password, key, agent, certificate or automatic")
+            throw RouteFormError("invalid upstream authentication \(quoted(text, limit: 60)): use password, key, agent, certificate or automatic")
         }
         return method
     }
@@ -100,15 +100,9 @@ public struct RouteForm: Sendable, Equatable {
     where T.RawValue == String {
         guard let value = T(rawValue: text) else {
             let names = T.allCases.map(\.rawValue)
-            throw RouteFormError("invalid \(what) \(shown(text)): use \(names.dropLast().joined(separator: ", ")) or \(names.last ?? "")")
+            throw RouteFormError("invalid \(what) \(quoted(text, limit: 60)): use \(names.dropLast().joined(separator: ", ")) or \(names.last ?? "")")
         }
         return value
-    }
-
-    /// Text from a request, quoted and cut short for an error message.
-    static func shown(_ text: String) -> String {
-        let printable = String(String.UnicodeScalarView(text.unicodeScalars.prefix(60).filter { $0.value >= 0x20 && $0.value != 0x7F }))
-        return "\"\(printable)\(text.unicodeScalars.count > 60 ? "…" : "")\""
     }
 }
 

@@ -28,7 +28,7 @@ enum XtermBundle {
         for module in modules.sorted(by: { $0.name < $1.name }) {
             // Each module is a function of its own; a source map comment would point nowhere.
             let source = module.source.replacingOccurrences(of: "//# sourceMappingURL=", with: "// source map: ")
-            script += "\(jsonString(module.name)): function (require, module, exports) {\n\(source)\n},\n"
+            script += "\(String(decoding: (try? AdminJSON.encode(module.name)) ?? Data(), as: UTF8.self)): function (require, module, exports) {\n\(source)\n},\n"
         }
         script += "});\n"
         return Array(script.utf8)
@@ -57,8 +57,4 @@ enum XtermBundle {
           }
           window.Terminal = load('\(entryModule)');
         """
-
-    private static func jsonString(_ text: String) -> String {
-        String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
-    }
 }

@@ -102,13 +102,12 @@ extension AdminAPI {
             throw AdminAPIError.badRequest("field authorized_keys (authorized_keys lines) is required")
         }
         let keys = try Credentials.clientKeys(fromAuthorizedKeys: text, for: login)
-        let detail = String(decoding: (try? AdminJSON.encode(["fingerprints": keys.map(\.fingerprint)])) ?? Data(), as: UTF8.self)
-        try recorded(caller, "key.add", login, detail: detail) { () throws(RouteStoreError) in try store.addKeys(keys, to: login) }
+        try recorded(caller, "key.add", login, detail: Self.recordText(["fingerprints": keys.map(\.fingerprint)])) { () throws(RouteStoreError) in try store.addKeys(keys, to: login) }
         return .apiJSON(status: 201, ["keys": keys.map(KeyRecord.init)])
     }
 
     func removeKey(_ fingerprint: String, from login: String, caller: Caller) throws -> HTTPResponse {
-        try recorded(caller, "key.delete", login, detail: "{\"fingerprint\":\(Self.jsonString(fingerprint))}") { () throws(RouteStoreError) in
+        try recorded(caller, "key.delete", login, detail: Self.recordText(["fingerprint": fingerprint])) { () throws(RouteStoreError) in
             try store.removeKey(fingerprint, from: login)
         }
         return HTTPResponse(status: 204, headers: [], body: [])
@@ -143,7 +142,8 @@ extension AdminAPI {
             validUntil: try body.text("valid_until"), maxSessions: try body.textOrNumber("max_sessions"), allow: try body.text("allow"))
     }
 
-    static func jsonString(_ text: String) -> String {
-        String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
+    /// A change's detail for the record, as compact JSON.
+    private static func recordText(_ value: some Encodable) -> String {
+        String(decoding: (try? AdminJSON.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
     }
 }

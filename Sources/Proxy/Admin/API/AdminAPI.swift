@@ -63,7 +63,6 @@ public final class AdminAPI: Sendable {
     }
 
     let context: Context
-    let console: AdminConsole
     let logger: Logger
     /// Long answers (live streams, recording downloads) running now; at most `maximumStreams`,
     /// so they cannot take every one of the listener's connections. Counted inside the stream's
@@ -73,7 +72,6 @@ public final class AdminAPI: Sendable {
 
     public init(context: Context, logger: Logger) {
         self.context = context
-        self.console = AdminConsole()
         self.logger = logger
     }
 
@@ -82,7 +80,7 @@ public final class AdminAPI: Sendable {
     /// Answers one request; never throws: every refusal is a JSON error.
     public func handle(_ request: HTTPRequest) -> HTTPReply {
         let segments = request.pathSegments
-        if segments.first != "v1" { return console.reply(to: request) }
+        if segments.first != "v1" { return AdminConsole.shared.reply(to: request) }
         if segments == ["v1", "openapi.json"] {
             guard request.method == "GET" || request.method == "HEAD" else { return .response(AdminAPIError.methodNotAllowed(["GET"]).response) }
             return .response(HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: AdminOpenAPI.document))
@@ -219,7 +217,7 @@ public final class AdminAPI: Sendable {
     }
 
     func sessionID(_ text: String) throws -> Int64 {
-        guard let id = Int64(text), id > 0 else { throw AdminAPIError(404, "session-not-found", "no session with id \(RouteForm.shown(text))") }
+        guard let id = Int64(text), id > 0 else { throw AdminAPIError(404, "session-not-found", "no session with id \(quoted(text, limit: 60))") }
         return id
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import RouteStore
 
 /// A request's JSON object, read field by field with clear refusals: a field the endpoint does
 /// not know, or one of the wrong type, is refused by name instead of being ignored.
@@ -46,7 +47,7 @@ struct JSONBody {
             throw .badRequest("the body is not a JSON object of strings, numbers and booleans")
         }
         if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw .badRequest("unknown field \(RouteForm.shown(unknown)); the fields are \(allowed.sorted().joined(separator: ", "))")
+            throw .badRequest("unknown field \(quoted(unknown, limit: 60)); the fields are \(allowed.sorted().joined(separator: ", "))")
         }
         self.fields = fields
     }
